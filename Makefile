@@ -1,0 +1,41 @@
+# Two commands do everything from a fresh clone:
+#   make report   build .venv, install, run the study in events.yaml, write reports/<study>/
+#   make test     build .venv, install, run the full test suite
+# SNAPSHOT defaults to ../shared/prices when it exists; without it prices come from Yahoo Finance.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SNAPSHOT ?= $(if $(wildcard ../shared/prices/manifest.json),$(abspath ../shared/prices),)
+EVENTS ?= events.yaml
+OUT ?= reports/tariffs-2025
+SNAPSHOT_FLAG := $(if $(SNAPSHOT),--snapshot $(SNAPSHOT),)
+export EVENTSTUDY_SNAPSHOT := $(SNAPSHOT)
+
+.PHONY: install report test lint bench size-power clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,notebooks]"
+	touch $@
+
+install: $(BIN)/.installed
+
+report: install
+	$(BIN)/eventstudy run $(EVENTS) $(SNAPSHOT_FLAG) --out $(OUT)
+
+test: install
+	$(BIN)/python -m pytest -n 2
+
+lint: install
+	$(BIN)/ruff check eventstudy tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/engine.py $(SNAPSHOT_FLAG)
+
+size-power: install
+	$(BIN)/python benchmarks/size_power.py $(SNAPSHOT_FLAG)
+
+clean:
+	rm -rf $(VENV) .pytest_cache reports

@@ -1,0 +1,149 @@
+"""The engine's array view of abnormal returns: N (event, asset) pairs on one event-time grid.
+
+Every statistic (``inference``, ``volatility``) reads an :class:`AbnormalPanel`; the
+``abnormal`` module builds it from fitted models. Rows are pairs, columns are
+sessions relative to each pair's day 0 (``rel_days``), so one column is one
+event-time day for every pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AbnormalPanel:
+    """Abnormal returns and their prediction-error variances for N pairs.
+
+    Attributes
+    ----------
+    event_ids, assets : ndarray of object, shape (N,)
+        The key of each row.
+    rel_days : ndarray of int, shape (T,)
+        Consecutive sessions relative to day 0, from the estimation-window start to the
+        event-period end.
+    dates : ndarray of datetime64[D], shape (N, T)
+        The exchange session of each cell (NaT outside the asset's data range).
+    ret, expected : ndarray, shape (N, T)
+        Realised return and model-implied normal return (NaN where missing).
+    ar : ndarray, shape (N, T)
+        In-sample residual on estimation days, out-of-sample abnormal return on event-period
+        days, NaN elsewhere (gap days, excluded days, missing prices).
+    is_estimation : ndarray of bool, shape (N, T)
+        The pair's estimation sample (after exclusions and missing data).
+    event_start : int
+        Column index of the first event-period day; the event period is
+        ``rel_days[event_start:]``.
+    cov_factor : ndarray, shape (N, E, E)
+        ``I + X*(X'X)^-1 X*'`` over the E event-period days (METHODS 1), so that
+        ``Cov(AR_i) = s2_i * cov_factor_i``.
+    s2 : ndarray, shape (N,)
+        Residual variance ``SSR / (L1 - k)``.
+    n_est : ndarray of int, shape (N,)
+        ``L1``, the number of estimation returns used.
+    k : ndarray of int, shape (N,)
+        Number of estimated mean parameters.
+    """
+
+    event_ids: np.ndarray
+    assets: np.ndarray
+    rel_days: np.ndarray
+    dates: np.ndarray
+    ret: np.ndarray
+    expected: np.ndarray
+    ar: np.ndarray
+    is_estimation: np.ndarray
+    event_start: int
+    cov_factor: np.ndarray
+    s2: np.ndarray
+    n_est: np.ndarray
+    k: np.ndarray
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.event_ids)
+
+    @property
+    def event_rel_days(self) -> np.ndarray:
+        return self.rel_days[self.event_start :]
+
+    @property
+    def dof(self) -> np.ndarray:
+        """Residual degrees of freedom ``L1 - k``."""
+        return self.n_est - self.k
+
+    @property
+    def event_ar(self) -> np.ndarray:
+        """Abnormal returns over the event period, shape (N, E)."""
+        return self.ar[:, self.event_start :]
+
+    @property
+    def variance_factor(self) -> np.ndarray:
+        """``C_i,tau`` on event-period days, shape (N, E): ``Var(AR) = s2 * C``."""
+        return np.diagonal(self.cov_factor, axis1=1, axis2=2)
+
+    @property
+    def var_ar(self) -> np.ndarray:
+        """Prediction-error variance of each event-period AR, shape (N, E)."""
+        return self.s2[:, None] * self.variance_factor
+
+    @property
+    def sar(self) -> np.ndarray:
+        """Standardised ARs on event-period days, ``AR / sqrt(s2 C)``, shape (N, E)."""
+        return self.event_ar / np.sqrt(self.var_ar)
+
+    def column(self, rel_day: int) -> int:
+        """Column index of ``rel_day`` in the grid."""
+        idx = int(rel_day - self.rel_days[0])
+        if not 0 <= idx < len(self.rel_days):
+            raise KeyError(f"rel_day {rel_day} is outside the grid {self.rel_days[0]}..{self.rel_days[-1]}")
+        return idx
+
+    def window_selector(self, window: tuple[int, int]) -> np.ndarray:
+        """0/1 vector ``gamma`` over the event period selecting the days of ``window``."""
+        days = self.event_rel_days
+        if window[0] < days[0] or window[1] > days[-1] or window[0] > window[1]:
+            raise KeyError(f"window {list(window)} is outside the event period {days[0]}..{days[-1]}")
+        return ((days >= window[0]) & (days <= window[1])).astype(float)
+
+    def car(self, window: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """CAR and its full-covariance variance ``s2 * gamma' F gamma`` for each pair.
+
+        A pair with any missing AR inside the window gets NaN (missing stays missing).
+        """
+        gamma = self.window_selector(window)
+        inside = gamma.astype(bool)
+        car = self.event_ar[:, inside].sum(axis=1)  # NaN propagates
+        quad = np.einsum("e,nef,f->n", gamma, self.cov_factor, gamma)
+        return car, self.s2 * quad
+
+    def bhar(self, window: tuple[int, int]) -> np.ndarray:
+        """Buy-and-hold abnormal return ``prod(1+R) - prod(1+E[R])`` over ``window``."""
+        inside = self.window_selector(window).astype(bool)
+        ret = self.ret[:, self.event_start :][:, inside]
+        exp = self.expected[:, self.event_start :][:, inside]
+        return np.prod(1.0 + ret, axis=1) - np.prod(1.0 + exp, axis=1)
+
+    def estimation_residuals(self) -> np.ndarray:
+        """Residuals on estimation days, NaN elsewhere, shape (N, T)."""
+        return np.where(self.is_estimation, self.ar, np.nan)
+
+    def subset(self, rows: np.ndarray) -> "AbnormalPanel":
+        """The panel restricted to ``rows`` (boolean mask or integer index)."""
+        take = np.asarray(rows)
+        return replace(
+            self,
+            event_ids=self.event_ids[take],
+            assets=self.assets[take],
+            dates=self.dates[take],
+            ret=self.ret[take],
+            expected=self.expected[take],
+            ar=self.ar[take],
+            is_estimation=self.is_estimation[take],
+            cov_factor=self.cov_factor[take],
+            s2=self.s2[take],
+            n_est=self.n_est[take],
+            k=self.k[take],
+        )

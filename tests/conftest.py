@@ -1,0 +1,47 @@
+"""Shared fixtures. Tests never touch the network; real prices are read in place from the snapshot."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def snapshot_path() -> Path | None:
+    """The price snapshot: ``EVENTSTUDY_SNAPSHOT`` if set, else ``../shared/prices`` beside the repo."""
+    env = os.environ.get("EVENTSTUDY_SNAPSHOT")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared" / "prices")
+    for path in candidates:
+        if (path / "manifest.json").exists():
+            return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def snapshot_dir() -> Path:
+    """Path of the real price snapshot; tests using it are skipped when it is absent."""
+    path = snapshot_path()
+    if path is None:
+        pytest.skip("price snapshot not found (set EVENTSTUDY_SNAPSHOT)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Fail loudly if any test opens a network connection."""
+    import socket
+
+    def guard(*args, **kwargs):
+        raise RuntimeError("tests must not touch the network")
+
+    monkeypatch.setattr(socket.socket, "connect", guard)
+    monkeypatch.setattr(socket, "create_connection", guard)

@@ -1,1 +1,27 @@
-__version__ = '0.1.0'
+"""eventstudy: how markets react to policy news.
+
+Examples
+--------
+>>> import eventstudy as es
+>>> res = es.run("events.yaml", snapshot="../shared/prices")  # doctest: +SKIP
+>>> res.summary((0, 1))                                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["Study", "StudyResult", "run", "load_config", "__version__"]
+
+
+def __getattr__(name: str):
+    """Lazy public API: ``import eventstudy`` stays fast (the CLI's ``--help`` imports it)."""
+    if name in ("Study", "StudyResult", "run"):
+        from eventstudy import study
+
+        return getattr(study, name)
+    if name == "load_config":
+        from eventstudy.events import load_config
+
+        return load_config
+    raise AttributeError(f"module 'eventstudy' has no attribute {name!r}")

@@ -1,0 +1,97 @@
+"""Returns on each asset's own exchange calendar, and cross-exchange alignment of regressors.
+
+Conventions (METHODS.md, pinned 1; DESIGN.md traps 3 and 5):
+
+* A return is computed between two *consecutive sessions of the asset's exchange*. Prices are
+  first placed on the exchange's session grid, so a missing price makes both returns that touch
+  it missing: a return never silently spans a gap, and missing returns are never filled.
+* A regressor from another exchange is aligned by *price level*, through both calendars: for
+  each asset session we pick one benchmark session (``lag=0``: the latest benchmark session
+  dated on or before the asset session's date; ``lag=1``: the latest benchmark session whose
+  close is at or before the asset session's open), take its close, and the regressor return
+  is the change of that aligned level between two consecutive asset sessions. A holiday on
+  either exchange therefore neither repeats nor drops the other's returns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from eventstudy import calendars
+
+
+def session_prices(closes: pd.Series, exchange: str) -> pd.Series:
+    """Place a close series on its exchange's session grid (NaN where a session has no price).
+
+    Rows dated on non-sessions of the exchange are dropped.
+
+    Examples
+    --------
+    >>> prices = session_prices(closes["^N225"].dropna(), "XTKS")  # doctest: +SKIP
+    """
+    observed = closes.dropna()
+    if observed.empty:
+        return observed.astype(float)
+    sessions = calendars.get_sessions(exchange, observed.index[0], observed.index[-1])
+    return observed.reindex(sessions).astype(float)
+
+
+def to_returns(prices: pd.Series, kind: str = "simple") -> pd.Series:
+    """Simple (``P_t/P_{t-1} - 1``) or log returns between consecutive grid rows, NaN-preserving."""
+    values = prices.to_numpy(dtype=float)
+    out = np.full(values.shape, np.nan)
+    if kind == "simple":
+        out[1:] = values[1:] / values[:-1] - 1.0
+    elif kind == "log":
+        out[1:] = np.log(values[1:] / values[:-1])
+    else:
+        raise ValueError(f"unknown return kind {kind!r}")
+    return pd.Series(out, index=prices.index, name=prices.name)
+
+
+def aligned_levels(
+    bench_prices: pd.Series,
+    bench_exchange: str,
+    asset_sessions: pd.DatetimeIndex,
+    asset_exchange: str,
+    lag: int,
+) -> pd.Series:
+    """Benchmark close assigned to each asset session (see module docstring for the rule).
+
+    ``bench_prices`` must already be on the benchmark's session grid (:func:`session_prices`).
+    """
+    if bench_prices.empty or len(asset_sessions) == 0:
+        return pd.Series(np.nan, index=asset_sessions)
+    if lag == 0:
+        keys = bench_prices.index.values
+        targets = asset_sessions.values
+    elif lag == 1:
+        keys = calendars.session_closes(bench_exchange, bench_prices.index).values
+        targets = calendars.session_opens(asset_exchange, asset_sessions).values
+    else:
+        raise ValueError(f"lag must be 0 or 1, got {lag}")
+    position = np.searchsorted(keys, targets, side="right") - 1
+    levels = np.where(position >= 0, bench_prices.to_numpy()[np.clip(position, 0, None)], np.nan)
+    # A benchmark session that is too stale (beyond the benchmark's data) stays missing.
+    levels[targets > keys[-1] + np.timedelta64(7, "D")] = np.nan
+    return pd.Series(levels, index=asset_sessions)
+
+
+def aligned_returns(
+    bench_prices: pd.Series,
+    bench_exchange: str,
+    asset_sessions: pd.DatetimeIndex,
+    asset_exchange: str,
+    lag: int,
+    kind: str = "simple",
+) -> pd.Series:
+    """Benchmark returns on the asset's session grid, aligned by level through both calendars.
+
+    Examples
+    --------
+    >>> spx = session_prices(closes["^GSPC"], "XNYS")  # doctest: +SKIP
+    >>> us_lagged = aligned_returns(spx, "XNYS", tokyo_sessions, "XTKS", lag=1)  # doctest: +SKIP
+    """
+    levels = aligned_levels(bench_prices, bench_exchange, asset_sessions, asset_exchange, lag)
+    return to_returns(levels, kind)

@@ -1,0 +1,348 @@
+"""Orchestration: ``Study(config).run()`` -> :class:`StudyResult` (immutable, tidy tables).
+
+One direction: config -> prices -> event sessions -> returns and designs -> abnormal returns ->
+tests -> volatility. No file is written here (see :mod:`eventstudy.report`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from eventstudy import abnormal, calendars, inference, returns
+from eventstudy.abnormal import AssetInput, format_window
+from eventstudy.events import Asset, StudyConfig, load_config
+from eventstudy.models import build_design
+from eventstudy.panel import AbnormalPanel
+
+log = logging.getLogger("eventstudy")
+
+TEST_COLUMNS = [
+    "scope", "scope_id", "asset", "rel_day", "window", "test", "statistic", "p_value",
+    "distribution", "df", "n", "r_bar", "note",
+]
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """Everything a study produced, as tidy DataFrames.
+
+    Attributes
+    ----------
+    abnormal : DataFrame
+        ``event_id, asset, rel_day, date, ret, expected, ar, sar, var_ar`` over the event period.
+    car : DataFrame
+        ``event_id, asset, window, car, scar, var_car, bhar, t, p_value, df`` per event window.
+    tests : DataFrame
+        ``scope`` (event | category | tag), ``scope_id``, ``asset`` ('' for cross-sectional tests),
+        ``rel_day`` (daily tests) or ``window`` (window tests, text ``[a,b]``), ``test``,
+        ``statistic``, ``p_value``, ``distribution``, ``df``, ``n``, ``r_bar``, ``note``.
+    models : DataFrame
+        One row per attempted (event, asset) pair: parameters, standard errors, ``sigma``, ``r2``,
+        ``n_obs``, ``status`` and ``message`` (why a pair was refused).
+    event_sessions : DataFrame
+        Day-0 mapping per (event, exchange) with the rule that decided it.
+    volatility : DataFrame or None
+        Volatility-shift measures (None when the stage was skipped).
+    skipped : dict
+        Tickers that could not be used, with the reason.
+    provenance : DataFrame
+        Where every price series came from (file checksums or download times).
+    panel : AbnormalPanel
+        The array view used by every statistic.
+    """
+
+    config: StudyConfig
+    abnormal: pd.DataFrame
+    car: pd.DataFrame
+    tests: pd.DataFrame
+    models: pd.DataFrame
+    event_sessions: pd.DataFrame
+    volatility: pd.DataFrame | None
+    skipped: dict[str, str]
+    provenance: pd.DataFrame
+    panel: AbnormalPanel = field(repr=False)
+    closes: pd.DataFrame = field(repr=False)
+
+    def summary(self, window: tuple[int, int] = (0, 1)) -> pd.DataFrame:
+        """CAR over ``window`` per (event, asset) with t, p-value and significance stars.
+
+        Examples
+        --------
+        >>> res = eventstudy.run("events.yaml")  # doctest: +SKIP
+        >>> res.summary((0, 3)).head()            # doctest: +SKIP
+        """
+        rows = self.car[self.car["window"] == format_window(window)].copy()
+        rows["stars"] = rows["p_value"].map(stars)
+        return rows[["event_id", "asset", "window", "car", "t", "p_value", "stars", "bhar"]].reset_index(drop=True)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The output tables by name (as written to ``OUT/tables``)."""
+        out = {
+            "abnormal_returns": self.abnormal,
+            "car": self.car,
+            "tests": self.tests,
+            "models": self.models,
+            "event_sessions": self.event_sessions,
+        }
+        if self.volatility is not None:
+            out["volatility"] = self.volatility
+        return out
+
+    def __repr__(self) -> str:
+        ok = int((self.models["status"] == "ok").sum())
+        return (
+            f"StudyResult({self.config.settings.name!r}: {len(self.config.events)} events, "
+            f"{ok}/{len(self.models)} (event, asset) pairs estimated, {len(self.tests)} test rows, "
+            f"skipped={sorted(self.skipped)})"
+        )
+
+
+def stars(p: float) -> str:
+    """Significance stars: *** p<0.01, ** p<0.05, * p<0.10."""
+    if not np.isfinite(p):
+        return ""
+    return "***" if p < 0.01 else "**" if p < 0.05 else "*" if p < 0.10 else ""
+
+
+class Study:
+    """An event study defined by a :class:`StudyConfig` (or the path of an ``events.yaml``).
+
+    Parameters
+    ----------
+    config : StudyConfig or path
+        The study definition.
+    prices : PriceData, optional
+        Prices already loaded (skips the price source).
+    snapshot : path, optional
+        Read prices from this snapshot folder (overrides env and config, like ``--snapshot``).
+
+    Examples
+    --------
+    >>> import eventstudy as es
+    >>> res = es.Study("events.yaml", snapshot="../shared/prices").run()  # doctest: +SKIP
+    >>> res.car.query("window == '[0,1]'")                                # doctest: +SKIP
+    """
+
+    def __init__(self, config: StudyConfig | str | Path, prices=None, snapshot: str | Path | None = None):
+        self.config = config if isinstance(config, StudyConfig) else load_config(config)
+        self._prices = prices
+        self._snapshot = snapshot
+
+    def load_prices(self):
+        """Prices for every ticker the study needs (cached on the Study object)."""
+        if self._prices is None:
+            from eventstudy import data
+
+            self._prices = data.fetch_prices(self.config, snapshot=self._snapshot)
+        return self._prices
+
+    def run(
+        self,
+        volatility: bool | None = None,
+        n_jobs: int = 1,
+        progress: Callable[[str], None] | None = None,
+    ) -> StudyResult:
+        """Run every stage and return a :class:`StudyResult`.
+
+        Parameters
+        ----------
+        volatility : bool, optional
+            Run the volatility stage (default: the study setting ``volatility``).
+        n_jobs : int
+            Worker processes for GARCH fits.
+        progress : callable, optional
+            Called with a short stage name as each stage starts.
+        """
+        step = progress or (lambda stage: None)
+        settings = self.config.settings
+        step("prices")
+        prices = self.load_prices()
+        step("event sessions")
+        skipped = dict(prices.missing)
+        assets, skipped = self._usable_assets(prices, skipped)
+        exchanges = sorted({a.exchange for a in self.config.assets} | {"XNYS"})
+        sessions = calendars.map_events(self.config, exchanges)
+        day0 = {(r.event_id, r.exchange): r.session for r in sessions.itertuples()}
+        step("abnormal returns")
+        inputs = [self._asset_input(a, prices.closes) for a in assets]
+        panel, models = abnormal.estimate(inputs, self.config.events, day0, settings)
+        _log_refusals(models)
+        step("tests")
+        tests = self._tests(panel)
+        vol = None
+        if settings.volatility if volatility is None else volatility:
+            step("volatility")
+            vol = self._volatility(panel, prices.closes, day0, n_jobs)
+        return StudyResult(
+            config=self.config,
+            abnormal=abnormal.abnormal_table(panel),
+            car=abnormal.car_table(panel, settings.event_windows, settings.returns),
+            tests=tests,
+            models=models,
+            event_sessions=sessions,
+            volatility=vol,
+            skipped=skipped,
+            provenance=prices.provenance,
+            panel=panel,
+            closes=prices.closes,
+        )
+
+    # -- stages -------------------------------------------------------------------------------
+
+    def _usable_assets(self, prices, skipped: dict[str, str]) -> tuple[list[Asset], dict[str, str]]:
+        usable = []
+        for asset in self.config.studied_assets:
+            if asset.ticker in prices.missing:
+                continue
+            needs = [t for t in self.config.model_for(asset).tickers() if t in prices.missing]
+            if needs:
+                skipped[asset.ticker] = f"left out: its model needs {', '.join(needs)}, which could not be supplied"
+                log.warning("skipping %s: %s", asset.ticker, skipped[asset.ticker])
+                continue
+            usable.append(asset)
+        for ticker, reason in prices.missing.items():
+            log.warning("price series %s unavailable: %s", ticker, reason)
+        return usable, skipped
+
+    def _asset_input(self, asset: Asset, closes: pd.DataFrame) -> AssetInput:
+        kind = self.config.settings.returns
+        prices = returns.session_prices(closes[asset.ticker], asset.exchange)
+        asset_returns = returns.to_returns(prices, kind)
+        spec = self.config.model_for(asset)
+        regressors = {}
+        for ticker, lag in _regressor_keys(spec):
+            bench = self.config.asset(ticker)
+            bench_prices = returns.session_prices(closes[ticker], bench.exchange)
+            key = f"{ticker}@1" if lag else ticker
+            regressors[key] = returns.aligned_returns(
+                bench_prices, bench.exchange, prices.index, asset.exchange, lag, kind
+            ).to_numpy()
+        design = build_design(spec, len(prices), regressors)
+        return AssetInput(asset.ticker, asset.exchange, prices.index, asset_returns.to_numpy(), design)
+
+    def _tests(self, panel: AbnormalPanel) -> pd.DataFrame:
+        frames = [self._single_asset_tests(panel)]
+        for scope, scope_id, rows in self._scopes(panel):
+            frames.append(scope_tests(panel.subset(rows), scope, scope_id, self.config.settings.event_windows))
+        frames = [f for f in frames if len(f)]
+        if not frames:
+            return pd.DataFrame(columns=TEST_COLUMNS)
+        return pd.concat(frames, ignore_index=True)[TEST_COLUMNS]
+
+    def _single_asset_tests(self, panel: AbnormalPanel) -> pd.DataFrame:
+        if panel.n_pairs == 0:
+            return pd.DataFrame(columns=TEST_COLUMNS)
+        single = inference.single_asset_tests(panel, self.config.settings.event_windows)
+        single = single.rename(columns={"event_id": "scope_id"})
+        single.insert(0, "scope", "event")
+        single["r_bar"] = np.nan
+        single["note"] = single.get("note", "")
+        return single
+
+    def _scopes(self, panel: AbnormalPanel) -> Iterable[tuple[str, str, np.ndarray]]:
+        events = self.config.events
+        for event in events:
+            rows = panel.event_ids == event.id
+            if rows.any():
+                yield "event", event.id, rows
+        for category in dict.fromkeys(e.category for e in events):
+            ids = [e.id for e in events if e.category == category]
+            rows = np.isin(panel.event_ids, ids)
+            if rows.any():
+                yield "category", category, rows
+        for tag in dict.fromkeys(t for e in events for t in e.tags):
+            ids = [e.id for e in events if tag in e.tags]
+            rows = np.isin(panel.event_ids, ids)
+            if rows.any():
+                yield "tag", tag, rows
+
+    def _volatility(self, panel: AbnormalPanel, closes: pd.DataFrame, day0, n_jobs: int) -> pd.DataFrame:
+        from eventstudy import volatility
+
+        windows = self.config.settings.event_windows
+        pair_rows = volatility.pair_volatility(panel, windows, garch=True, n_jobs=n_jobs)
+        pair_rows.insert(0, "scope", "pair")
+        frames = [pair_rows]
+        for scope, scope_id, rows in self._scopes(panel):
+            subset_rows = pair_rows[pair_rows["event_id"].isin(set(panel.event_ids[rows]))]
+            cs = volatility.cross_sectional_volatility(panel.subset(rows), windows, subset_rows)
+            cs.insert(0, "scope", scope)
+            cs.insert(1, "event_id", scope_id)
+            cs.insert(2, "asset", "")
+            frames.append(cs)
+        frames.extend(self._index_levels(closes, day0, windows))
+        return pd.concat([f for f in frames if len(f)], ignore_index=True)
+
+    def _index_levels(self, closes: pd.DataFrame, day0, windows) -> list[pd.DataFrame]:
+        """Level changes of volatility indices (Nikkei VI) around each event."""
+        from eventstudy import volatility
+
+        frames = []
+        for asset in self.config.assets:
+            if asset.ticker not in VOLATILITY_INDICES or asset.ticker not in closes:
+                continue
+            levels = returns.session_prices(closes[asset.ticker], asset.exchange)
+            for event in self.config.events:
+                session = day0.get((event.id, asset.exchange))
+                if session is None or session not in levels.index:
+                    continue
+                rows = volatility.level_change(levels, session, windows)
+                rows.insert(0, "scope", "pair")
+                rows.insert(1, "event_id", event.id)
+                rows.insert(2, "asset", asset.ticker)
+                frames.append(rows)
+        return frames
+
+
+VOLATILITY_INDICES = ("NIKKEI_VI", "^VIX")
+
+
+def scope_tests(
+    panel: AbnormalPanel, scope: str, scope_id: str, windows: Iterable[tuple[int, int]]
+) -> pd.DataFrame:
+    """Daily and window cross-sectional tests for one group of pairs, with scope columns."""
+    daily = inference.daily_tests(panel)
+    daily["window"] = ""
+    frames = [daily]
+    for window in windows:
+        rows = inference.window_tests(panel, window)
+        rows["rel_day"] = pd.NA
+        rows["window"] = format_window(window)
+        frames.append(rows)
+    out = pd.concat(frames, ignore_index=True)
+    out["rel_day"] = out["rel_day"].astype("Int64")
+    out.insert(0, "scope", scope)
+    out.insert(1, "scope_id", scope_id)
+    out.insert(2, "asset", "")
+    return out
+
+
+def _regressor_keys(spec) -> list[tuple[str, int]]:
+    if spec.name == "factor":
+        return [(f.ticker, f.lag) for f in spec.factors]
+    if spec.benchmark:
+        return [(spec.benchmark, spec.lag)]
+    return []
+
+
+def _log_refusals(models: pd.DataFrame) -> None:
+    for row in models[models["status"] != "ok"].itertuples():
+        log.info("not estimated: %s / %s: %s", row.event_id, row.asset, row.message)
+
+
+def run(config: StudyConfig | str | Path, snapshot: str | Path | None = None, **kwargs) -> StudyResult:
+    """Run the study in ``config`` (a path to ``events.yaml`` or a StudyConfig).
+
+    Examples
+    --------
+    >>> import eventstudy as es
+    >>> res = es.run("events.yaml", snapshot="../shared/prices")  # doctest: +SKIP
+    >>> res.summary()                                              # doctest: +SKIP
+    """
+    return Study(config, snapshot=snapshot).run(**kwargs)

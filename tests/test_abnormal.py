@@ -1,0 +1,176 @@
+"""abnormal.estimate and joint estimation on synthetic data with known injected effects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eventstudy.abnormal import AssetInput, abnormal_table, car_table, estimate
+from eventstudy.events import Event, ModelSpec, StudySettings
+from eventstudy.joint import clusters, joint_estimate, joint_table
+from eventstudy.models import build_design
+
+SESSIONS = pd.bdate_range("2020-01-01", periods=600)
+SETTINGS = StudySettings(
+    name="synthetic",
+    estimation_window=(-150, -11),
+    event_windows=((0, 0), (0, 1), (-1, 1), (0, 3)),
+    exclude_other_events=False,
+    min_estimation_returns=100,
+    model=ModelSpec("market", benchmark="M"),
+)
+
+
+def _event(event_id: str, pos: int) -> Event:
+    stamp = pd.Timestamp(SESSIONS[pos]).tz_localize("UTC")
+    return Event(event_id, event_id, "other", stamp, ("synthetic",))
+
+
+def _asset(ticker: str, rng, beta=1.0, sigma=0.01, spec=SETTINGS.model, shocks=()):
+    market = rng.normal(0, 0.01, len(SESSIONS))
+    ret = 0.0002 + beta * market + rng.normal(0, sigma, len(SESSIONS))
+    for pos, size in shocks:
+        ret[pos] += size
+    design = build_design(spec, len(SESSIONS), {"M": market})
+    return AssetInput(ticker, "X", SESSIONS, ret, design)
+
+
+def _day0(events, tickers=("X",)):
+    return {(e.id, "X"): pd.Timestamp(e.announced.tz_convert(None).normalize()) for e in events}
+
+
+def test_injected_abnormal_return_is_recovered():
+    rng = np.random.default_rng(10)
+    events = [_event("e1", 300), _event("e2", 450)]
+    assets = [_asset(f"A{i}", rng, shocks=[(300, 0.05), (451, -0.03)]) for i in range(20)]
+    panel, models = estimate(assets, events, _day0(events), SETTINGS)
+    assert (models["status"] == "ok").all() and panel.n_pairs == 40
+    day0 = panel.column(0)
+    e1 = panel.event_ids == "e1"
+    assert np.mean(panel.ar[e1, day0]) == pytest.approx(0.05, abs=0.006)
+    car = car_table(panel, SETTINGS.event_windows)
+    e2_car = car.query("event_id == 'e2' and window == '[0,1]'")["car"]
+    assert e2_car.mean() == pytest.approx(-0.03, abs=0.008)
+    assert (car.query("event_id == 'e1' and window == '[0,0]'")["p_value"] < 0.01).mean() > 0.9
+
+
+def test_pairs_are_ordered_by_event_then_asset_and_tables_are_tidy():
+    rng = np.random.default_rng(11)
+    events = [_event("b", 400), _event("a", 300)]
+    assets = [_asset("Z", rng), _asset("Y", rng)]
+    panel, models = estimate(assets, events, _day0(events), SETTINGS)
+    assert list(panel.event_ids) == ["b", "b", "a", "a"]
+    assert list(panel.assets) == ["Z", "Y", "Z", "Y"]
+    table = abnormal_table(panel)
+    assert list(table.columns) == ["event_id", "asset", "rel_day", "date", "ret", "expected", "ar", "sar", "var_ar"]
+    assert len(table) == 4 * len(panel.event_rel_days)
+    row = table.query("event_id == 'a' and asset == 'Y' and rel_day == 0").iloc[0]
+    assert row["date"] == SESSIONS[300]
+    assert row["ar"] == pytest.approx(row["ret"] - row["expected"])
+
+
+def test_other_events_are_excluded_from_the_estimation_sample():
+    rng = np.random.default_rng(12)
+    events = [_event("late", 400), _event("early", 350)]
+    settings = StudySettings(**{**SETTINGS.__dict__, "exclude_other_events": True, "exclusion_window": (0, 1)})
+    panel, models = estimate([_asset("A", rng)], events, _day0(events), settings)
+    late = list(panel.event_ids).index("late")
+    # 'early' day 0 is rel day -50 of 'late': days -50 and -49 must be out of its sample
+    assert not panel.is_estimation[late, panel.column(-50)]
+    assert not panel.is_estimation[late, panel.column(-49)]
+    assert panel.is_estimation[late, panel.column(-51)]
+    assert models.query("event_id == 'late'")["n_obs"].iloc[0] == 140 - 2
+
+
+def test_too_short_estimation_window_is_refused_with_reason():
+    rng = np.random.default_rng(13)
+    events = [_event("early", 60), _event("fine", 400)]
+    panel, models = estimate([_asset("A", rng)], events, _day0(events), SETTINGS)
+    row = models.query("event_id == 'early'").iloc[0]
+    assert row["status"] == "insufficient"
+    assert "min_estimation_returns is 100" in row["message"] and "A" in row["message"]
+    assert list(panel.event_ids) == ["fine"]
+
+
+def test_missing_prices_stay_missing_and_event_outside_data_is_reported():
+    rng = np.random.default_rng(14)
+    asset = _asset("A", rng)
+    returns = asset.returns.copy()
+    returns[401] = np.nan
+    asset = AssetInput("A", "X", SESSIONS, returns, asset.design)
+    events = [_event("gap", 400)]
+    outside = Event("gone", "gone", "other", pd.Timestamp("2030-01-01", tz="UTC"), ("x",))
+    day0 = {**_day0(events), ("gone", "X"): pd.Timestamp("2030-01-01")}
+    panel, models = estimate([asset], [*events, outside], day0, SETTINGS)
+    assert models.query("event_id == 'gone'")["status"].iloc[0] == "no_data"
+    assert np.isnan(panel.ar[0, panel.column(1)])
+    car = car_table(panel, SETTINGS.event_windows).set_index("window")["car"]
+    assert np.isfinite(car["[0,0]"]) and np.isnan(car["[0,1]"])
+
+
+def test_all_models_run_and_constant_mean_matches_hand_calculation():
+    rng = np.random.default_rng(15)
+    events = [_event("e", 400)]
+    asset = _asset("A", rng, spec=ModelSpec("constant_mean"))
+    panel, models = estimate([asset], events, _day0(events), SETTINGS)
+    est = asset.returns[400 - 150 : 400 - 10]
+    mu = est.mean()
+    assert panel.ar[0, panel.column(0)] == pytest.approx(asset.returns[400] - mu, rel=1e-12)
+    assert models["k"].iloc[0] == 1
+    for spec in (
+        ModelSpec("market_adjusted", benchmark="M"),
+        ModelSpec("dimson", benchmark="M", lags=1, leads=1),
+        ModelSpec("scholes_williams", benchmark="M"),
+    ):
+        _, models = estimate([_asset("A", rng, spec=spec)], events, _day0(events), SETTINGS)
+        assert models["status"].iloc[0] == "ok", spec
+
+
+def test_joint_day_dummies_equal_two_step_for_a_single_event():
+    rng = np.random.default_rng(16)
+    asset = _asset("A", rng, shocks=[(400, 0.04)])
+    events = [_event("e", 400)]
+    panel, _ = estimate([asset], events, _day0(events), SETTINGS)
+    joint = joint_estimate(asset, {"e": 400}, SETTINGS)
+    days = joint[joint["kind"] == "day"].set_index("rel_day")
+    np.testing.assert_allclose(days["estimate"].to_numpy(float), panel.event_ar[0], atol=1e-12)
+    # classical OLS standard errors of day dummies = prediction-error standard errors
+    np.testing.assert_allclose(days["std_error"].to_numpy(float), np.sqrt(panel.var_ar[0]), rtol=1e-9)
+
+
+def test_joint_two_non_overlapping_events_equal_two_step_on_the_same_sample():
+    rng = np.random.default_rng(17)
+    asset = _asset("A", rng, shocks=[(400, 0.03), (420, -0.02)])
+    joint = joint_estimate(asset, {"e1": 400, "e2": 420}, SETTINGS)
+    # two-step with the same sample: estimation window of e1, both event periods dummied out
+    import statsmodels.api as sm
+
+    lo, hi = 400 - 150, 400 - 11
+    sample = np.arange(lo, hi + 1)
+    fit = sm.OLS(asset.returns[sample], asset.design.x[sample]).fit()
+    for event_id, pos in (("e1", 400), ("e2", 420)):
+        expected_ar = asset.returns[pos] - asset.design.x[pos] @ fit.params
+        got = joint.query(f"event_id == '{event_id}' and kind == 'day' and rel_day == 0")["estimate"].iloc[0]
+        assert got == pytest.approx(expected_ar, abs=1e-12)
+
+
+def test_overlapping_events_share_session_abnormal_returns_and_windows_use_hac():
+    rng = np.random.default_rng(18)
+    asset = _asset("A", rng, shocks=[(400, -0.06), (402, 0.08)])
+    joint = joint_estimate(asset, {"shock": 400, "pause": 402}, SETTINGS, cluster_name="c")
+    day = joint[joint["kind"] == "day"]
+    shock_plus2 = day.query("event_id == 'shock' and rel_day == 2")["estimate"].iloc[0]
+    pause_0 = day.query("event_id == 'pause' and rel_day == 0")["estimate"].iloc[0]
+    assert shock_plus2 == pause_0 and pause_0 == pytest.approx(0.08, abs=0.03)
+    assert set(day["cov_type"]) == {"nonrobust"}
+    windows = joint[joint["kind"] == "window"]
+    assert windows["cov_type"].str.startswith("HAC(maxlags=").all()
+    assert len(windows) == 2 * len(SETTINGS.event_windows)
+
+
+def test_clusters_group_overlapping_event_periods():
+    assert clusters({"a": 100, "b": 103, "c": 200}, SETTINGS) == [["a", "b"], ["c"]]
+    tbl = joint_table([_asset("A", np.random.default_rng(1))],
+                      _day0([_event("a", 300), _event("b", 302)]), ["a", "b"], SETTINGS)
+    assert set(tbl["cluster"]) == {"a+b"}

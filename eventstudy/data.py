@@ -147,10 +147,10 @@ class _Collector:
     def build(self, order: Sequence[str]) -> PriceData:
         supplied = [t for t in order if t in self.series]
         if supplied:
-            closes = pd.concat([self.series[t] for t in supplied], axis=1).sort_index()
+            closes = pd.concat([self.series[t] for t in supplied], axis=1, sort=True)
         else:
             closes = pd.DataFrame(index=pd.DatetimeIndex([], dtype="datetime64[ns]"))
-        closes.index.name = "date"
+        closes.index = pd.DatetimeIndex(closes.index, freq=None, name="date")
         closes.columns.name = None
         provenance = pd.DataFrame(self.provenance, columns=list(PROVENANCE_COLUMNS))
         position = {t: i for i, t in enumerate(supplied)}

@@ -527,7 +527,7 @@ go = Path(directory) / "go"
 while not go.exists():
     time.sleep(0.005)
 cache = PriceCache(directory)
-for i in range(12):
+for i in range(20):
     index = pd.DatetimeIndex(pd.bdate_range("2025-04-01", periods=50 + i), name="date")
     frame = pd.DataFrame({"adj_close": range(1, 51 + i)}, index=index, dtype=float)
     cache.store(f"{prefix}{i}", frame, covered_start=index[0], covered_end=index[-1])
@@ -546,7 +546,7 @@ def test_concurrent_processes_keep_every_entry(tmp_path):
     (cache_dir / "go").touch()
     assert [child.wait(timeout=120) for child in children] == [0, 0]
     cache = PriceCache(cache_dir)
-    expected = {f"{prefix}{i}" for prefix in "AB" for i in range(12)}
+    expected = {f"{prefix}{i}" for prefix in "AB" for i in range(20)}
     assert set(cache.entries()) == expected
     for ticker in expected:
         assert len(cache.load(ticker).frame) == 50 + int(ticker[1:])

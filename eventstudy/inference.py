@@ -1,0 +1,1114 @@
+"""Test statistics of the event study (METHODS.md sections 2 and 3).
+
+Three entry points read an :class:`~eventstudy.panel.AbnormalPanel`:
+
+* :func:`daily_tests` -- the cross-sectional tests of :data:`TEST_IDS` on every
+  event-period day;
+* :func:`window_tests` -- the same tests for one CAR window;
+* :func:`single_asset_tests` -- the time-series tests of :data:`SINGLE_ASSET_TEST_IDS`
+  for every pair, day and window.
+
+Every row reports ``statistic, p_value, distribution, df, n`` (cross-sectional rows also
+``r_bar``) and a ``note``: a test that cannot be computed (too few pairs, zero dispersion,
+``1 + (N-1) r_bar <= 0`` ...) returns NaN with the reason in ``note``; ``note`` is ``''``
+for every computed row, so a NaN statistic never goes unexplained.
+
+Conventions shared by all cross-sectional tests
+-----------------------------------------------
+* **Cross-section.** A day's cross-section is the set of pairs whose AR on that day is
+  finite; a window's is the set of pairs whose ARs on every day of the window are finite
+  (their CAR is finite). Tests on standardised ARs additionally need a finite, positive
+  prediction-error variance. ``n`` counts the pairs actually used.
+* **Same pairs everywhere.** Every quantity a test derives from the estimation window
+  (``r_bar``, the portfolio series ``AAR_t`` of the crude-dependence and Lamb tests, the
+  pooled ``p_hat`` of the generalised sign test, the rank dispersions ``S_K``, ``S_U``) is
+  computed over the pairs of that day's or window's cross-section.
+* **Event time is the common calendar.** Pairs are aligned on the columns of the panel
+  (``rel_days``); "the same day" for two pairs means the same event-time column. ``r_bar``
+  uses the pairwise-complete columns of the estimation residuals.
+* **A day is a one-day window.** The window statistic of ``[d, d]`` equals the daily
+  statistic of day ``d`` for every test (crude dependence changes only its reference
+  distribution, t(L-1) for a day, N(0,1) for a window).
+* **p-values** follow ``alternative``: ``'two-sided'`` ``2 P(X >= |x|)``, ``'greater'``
+  ``P(X >= x)``, ``'less'`` ``P(X <= x)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from eventstudy.panel import AbnormalPanel
+
+TEST_IDS: tuple[str, ...] = (
+    "cs_t",
+    "patell",
+    "bmp",
+    "kp_bmp",
+    "kp_patell",
+    "crude_dependence",
+    "lamb",
+    "skew_t",
+    "sign",
+    "gen_sign",
+    "corrado",
+    "corrado_zivney",
+    "grank",
+    "wilcoxon",
+)
+SINGLE_ASSET_TEST_IDS: tuple[str, ...] = ("ts_t", "sq")
+ALTERNATIVES: tuple[str, ...] = ("two-sided", "greater", "less")
+
+_RESULT_COLUMNS = ["statistic", "p_value", "distribution", "df", "n", "r_bar", "note"]
+_SINGLE_COLUMNS = [
+    "event_id",
+    "asset",
+    "rel_day",
+    "window",
+    "test",
+    "statistic",
+    "p_value",
+    "distribution",
+    "df",
+    "n",
+    "note",
+]
+# A value set counts as constant when its spread is below this share of its magnitude.
+_RELATIVE_TOLERANCE = 1e-12
+
+
+# ----------------------------------------------------------------------------------------
+# Public API
+# ----------------------------------------------------------------------------------------
+
+
+def daily_tests(panel: AbnormalPanel, alternative: str = "two-sided") -> pd.DataFrame:
+    """Cross-sectional tests on every event-period day.
+
+    Parameters
+    ----------
+    panel : AbnormalPanel
+        Abnormal returns of N (event, asset) pairs.
+    alternative : {'two-sided', 'greater', 'less'}
+        Alternative hypothesis of the p-values (H0: no abnormal return).
+
+    Returns
+    -------
+    DataFrame
+        One row per (event-period ``rel_day``, test of :data:`TEST_IDS`), in that order,
+        with columns ``rel_day, test, statistic, p_value, distribution, df, n, r_bar,
+        note``.
+
+    Examples
+    --------
+    >>> table = daily_tests(panel)  # doctest: +SKIP
+    >>> table.query("rel_day == 0 and test == 'kp_bmp'")  # doctest: +SKIP
+    """
+    _check_alternative(alternative)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        context = _PanelContext.build(panel)
+        selector = np.eye(context.n_event_days, dtype=bool)
+        sections = _CrossSections.build(context, selector, is_window=False)
+        frame = _results_frame(_run_all(context, sections), alternative)
+    days = np.tile(panel.event_rel_days.astype(np.int64), len(TEST_IDS))
+    frame.insert(0, "rel_day", days)
+    order = np.argsort(days, kind="stable")
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def window_tests(
+    panel: AbnormalPanel, window: tuple[int, int], alternative: str = "two-sided"
+) -> pd.DataFrame:
+    """Cross-sectional tests for the cumulative abnormal return over ``window``.
+
+    Parameters
+    ----------
+    panel : AbnormalPanel
+        Abnormal returns of N (event, asset) pairs.
+    window : tuple of int
+        ``(first, last)`` event-period ``rel_day`` of the CAR window, inclusive.
+    alternative : {'two-sided', 'greater', 'less'}
+        Alternative hypothesis of the p-values.
+
+    Returns
+    -------
+    DataFrame
+        One row per test of :data:`TEST_IDS` with columns ``test, statistic, p_value,
+        distribution, df, n, r_bar, note``.
+
+    Examples
+    --------
+    >>> window_tests(panel, (0, 1))  # doctest: +SKIP
+    """
+    _check_alternative(alternative)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        context = _PanelContext.build(panel)
+        selector = panel.window_selector(tuple(window)).astype(bool)[None, :]
+        sections = _CrossSections.build(context, selector, is_window=True)
+        return _results_frame(_run_all(context, sections), alternative)
+
+
+def single_asset_tests(
+    panel: AbnormalPanel,
+    windows: Sequence[tuple[int, int]],
+    alternative: str = "two-sided",
+) -> pd.DataFrame:
+    """Time-series tests of each pair on each event-period day and each window.
+
+    ``ts_t`` (METHODS 2.1): ``AR / sqrt(s2 C)`` for a day, ``CAR / sqrt(Var CAR)`` (full
+    covariance) for a window, reference t(L1 - k). ``n`` is ``L1``, the number of
+    estimation returns behind ``s2``.
+
+    ``sq`` (Gelbach, Helland & Klick 2013; METHODS 2.2): the AR is compared with the
+    empirical distribution ``F`` of the pair's estimation residuals; the statistic is
+    ``F(AR)`` = share of residuals ``<= AR``; p-values: two-sided
+    ``min(1, 2 min(F(AR), 1 - F(AR-)))`` with ``F(AR-)`` the share strictly below AR,
+    'greater' ``1 - F(AR-)``, 'less' ``F(AR)``. For a window of L2 days the reference set
+    is every sum of L2 consecutive estimation residuals, consecutive in the pair's
+    estimation sample order (a sum may straddle days excluded from the sample).
+    ``n`` is the size of the reference set; distribution 'empirical'.
+
+    Parameters
+    ----------
+    panel : AbnormalPanel
+        Abnormal returns of N (event, asset) pairs.
+    windows : sequence of (int, int)
+        CAR windows ``(first, last)``, inclusive.
+    alternative : {'two-sided', 'greater', 'less'}
+        Alternative hypothesis of the p-values.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``event_id, asset, rel_day, window, test, statistic, p_value,
+        distribution, df, n, note``; per pair first the daily rows (``rel_day`` set,
+        ``window == ''``), then the window rows (``rel_day`` NA, ``window == '[a,b]'``).
+
+    Examples
+    --------
+    >>> single_asset_tests(panel, [(0, 1), (0, 5)])  # doctest: +SKIP
+    """
+    _check_alternative(alternative)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        blocks = [_single_asset_day_block(panel, alternative)]
+        blocks += [_single_asset_window_block(panel, tuple(w), alternative) for w in windows]
+    return _single_asset_frame(panel, blocks)
+
+
+def mean_offdiagonal_correlation(residuals: np.ndarray) -> float:
+    """Kolari-Pynnonen ``r_bar``: mean off-diagonal Pearson correlation of residual rows.
+
+    Each correlation uses the pairwise-complete columns of the two rows (columns where
+    both are finite) with means over those columns; pairs with fewer than two common
+    columns or a constant row on them are left out of the mean (METHODS 3.4).
+
+    Parameters
+    ----------
+    residuals : ndarray, shape (N, T)
+        Estimation residuals, NaN where missing.
+
+    Returns
+    -------
+    float
+        ``r_bar``; NaN when no pair of rows has a defined correlation.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 4.0], [3.0, 2.0, 1.0]])
+    >>> round(mean_offdiagonal_correlation(x), 6)
+    -0.322749
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr, valid = _pairwise_correlation(np.asarray(residuals, dtype=float))
+        count = valid.sum()
+        return float(corr[valid].sum() / count) if count else float("nan")
+
+
+# ----------------------------------------------------------------------------------------
+# Shared inputs
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PanelContext:
+    """Panel-level arrays shared by every cross-section."""
+
+    event_ar: np.ndarray  # (N, E) abnormal returns of the event period
+    variance_factor: np.ndarray  # (N, E) C_i,tau
+    cov_factor: np.ndarray  # (N, E, E)
+    s2: np.ndarray  # (N,)
+    dof: np.ndarray  # (N,) L1 - k
+    est_mask: np.ndarray  # (N, T) bool, finite estimation residual
+    est_weight: np.ndarray  # (N, T) est_mask as 0/1 floats
+    est_resid: np.ndarray  # (N, T) estimation residuals, 0 outside est_mask
+    est_sar: np.ndarray  # (N, T) AR / s on estimation cells, NaN elsewhere
+    n_est_obs: np.ndarray  # (N,) number of estimation residuals
+    ranked: _RankedInputs
+    event_start: int
+
+    @property
+    def n_event_days(self) -> int:
+        return self.event_ar.shape[1]
+
+    @classmethod
+    def build(cls, panel: AbnormalPanel) -> _PanelContext:
+        ar = np.asarray(panel.ar, dtype=float)
+        start = int(panel.event_start)
+        s2 = np.asarray(panel.s2, dtype=float)
+        est_mask = np.asarray(panel.is_estimation, dtype=bool) & np.isfinite(ar)
+        scale = np.where(s2 > 0, np.sqrt(s2), np.nan)
+        return cls(
+            event_ar=ar[:, start:],
+            variance_factor=np.diagonal(panel.cov_factor, axis1=1, axis2=2),
+            cov_factor=np.asarray(panel.cov_factor, dtype=float),
+            s2=s2,
+            dof=np.asarray(panel.n_est - panel.k, dtype=float),
+            est_mask=est_mask,
+            est_weight=est_mask.astype(float),
+            est_resid=np.where(est_mask, ar, 0.0),
+            est_sar=np.where(est_mask, ar / scale[:, None], np.nan),
+            n_est_obs=est_mask.sum(axis=1),
+            ranked=_RankedInputs.cached(ar, est_mask, scale, start),
+            event_start=start,
+        )
+
+
+@dataclass(frozen=True)
+class _RankedInputs:
+    """The costly panel-level inputs: residual correlations and within-pair ranks.
+
+    They depend only on ``ar``, the estimation cells, ``s2`` and ``event_start``, and are
+    cached by a hash of exactly those contents (one panel at a time), so
+    :func:`daily_tests` followed by :func:`window_tests` on the same panel computes them
+    once; a panel with different contents never sees stale values.
+    """
+
+    corr: np.ndarray  # (N, N) pairwise-complete correlations, 0 where undefined
+    corr_valid: np.ndarray  # (N, N) defined off-diagonal correlations
+    rank_weight: np.ndarray  # (N, T) 0/1, cells ranked by the Corrado test
+    rank_dev: np.ndarray  # (N, T) K_it - (T_i + 1)/2, 0 outside the ranked cells
+    cz_mask: np.ndarray  # (N, T) bool, cells ranked by the Corrado-Zivney test
+    cz_weight: np.ndarray  # (N, T) cz_mask as 0/1 floats
+    cz_dev: np.ndarray  # (N, T) U_it - 1/2, 0 outside cz_mask
+    est_sar_rank: np.ndarray  # (N, T) within-pair average ranks of the estimation SARs
+
+    @classmethod
+    def cached(
+        cls, ar: np.ndarray, est_mask: np.ndarray, scale: np.ndarray, start: int
+    ) -> _RankedInputs:
+        digest = hashlib.blake2b(digest_size=16)
+        for array in (ar, est_mask, scale):
+            digest.update(repr(array.shape).encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(str(start).encode())
+        key = digest.digest()
+        if key not in _RANKED_CACHE:
+            _RANKED_CACHE.clear()
+            _RANKED_CACHE[key] = cls.compute(ar, est_mask, scale, start)
+        return _RANKED_CACHE[key]
+
+    @classmethod
+    def compute(
+        cls, ar: np.ndarray, est_mask: np.ndarray, scale: np.ndarray, start: int
+    ) -> _RankedInputs:
+        is_event_col = np.arange(ar.shape[1]) >= start
+        rank_mask = np.isfinite(ar) & (est_mask | is_event_col[None, :])
+        corr, corr_valid = _pairwise_correlation(np.where(est_mask, ar, np.nan))
+        cz_values = _corrado_zivney_values(ar, rank_mask, scale, start)
+        cz_mask = np.isfinite(cz_values)
+        est_sar = np.where(est_mask, ar / scale[:, None], np.nan)
+        return cls(
+            corr=corr,
+            corr_valid=corr_valid,
+            rank_weight=rank_mask.astype(float),
+            rank_dev=_centred_ranks(np.where(rank_mask, ar, np.nan)),
+            cz_mask=cz_mask,
+            cz_weight=cz_mask.astype(float),
+            cz_dev=_uniform_ranks(cz_values),
+            est_sar_rank=_average_ranks(est_sar),
+        )
+
+
+_RANKED_CACHE: dict[bytes, _RankedInputs] = {}
+
+
+@dataclass(frozen=True)
+class _CrossSections:
+    """K cross-sections: one per event day (daily tests) or one CAR window.
+
+    ``selector[k]`` marks the event-period days of cross-section k; ``values`` holds the
+    AR (day) or CAR (window) of each pair, ``standardized`` the SAR or SCAR.
+    """
+
+    selector: np.ndarray  # (K, E) bool
+    length: np.ndarray  # (K,) L2
+    values: np.ndarray  # (K, N)
+    standardized: np.ndarray  # (K, N)
+    members: np.ndarray  # (K, N) finite values
+    std_members: np.ndarray  # (K, N) finite standardized values
+    is_window: bool
+
+    @classmethod
+    def build(cls, context: _PanelContext, selector: np.ndarray, is_window: bool) -> _CrossSections:
+        gamma = selector.astype(float)
+        finite = np.isfinite(context.event_ar)
+        missing_days = gamma @ (~finite).T.astype(float)
+        values = gamma @ np.where(finite, context.event_ar, 0.0).T
+        values = np.where(missing_days == 0, values, np.nan)
+        quad = ((context.cov_factor @ gamma.T) * gamma.T[None, :, :]).sum(axis=1).T
+        standardized = values / np.sqrt(context.s2[None, :] * quad)
+        return cls(
+            selector=selector,
+            length=selector.sum(axis=1),
+            values=values,
+            standardized=standardized,
+            members=np.isfinite(values),
+            std_members=np.isfinite(standardized),
+            is_window=is_window,
+        )
+
+
+@dataclass
+class _TestResult:
+    """Statistics of one test over K cross-sections."""
+
+    statistic: np.ndarray
+    distribution: str
+    df: np.ndarray
+    n: np.ndarray
+    note: np.ndarray
+    r_bar: np.ndarray | None = None
+
+    @classmethod
+    def start(cls, n: np.ndarray, distribution: str) -> _TestResult:
+        size = len(n)
+        return cls(
+            statistic=np.full(size, np.nan),
+            distribution=distribution,
+            df=np.full(size, np.nan),
+            n=np.asarray(n, dtype=np.int64),
+            note=np.full(size, "", dtype=object),
+        )
+
+    def fail(self, condition: np.ndarray, reason: str) -> None:
+        """Record ``reason`` where ``condition`` holds and no earlier reason was given."""
+        self.note[np.asarray(condition, dtype=bool) & (self.note == "")] = reason
+
+    def finish(self, statistic: np.ndarray) -> _TestResult:
+        """Set the statistic, NaN wherever a reason was recorded or the value is not finite."""
+        self.fail(~np.isfinite(statistic), "not computable: non-finite input")
+        failed = self.note != ""
+        self.statistic = np.where(failed, np.nan, statistic)
+        if self.distribution == "t":
+            self.df = np.where(failed, np.nan, self.df)
+        return self
+
+
+# ----------------------------------------------------------------------------------------
+# Cross-sectional tests (METHODS section 3). Each takes the panel context and the
+# cross-sections and returns a _TestResult over them.
+# ----------------------------------------------------------------------------------------
+
+
+def _cs_t(context: _PanelContext, cs: _CrossSections) -> _TestResult:
+    """Cross-sectional t (METHODS 3.1).
+
+    ``t = sqrt(N) mean(x) / s(x)``, ``s`` with divisor ``N - 1``, on ``x_i = AR_i,tau``
+    (day) or ``x_i = CAR_i`` (window); reference t(N - 1). Source: estudy2 ``t_test``.
+    """
+    x, m = cs.values, cs.members
+    n = m.sum(axis=1)
+    result = _TestResult.start(n, "t")
+    mean, sd = _mean_sd(x, m)
+    result.fail(n < 2, "fewer than 2 pairs")
+    result.fail(_is_constant(x, m), "zero cross-sectional dispersion")
+    result.df = (n - 1).astype(float)
+    return result.finish(np.sqrt(n) * mean / sd)
+
+
+def _patell(context: _PanelContext, cs: _CrossSections) -> _TestResult:
+    """Patell (1976) z (METHODS 3.2, pinned convention 5).
+
+    ``z = sum_i SAR_i,tau / sqrt(sum_i (L1_i - k_i)/(L1_i - k_i - 2))``; for a window the
+    same with ``SCAR_i = CAR_i / sqrt(Var CAR_i)`` (full covariance) -- the pinned
+    convention, not the ``CSAR_i`` of the section 3.2 table. Reference N(0,1).
+    """
+    z, m = cs.standardized, cs.std_members
+    n = m.sum(axis=1)
+    result = _TestResult.start(n, "normal")
+    result.fail(n < 1, "no pairs with a standardised abnormal return")
+    bad_dof = (m & ~(context.dof > 2)[None, :]).any(axis=1)
+    result.fail(bad_dof, "residual degrees of freedom L1 - k <= 2 for some pair")
+    variance = np.where(context.dof > 2, context.dof / (context.dof - 2), 0.0)
+    denominator = np.sqrt(m.astype(float) @ variance)
+    return result.finish(np.where(m, z, 0.0).sum(axis=1) / denominator)
+
+
+def _bmp(context: _PanelContext, cs: _CrossSections) -> _TestResult:
+    """Boehmer-Musumeci-Poulsen (1991) standardised cross-sectional t (METHODS 3.3, #6).
+
+    ``t = sqrt(N) mean(SAR) / s(SAR)`` (``s`` with ``N - 1``); window on ``SCAR_i``
+    (Stata estudy); reference t(N - 1) (estudy2).
+    """
+    z, m = cs.standardized, cs.std_members
+    n = m.sum(axis=1)
+    result = _TestResult.start(n, "t")
+    mean, sd = _mean_sd(z, m)
+    result.fail(n < 2, "fewer than 2 pairs")
+    result.fail(_is_constant(z, m), "zero cross-sectional dispersion")
+    result.df = (n - 1).astype(float)
+    return result.finish(np.sqrt(n) * mean / sd)
+
+
+def _kp_bmp(context: _PanelContext, cs: _CrossSections) -> _TestResult:
+    """Kolari-Pynnonen (2010) adjusted BMP (METHODS 3.4, pinned convention 7).
+
+    ``t_KP = t_BMP sqrt((1 - r_bar) / (1 + (N - 1) r_bar))``, ``r_bar`` the mean
+    off-diagonal correlation of the cross-section's estimation residuals (pairwise
+    complete, by event-time column); reference t(N - 1).
+    """
+    result = _bmp(context, cs)
+    r_bar = _cross_section_r_bar(context, cs.std_members)
+    factor = _kp_factor(result, r_bar, result.n)
+    result.r_bar = r_bar
+    return result.finish(result.statistic * np.sqrt((1.0 - r_bar) * factor))
+
+
+def _kp_patell(context: _PanelContext, cs: _CrossSections) -> _TestResult:
+    """Kolari-Pynnonen adjusted Patell (METHODS 3.4, pinned convention 7).
+
+    ``z_KP = z_Patell / sqrt(1 + (N - 1) r_bar)`` (Stata estudy ``ADJPatell``; eventstudy2
+    instead multiplies by the BMP factor); reference N(0,1).
+    """
+    result = _patell(context, cs)
+    r_bar = _cross_section_r_bar(context, cs.std_members)
+    factor = _kp_factor(result, r_bar, result.n)
+    result.r_bar = r_bar
+    return result.finish(result.statistic * np.sqrt(factor))
+
+
+def _crude_dependence(context: _PanelContext, cs: _CrossSections) -> _TestResult:
+    """Crude dependence adjustment, Brown & Warner 1980/1985 (METHODS 3.5).
+
+    ``AAR_t`` = mean estimation residual of the cross-section's pairs on estimation column
+    t (pairs with ``is_estimation`` there); ``S^2 = sum_t (AAR_t - mean)^2 / (L - 1)`` over
+    the L columns with an ``AAR_t``. Day: ``AAR_tau / S`` ~ t(L - 1); window:
+    ``CAAR / (sqrt(L2) S)`` ~ N(0,1) (estudy2).
+    """
+    m = cs.members
+    n = m.sum(axis=1)
+    result = _TestResult.start(n, "normal" if cs.is_window else "t")
+    sd, n_cols = _portfolio_sd(context, m)
+    mean, _ = _mean_sd(cs.values, m)
+    result.fail(n < 1, "no pairs with data")
+    result.fail(n_cols < 2, "fewer than 2 estimation days with an AAR")
+    result.fail(~(sd > 0), "zero variance of the estimation-window AAR series")
+    if not cs.is_window:
+        result.df = (n_cols - 1).astype(float)
+    return result.finish(mean / (np.sqrt(cs.length) * sd))
+
+
+def _lamb(context: _PanelContext, cs: _CrossSections) -> _TestResult:
+    """Lamb (1995) (METHODS 3.5b).
+
+    Day: ``AAR_tau / (S(AAR) sqrt(mean_i C_i,tau))`` with ``S(AAR)`` of the crude
+    dependence test and ``mean_i C_i,tau`` the cross-section's mean prediction-error factor
+    (equal to Lamb's common-index ``1 + 1/L1 + (R_m - Rbar_m)^2/S_mm`` for a common market
+    index and common dates); window: ``sum of the daily statistics / sqrt(L2)`` (each day
+    over the window's pairs); reference N(0,1) (estudy2 ``lamb``, ``car_lamb``).
+    """
+    m = cs.members
+    n = m.sum(axis=1)
+    result = _TestResult.start(n, "normal")
+    sd, n_cols = _portfolio_sd(context, m)
+    weights = m.astype(float)
+    aar = weights @ np.where(np.isfinite(context.event_ar), context.event_ar, 0.0) / n[:, None]
+    factor = np.where(np.isfinite(context.variance_factor), context.variance_factor, 0.0)
+    mean_factor = weights @ factor / n[:, None]
+    daily = aar / (sd[:, None] * np.sqrt(mean_factor))
+    result.fail(n < 1, "no pairs with data")
+    result.fail(n_cols < 2, "fewer than 2 estimation days with an AAR")
+    result.fail(~(sd > 0), "zero variance of the estimation-window AAR series")
+    statistic = np.where(cs.selector, daily, 0.0).sum(axis=1) / np.sqrt(cs.length)
+    return result.finish(statistic)
+
+
+def _skew_t(context: _PanelContext, cs: _CrossSections) -> _TestResult:
+    """Skewness-adjusted t, Hall (1992) / Lyon, Barber & Tsai (1999) (METHODS 3.6).
+
+    On ``x_i = AR_i,tau`` (day) or ``CAR_i`` (window): ``S = mean(x) / s`` with ``s`` the
+    sample s.d. (divisor ``N - 1``), ``g`` the adjusted Fisher-Pearson skewness
+    ``sqrt(N(N-1))/(N-2) m3 / m2^1.5`` (``m_r`` central moments with divisor N; equals
+    ``scipy.stats.skew(bias=False)``), ``t = sqrt(N) (S + g S^2/3 + g/(6N))``; reference
+    N(0,1) (asymptotic; no bootstrap).
+    """
+    x, m = cs.values, cs.members
+    n = m.sum(axis=1)
+    result = _TestResult.start(n, "normal")
+    mean, sd = _mean_sd(x, m)
+    deviation = np.where(m, x - mean[:, None], 0.0)
+    m2 = (deviation**2).sum(axis=1) / n
+    m3 = (deviation**3).sum(axis=1) / n
+    skewness = np.sqrt(n * (n - 1.0)) / (n - 2.0) * m3 / m2**1.5
+    ratio = mean / sd
+    result.fail(n < 3, "fewer than 3 pairs")
+    result.fail(_is_constant(x, m), "zero cross-sectional dispersion")
+    statistic = np.sqrt(n) * (ratio + skewness * ratio**2 / 3.0 + skewness / (6.0 * n))
+    return result.finish(statistic)
+
+
+def _sign(context: _PanelContext, cs: _CrossSections) -> _TestResult:
+    """Sign test (METHODS 3.7).
+
+    ``w`` = number of positive ``x_i`` (AR or CAR) among the N nonzero ones (zeros are
+    dropped); ``z = (w - N/2) / sqrt(N/4)``, the normal approximation of Binomial(N, 1/2).
+    """
+    x, m = cs.values, cs.members
+    nonzero = m & (x != 0)
+    n = nonzero.sum(axis=1)
+    result = _TestResult.start(n, "normal")
+    positive = (nonzero & (x > 0)).sum(axis=1)
+    result.fail(n < 1, "no nonzero abnormal returns")
+    return result.finish((positive - 0.5 * n) / np.sqrt(0.25 * n))
+
+
+def _gen_sign(context: _PanelContext, cs: _CrossSections) -> _TestResult:
+    """Generalised sign test, Cowan (1992) (METHODS 3.8).
+
+    ``p_hat`` = pooled share of strictly positive estimation residuals over all
+    estimation days of the cross-section's pairs; ``w`` = number of strictly positive
+    ``x_i`` among all N pairs (a zero counts as not positive, as in ``p_hat``);
+    ``z = (w - N p_hat) / sqrt(N p_hat (1 - p_hat))``; reference N(0,1).
+    """
+    x, m = cs.values, cs.members
+    n = m.sum(axis=1)
+    result = _TestResult.start(n, "normal")
+    weights = m.astype(float)
+    positive_est = weights @ (context.est_mask & (context.est_resid > 0)).sum(axis=1).astype(float)
+    all_est = weights @ context.est_weight.sum(axis=1)
+    p_hat = positive_est / all_est
+    positive = (m & (x > 0)).sum(axis=1)
+    result.fail(n < 1, "no pairs with data")
+    result.fail(~(all_est > 0), "no estimation residuals")
+    result.fail((p_hat <= 0) | (p_hat >= 1), "estimation share of positive residuals is 0 or 1")
+    return result.finish((positive - n * p_hat) / np.sqrt(n * p_hat * (1.0 - p_hat)))
+
+
+def _corrado(context: _PanelContext, cs: _CrossSections) -> _TestResult:
+    """Corrado (1989) rank test with Cowan (1992) window aggregation (METHODS 3.9).
+
+    Ranks ``K_it`` of each pair's ARs over its estimation and event-period days (average
+    ranks for ties, missing days left out, ``T_i`` days ranked); ``Kbar_i = (T_i + 1)/2``;
+    ``d_t = mean_i (K_it - Kbar_i)`` over the cross-section's pairs with data on column t;
+    ``S_K = sqrt(sum_t d_t^2 / T)`` over the T columns with data. Window (a day is a
+    one-day window): ``Z = sqrt(L2) (mean of K_it - Kbar_i over the N pairs and L2 days)
+    / S_K``; reference N(0,1).
+    """
+    m = cs.members
+    n = m.sum(axis=1)
+    result = _TestResult.start(n, "normal")
+    weights = m.astype(float)
+    per_column = weights @ context.ranked.rank_weight
+    mean_dev = np.where(per_column > 0, (weights @ context.ranked.rank_dev) / per_column, 0.0)
+    n_cols = (per_column > 0).sum(axis=1)
+    s_k = np.sqrt((mean_dev**2).sum(axis=1) / n_cols)
+    event_sum = (weights @ context.ranked.rank_dev)[:, context.event_start :]
+    window_mean = np.where(cs.selector, event_sum, 0.0).sum(axis=1) / (n * cs.length)
+    result.fail(n < 1, "no pairs with data")
+    result.fail(~(s_k > 0), "zero rank dispersion")
+    return result.finish(np.sqrt(cs.length) * window_mean / s_k)
+
+
+def _corrado_zivney(context: _PanelContext, cs: _CrossSections) -> _TestResult:
+    """Corrado-Zivney (1992) rank test (METHODS 3.10; eventstudy2 ``Zivney``).
+
+    Standardise every AR by the pair's ``s_i`` (``SAR = AR / s_i``); on each event-period
+    day divide the SARs again by their cross-sectional s.d. (divisor ``N_tau - 1``, all
+    pairs with an AR that day). ``U_it = rank_i(SAR_it) / (T_i + 1)`` within the pair over
+    its ``T_i`` estimation and event-period days.
+
+    Day: ``Z = N_0^-1/2 sum_i (U_i0 - 1/2) / S_U`` with
+    ``S_U = sqrt((1/T) sum_t [N_t^-1/2 sum_i (U_it - 1/2)]^2)`` over the T columns with
+    data. Window (Cowan aggregation with U, eventstudy2 ``Zivney_Cowan``):
+    ``Z = sqrt(L2) (Ubar_W - 1/2) / sqrt((1/T) sum_t (Ubar_t - 1/2)^2)`` with ``Ubar``
+    means over the cross-section's pairs (identical to the day form when every column
+    has the same pairs). Sums run over the cross-section's pairs; reference N(0,1).
+    """
+    complete = ~(
+        cs.selector[:, None, :] & ~context.ranked.cz_mask[None, :, context.event_start :]
+    ).any(axis=2)
+    m = cs.members & complete
+    n = m.sum(axis=1)
+    result = _TestResult.start(n, "normal")
+    weights = m.astype(float)
+    per_column = weights @ context.ranked.cz_weight
+    sums = weights @ context.ranked.cz_dev
+    has_data = per_column > 0
+    n_cols = has_data.sum(axis=1)
+    event_sums = sums[:, context.event_start :]
+    if cs.is_window:
+        mean_dev = np.where(has_data, sums / per_column, 0.0)
+        s_u = np.sqrt((mean_dev**2).sum(axis=1) / n_cols)
+        window_mean = np.where(cs.selector, event_sums, 0.0).sum(axis=1) / (n * cs.length)
+        statistic = np.sqrt(cs.length) * window_mean / s_u
+    else:
+        scaled = np.where(has_data, sums / np.sqrt(per_column), 0.0)
+        s_u = np.sqrt((scaled**2).sum(axis=1) / n_cols)
+        statistic = np.where(cs.selector, event_sums, 0.0).sum(axis=1) / np.sqrt(n) / s_u
+    result.fail(n < 2, "fewer than 2 pairs (cross-sectional re-scaling undefined)")
+    result.fail(~(s_u > 0), "zero rank dispersion")
+    return result.finish(statistic)
+
+
+def _grank(context: _PanelContext, cs: _CrossSections) -> _TestResult:
+    """Generalised rank test GRANK, Kolari & Pynnonen (2011) (METHODS 3.11, convention 8).
+
+    1. ``SAR_it = AR_it / s_i`` on the pair's estimation days.
+    2. ``W_i = SCAR_i`` (a day's ``SAR_i,tau``), ``GSAR_i0 = W_i KP / s_N(W)`` with
+       ``KP = sqrt((1 - r_bar) / (1 + (N - 1) r_bar))`` and ``s_N`` the cross-sectional
+       s.d. (divisor ``N - 1``).
+    3. Stata-estudy convention: ranks within pair over its ``n_i = L1_i + 1`` values
+       (estimation SARs and ``GSAR_i0``, average ranks), ``U_it = rank / n_i - 1/2``.
+    4. ``Ubar_t = mean_i U_it`` over pairs with data on t; ``S_U = sqrt((1/T) sum_t
+       (N_t/N) Ubar_t^2)``, the sum over the estimation columns *and* the CAR day,
+       ``T`` = number of estimation columns with data (= L1 without missing days).
+    5. ``Z = Ubar_0 / S_U``, ``t = Z sqrt((T - 2) / (T - 1 - Z^2))`` ~ t(T - 2).
+    """
+    w, m = cs.standardized, cs.std_members
+    n = m.sum(axis=1)
+    result = _TestResult.start(n, "t")
+    r_bar = _cross_section_r_bar(context, m)
+    factor = _kp_factor(result, r_bar, n)
+    result.r_bar = r_bar
+    _, sd = _mean_sd(w, m)
+    result.fail(n < 2, "fewer than 2 pairs")
+    result.fail(_is_constant(w, m), "zero cross-sectional dispersion")
+    result.fail(
+        (m & (context.n_est_obs == 0)[None, :]).any(axis=1), "a pair has no estimation residuals"
+    )
+    gsar = w * np.sqrt((1.0 - r_bar) * factor)[:, None] / sd[:, None]
+    u_sums, u_counts, u_zero = _grank_uniform_sums(context, m, gsar)
+    n_cols = (u_counts > 0).sum(axis=1)
+    weighted = np.where(u_counts > 0, u_sums**2 / np.where(u_counts > 0, u_counts, 1.0), 0.0)
+    s_u = np.sqrt((weighted.sum(axis=1) / n + (u_zero / n) ** 2) / n_cols)
+    z = (u_zero / n) / s_u
+    result.fail(~(s_u > 0), "zero rank dispersion")
+    result.fail(n_cols <= 2, "fewer than 3 estimation days")
+    result.fail(~(n_cols - 1 - z**2 > 0), "T - 1 - Z^2 <= 0")
+    result.df = (n_cols - 2).astype(float)
+    return result.finish(z * np.sqrt((n_cols - 2) / (n_cols - 1 - z**2)))
+
+
+def _wilcoxon(context: _PanelContext, cs: _CrossSections) -> _TestResult:
+    """Wilcoxon signed-rank test (METHODS 3.12).
+
+    On the N nonzero ``x_i`` (AR or CAR; zeros dropped, scipy ``zero_method='wilcox'``):
+    ``W+`` = sum of the average ranks of ``|x_i|`` over positive ``x_i``;
+    ``z = (W+ - N(N+1)/4) / sqrt(N(N+1)(2N+1)/24)``; normal approximation without tie or
+    continuity correction (Stata estudy); reference N(0,1).
+    """
+    x, m = cs.values, cs.members
+    nonzero = m & (x != 0)
+    n = nonzero.sum(axis=1).astype(float)
+    result = _TestResult.start(n, "normal")
+    ranks = _average_ranks(np.where(nonzero, np.abs(x), np.nan))
+    w_plus = np.where(nonzero & (x > 0), ranks, 0.0).sum(axis=1)
+    mean = n * (n + 1.0) / 4.0
+    sd = np.sqrt(n * (n + 1.0) * (2.0 * n + 1.0) / 24.0)
+    result.fail(n < 1, "no nonzero abnormal returns")
+    return result.finish((w_plus - mean) / sd)
+
+
+_TESTS = {
+    "cs_t": _cs_t,
+    "patell": _patell,
+    "bmp": _bmp,
+    "kp_bmp": _kp_bmp,
+    "kp_patell": _kp_patell,
+    "crude_dependence": _crude_dependence,
+    "lamb": _lamb,
+    "skew_t": _skew_t,
+    "sign": _sign,
+    "gen_sign": _gen_sign,
+    "corrado": _corrado,
+    "corrado_zivney": _corrado_zivney,
+    "grank": _grank,
+    "wilcoxon": _wilcoxon,
+}
+
+
+def _run_all(context: _PanelContext, cs: _CrossSections) -> list[tuple[str, _TestResult]]:
+    return [(test_id, _TESTS[test_id](context, cs)) for test_id in TEST_IDS]
+
+
+# ----------------------------------------------------------------------------------------
+# Building blocks
+# ----------------------------------------------------------------------------------------
+
+
+def _mean_sd(x: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row means and sample s.d. (divisor n - 1) of ``x`` over the cells ``m``."""
+    n = m.sum(axis=1)
+    mean = np.where(m, x, 0.0).sum(axis=1) / n
+    deviation = np.where(m, x - mean[:, None], 0.0)
+    return mean, np.sqrt((deviation**2).sum(axis=1) / (n - 1))
+
+
+def _is_constant(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Rows whose values over ``m`` are all equal (spread below a relative tolerance)."""
+    high = np.where(m, x, -np.inf).max(axis=1)
+    low = np.where(m, x, np.inf).min(axis=1)
+    spread = high - low
+    size = np.maximum(np.abs(high), np.abs(low))
+    return m.any(axis=1) & (spread <= _RELATIVE_TOLERANCE * size)
+
+
+def _pairwise_correlation(residuals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise-complete Pearson correlations of the rows of ``residuals`` (NaN = missing).
+
+    Returns ``(corr, valid)``: ``corr[i, j]`` over the columns where rows i and j are
+    both finite, means taken over those columns; ``valid`` marks off-diagonal pairs with
+    at least two common columns and non-constant rows on them (``corr`` is 0 elsewhere).
+    """
+    mask = np.isfinite(residuals)
+    count = mask.sum(axis=1)
+    row_mean = np.where(mask, residuals, 0.0).sum(axis=1) / np.maximum(count, 1)
+    x = np.where(mask, residuals - row_mean[:, None], 0.0)
+    weights = mask.astype(float)
+    common = weights @ weights.T
+    sum_i = x @ weights.T  # sum of x_i over the columns shared with j
+    sum_sq_i = (x**2) @ weights.T
+    cross = x @ x.T
+    safe = np.maximum(common, 1.0)
+    cov = cross - sum_i * sum_i.T / safe
+    var_i = sum_sq_i - sum_i**2 / safe
+    var_j = var_i.T
+    tolerance = _RELATIVE_TOLERANCE * np.maximum(sum_sq_i, np.finfo(float).tiny)
+    valid = (common >= 2) & (var_i > tolerance) & (var_j > tolerance.T)
+    np.fill_diagonal(valid, False)
+    corr = np.where(valid, cov / np.sqrt(np.where(valid, var_i * var_j, 1.0)), 0.0)
+    return corr, valid
+
+
+def _cross_section_r_bar(context: _PanelContext, m: np.ndarray) -> np.ndarray:
+    """``r_bar`` of each cross-section: mean defined off-diagonal correlation among ``m``."""
+    weights = m.astype(float)
+    total = ((weights @ context.ranked.corr) * weights).sum(axis=1)
+    count = ((weights @ context.ranked.corr_valid.astype(float)) * weights).sum(axis=1)
+    return np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
+
+
+def _kp_factor(result: _TestResult, r_bar: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``1 / (1 + (N - 1) r_bar)``, recording why it is undefined where it is."""
+    denominator = 1.0 + (n - 1) * r_bar
+    result.fail(n < 2, "fewer than 2 pairs")
+    result.fail(~np.isfinite(r_bar), "r_bar undefined (no pair of estimation residual series)")
+    result.fail(~(denominator > 0), "1 + (N - 1) r_bar <= 0")
+    return np.where(denominator > 0, 1.0 / denominator, np.nan)
+
+
+def _portfolio_sd(context: _PanelContext, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """S.d. (divisor L - 1) of the estimation-window AAR series of each cross-section.
+
+    Returns ``(sd, L)`` with L the number of estimation columns where at least one of
+    the cross-section's pairs has an estimation residual.
+    """
+    weights = m.astype(float)
+    count = weights @ context.est_weight
+    has = count > 0
+    aar = np.where(has, (weights @ context.est_resid) / np.where(has, count, 1.0), 0.0)
+    n_cols = has.sum(axis=1)
+    mean = aar.sum(axis=1) / n_cols
+    deviation = np.where(has, aar - mean[:, None], 0.0)
+    return np.sqrt((deviation**2).sum(axis=1) / (n_cols - 1)), n_cols
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based, ties averaged) along the last axis; NaN cells stay NaN."""
+    order = np.argsort(values, axis=-1)
+    ordered = np.take_along_axis(values, order, axis=-1)
+    size = values.shape[-1]
+    position = np.broadcast_to(np.arange(size), values.shape)
+    first = np.ones(values.shape, dtype=bool)
+    first[..., 1:] = ordered[..., 1:] != ordered[..., :-1]  # NaN != NaN: own group
+    last = np.ones(values.shape, dtype=bool)
+    last[..., :-1] = first[..., 1:]
+    start = np.maximum.accumulate(np.where(first, position, 0), axis=-1)
+    end = np.flip(np.minimum.accumulate(np.flip(np.where(last, position, size), -1), -1), -1)
+    average = np.where(np.isnan(ordered), np.nan, (start + end) / 2.0 + 1.0)
+    ranks = np.empty(values.shape)
+    np.put_along_axis(ranks, order, average, axis=-1)
+    return ranks
+
+
+def _centred_ranks(values: np.ndarray) -> np.ndarray:
+    """``K_it - (T_i + 1)/2`` per row (Corrado), 0 where ``values`` is NaN."""
+    count = np.isfinite(values).sum(axis=1)
+    centred = _average_ranks(values) - (count[:, None] + 1.0) / 2.0
+    return np.where(np.isfinite(values), centred, 0.0)
+
+
+def _uniform_ranks(values: np.ndarray) -> np.ndarray:
+    """``rank_it / (T_i + 1) - 1/2`` per row (Corrado-Zivney), 0 where NaN."""
+    count = np.isfinite(values).sum(axis=1)
+    uniform = _average_ranks(values) / (count[:, None] + 1.0) - 0.5
+    return np.where(np.isfinite(values), uniform, 0.0)
+
+
+def _corrado_zivney_values(
+    ar: np.ndarray, rank_mask: np.ndarray, scale: np.ndarray, event_start: int
+) -> np.ndarray:
+    """``AR / s_i``, event-period days further divided by their cross-sectional s.d."""
+    sar = np.where(rank_mask, ar / scale[:, None], np.nan)
+    event = sar[:, event_start:]
+    has = np.isfinite(event)
+    _, sd = _mean_sd(event.T, has.T)
+    sd = np.where(has.sum(axis=0) >= 2, sd, np.nan)
+    sar[:, event_start:] = event / sd[None, :]
+    return sar
+
+
+def _grank_uniform_sums(
+    context: _PanelContext, m: np.ndarray, gsar: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sums of GRANK's ``U_it`` per cross-section.
+
+    Within pair i the rank of an estimation SAR among the estimation SARs and
+    ``GSAR_i0`` is its rank among the estimation SARs plus 1 if ``GSAR_i0`` is smaller
+    (1/2 if equal); the rank of ``GSAR_i0`` is 1 + the number of smaller estimation SARs
+    + half the number of equal ones. ``U = rank / (n_i + 1) - 1/2`` with ``n_i`` the
+    number of estimation SARs.
+
+    Returns
+    -------
+    u_sums : (K, T) sums of ``U_it`` over the cross-section's pairs per estimation column
+    counts : (K, T) number of those pairs with an estimation SAR on the column
+    u_zero : (K,) sum of ``U_i0`` over the cross-section's pairs
+    """
+    weights = m.astype(float)
+    inverse_size = 1.0 / (context.n_est_obs + 1.0)
+    base = np.where(context.est_mask, context.ranked.est_sar_rank * inverse_size[:, None], 0.0)
+    counts = weights @ context.est_weight
+    q = context.est_sar[None, :, :]
+    g = np.where(m, gsar, np.nan)[:, :, None]
+    above = q > g  # estimation SARs ranked one place higher because GSAR_i0 is below
+    ties = q == g
+    shift = above.sum(axis=2).astype(float)
+    u_sums = weights @ base - 0.5 * counts
+    shifted = np.einsum("kn,knt->kt", weights * inverse_size[None, :], above.astype(float))
+    tie_count = np.zeros(m.shape)
+    if ties.any():
+        tie_count = ties.sum(axis=2).astype(float)
+        shifted += 0.5 * np.einsum(
+            "kn,knt->kt", weights * inverse_size[None, :], ties.astype(float)
+        )
+    u_sums = u_sums + shifted
+    smaller = context.n_est_obs[None, :] - shift - tie_count
+    rank_zero = 1.0 + smaller + 0.5 * tie_count
+    u_zero = np.where(m, rank_zero * inverse_size[None, :] - 0.5, 0.0).sum(axis=1)
+    return u_sums, counts, u_zero
+
+
+# ----------------------------------------------------------------------------------------
+# p-values and frames
+# ----------------------------------------------------------------------------------------
+
+
+def _check_alternative(alternative: str) -> None:
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+
+
+def _p_value(
+    statistic: np.ndarray, distribution: str | np.ndarray, df: np.ndarray, alternative: str
+) -> np.ndarray:
+    """p-value of ``statistic`` under N(0,1) or t(df) (per row) for ``alternative``."""
+    statistic = np.asarray(statistic, dtype=float)
+    is_t = np.broadcast_to(np.asarray(distribution) == "t", statistic.shape)
+    df = np.broadcast_to(np.asarray(df, dtype=float), statistic.shape)
+
+    def cdf(x: np.ndarray) -> np.ndarray:
+        return np.where(is_t, special.stdtr(np.where(is_t, df, 1.0), x), special.ndtr(x))
+
+    p = {
+        "two-sided": 2.0 * cdf(-np.abs(statistic)),
+        "greater": cdf(-statistic),
+        "less": cdf(statistic),
+    }[alternative]
+    return np.where(np.isfinite(statistic), np.minimum(p, 1.0), np.nan)
+
+
+def _results_frame(results: list[tuple[str, _TestResult]], alternative: str) -> pd.DataFrame:
+    """Stack per-test results (each over K cross-sections) test by test."""
+    sizes = [len(result.statistic) for _, result in results]
+    statistic = np.concatenate([result.statistic for _, result in results])
+    distribution = np.repeat([result.distribution for _, result in results], sizes)
+    df = np.concatenate([result.df for _, result in results])
+    r_bar = np.concatenate(
+        [r.r_bar if r.r_bar is not None else np.full(len(r.statistic), np.nan) for _, r in results]
+    )
+    return pd.DataFrame(
+        {
+            "test": np.repeat([test_id for test_id, _ in results], sizes).astype(object),
+            "statistic": statistic,
+            "p_value": _p_value(statistic, distribution, df, alternative),
+            "distribution": distribution.astype(object),
+            "df": df,
+            "n": np.concatenate([result.n for _, result in results]).astype(np.int64),
+            "r_bar": r_bar.astype(float),
+            "note": np.concatenate([result.note for _, result in results]).astype(object),
+        }
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# Single-asset tests (METHODS section 2)
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _SingleBlock:
+    """Rows of the single-asset tests for one set of cells: (N, K) arrays per test."""
+
+    rel_day: np.ndarray | None  # (K,) or None for a window
+    window: str
+    ts_t: _TestResult
+    sq: _TestResult
+    sq_p: np.ndarray
+    ts_t_p: np.ndarray
+
+
+def _single_asset_day_block(panel: AbnormalPanel, alternative: str) -> _SingleBlock:
+    event_ar = np.asarray(panel.event_ar, dtype=float)
+    residuals = _packed_estimation_residuals(panel)
+    return _single_block(
+        panel,
+        values=event_ar,
+        variance=panel.s2[:, None] * panel.variance_factor,
+        reference=residuals[:, None, :],
+        alternative=alternative,
+        rel_day=panel.event_rel_days.astype(np.int64),
+        window="",
+    )
+
+
+def _single_asset_window_block(
+    panel: AbnormalPanel, window: tuple[int, int], alternative: str
+) -> _SingleBlock:
+    car, var_car = panel.car(window)
+    length = int(panel.window_selector(window).sum())
+    residuals = _packed_estimation_residuals(panel)
+    if residuals.shape[1] >= length:
+        sums = np.lib.stride_tricks.sliding_window_view(residuals, length, axis=1).sum(axis=2)
+    else:
+        sums = np.full((residuals.shape[0], 1), np.nan)
+    return _single_block(
+        panel,
+        values=car[:, None],
+        variance=var_car[:, None],
+        reference=sums[:, None, :],
+        alternative=alternative,
+        rel_day=None,
+        window=f"[{window[0]},{window[1]}]",
+    )
+
+
+def _single_block(
+    panel: AbnormalPanel,
+    values: np.ndarray,
+    variance: np.ndarray,
+    reference: np.ndarray,
+    alternative: str,
+    rel_day: np.ndarray | None,
+    window: str,
+) -> _SingleBlock:
+    """ts_t and sq for the (N, K) cells ``values`` against their (N, 1, M) reference sets."""
+    shape = values.shape
+    dof = np.broadcast_to(np.asarray(panel.n_est - panel.k, dtype=float)[:, None], shape)
+    n_est = np.broadcast_to(np.asarray(panel.n_est, dtype=np.int64)[:, None], shape)
+    ts_t = _TestResult.start(n_est.ravel(), "t")
+    ts_t.df = dof.ravel().copy()
+    ts_t.fail(~np.isfinite(values).ravel(), "abnormal return missing")
+    ts_t.fail(~(dof > 0).ravel(), "no residual degrees of freedom (L1 - k <= 0)")
+    ts_t.fail(~(variance > 0).ravel(), "non-positive prediction-error variance")
+    ts_t.finish((values / np.sqrt(variance)).ravel())
+
+    has = np.isfinite(reference)
+    size = has.sum(axis=2)
+    v = values[:, :, None]
+    at_most = (has & (reference <= v)).sum(axis=2) / size
+    below = (has & (reference < v)).sum(axis=2) / size
+    sq = _TestResult.start(np.broadcast_to(size, shape).ravel(), "empirical")
+    sq.fail(~np.isfinite(values).ravel(), "abnormal return missing")
+    sq.fail((np.broadcast_to(size, shape) < 1).ravel(), "no estimation residuals to compare with")
+    sq.finish(at_most.ravel())
+    p = {
+        "two-sided": np.minimum(1.0, 2.0 * np.minimum(at_most, 1.0 - below)),
+        "greater": 1.0 - below,
+        "less": at_most,
+    }[alternative].ravel()
+    return _SingleBlock(
+        rel_day=rel_day,
+        window=window,
+        ts_t=ts_t,
+        sq=sq,
+        sq_p=np.where(sq.note == "", p, np.nan),
+        ts_t_p=_p_value(ts_t.statistic, "t", ts_t.df, alternative),
+    )
+
+
+def _packed_estimation_residuals(panel: AbnormalPanel) -> np.ndarray:
+    """Each pair's estimation residuals in sample order, left-aligned, NaN-padded."""
+    ar = np.asarray(panel.ar, dtype=float)
+    keep = np.asarray(panel.is_estimation, dtype=bool) & np.isfinite(ar)
+    order = np.argsort(~keep, axis=1, kind="stable")
+    packed = np.take_along_axis(np.where(keep, ar, np.nan), order, axis=1)
+    return packed[:, : max(int(keep.sum(axis=1).max(initial=0)), 1)]
+
+
+def _single_asset_frame(panel: AbnormalPanel, blocks: list[_SingleBlock]) -> pd.DataFrame:
+    """Rows ordered by pair, then days before windows, then ts_t before sq."""
+    n_pairs = panel.n_pairs
+    frames = []
+    for order, block in enumerate(blocks):
+        cells = len(block.ts_t.statistic) // max(n_pairs, 1) if n_pairs else 0
+        pair = np.repeat(np.arange(n_pairs), cells)
+        cell = np.tile(np.arange(cells), n_pairs)
+        if block.rel_day is None:
+            rel_day = pd.array([pd.NA] * len(pair), dtype="Int64")
+        else:
+            rel_day = pd.array(block.rel_day[cell], dtype="Int64")
+        for test_rank, (test_id, result, p) in enumerate(
+            (("ts_t", block.ts_t, block.ts_t_p), ("sq", block.sq, block.sq_p))
+        ):
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "event_id": panel.event_ids[pair],
+                        "asset": panel.assets[pair],
+                        "rel_day": rel_day,
+                        "window": np.full(len(pair), block.window, dtype=object),
+                        "test": np.full(len(pair), test_id, dtype=object),
+                        "statistic": result.statistic,
+                        "p_value": p,
+                        "distribution": np.full(len(pair), result.distribution, dtype=object),
+                        "df": result.df.astype(float),
+                        "n": result.n.astype(np.int64),
+                        "note": result.note.astype(object),
+                        "_pair": pair,
+                        "_block": order,
+                        "_cell": cell,
+                        "_test": test_rank,
+                    }
+                )
+            )
+    if not frames:
+        return pd.DataFrame({column: [] for column in _SINGLE_COLUMNS})
+    frame = pd.concat(frames, ignore_index=True)
+    frame = frame.sort_values(["_pair", "_block", "_cell", "_test"], kind="stable")
+    return frame[_SINGLE_COLUMNS].reset_index(drop=True)

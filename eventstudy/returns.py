@@ -67,8 +67,8 @@ def aligned_levels(
         keys = bench_prices.index.values
         targets = asset_sessions.values
     elif lag == 1:
-        keys = calendars.session_closes(bench_exchange, bench_prices.index).values
-        targets = calendars.session_opens(asset_exchange, asset_sessions).values
+        keys = _utc_naive(calendars.session_closes(bench_exchange, bench_prices.index))
+        targets = _utc_naive(calendars.session_opens(asset_exchange, asset_sessions))
     else:
         raise ValueError(f"lag must be 0 or 1, got {lag}")
     position = np.searchsorted(keys, targets, side="right") - 1
@@ -76,6 +76,11 @@ def aligned_levels(
     # A benchmark session that is too stale (beyond the benchmark's data) stays missing.
     levels[targets > keys[-1] + np.timedelta64(7, "D")] = np.nan
     return pd.Series(levels, index=asset_sessions)
+
+
+def _utc_naive(times: pd.Series) -> np.ndarray:
+    """UTC instants as naive ``datetime64`` for searchsorted."""
+    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
 
 
 def aligned_returns(

@@ -68,6 +68,21 @@ class StudyResult:
     provenance: pd.DataFrame
     panel: AbnormalPanel = field(repr=False)
     closes: pd.DataFrame = field(repr=False)
+    inputs: tuple[AssetInput, ...] = field(repr=False, default=())
+
+    def joint(self, event_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """Joint dummy-variable estimates for clusters of overlapping events (see :mod:`eventstudy.joint`).
+
+        Examples
+        --------
+        >>> res.joint(["liberation-day-reciprocal-tariffs", "reciprocal-90day-pause"])  # doctest: +SKIP
+        """
+        from eventstudy import joint
+
+        ids = list(event_ids) if event_ids is not None else [e.id for e in self.config.events]
+        day0 = {(r.event_id, r.exchange): r.session for r in self.event_sessions.itertuples()}
+        excluded = {a.ticker: _exclusion_mask(a, self.config, day0) for a in self.inputs}
+        return joint.joint_table(self.inputs, day0, ids, self.config.settings, excluded)
 
     def summary(self, window: tuple[int, int] = (0, 1)) -> pd.DataFrame:
         """CAR over ``window`` per (event, asset) with t, p-value and significance stars.
@@ -191,6 +206,7 @@ class Study:
             provenance=prices.provenance,
             panel=panel,
             closes=prices.closes,
+            inputs=tuple(inputs),
         )
 
     # -- stages -------------------------------------------------------------------------------
@@ -321,6 +337,21 @@ def scope_tests(
     out.insert(1, "scope_id", scope_id)
     out.insert(2, "asset", "")
     return out
+
+
+def _exclusion_mask(asset: AssetInput, config: StudyConfig, day0) -> np.ndarray | None:
+    """Sessions of ``asset`` inside any applicable event's exclusion window (None if switched off)."""
+    settings = config.settings
+    if not settings.exclude_other_events:
+        return None
+    lo, hi = settings.other_event_exclusion
+    mask = np.zeros(len(asset.sessions), bool)
+    for event in config.events:
+        session = day0.get((event.id, asset.exchange))
+        if event.applies_to(asset.ticker) and session is not None and session in asset.sessions:
+            pos = asset.sessions.get_loc(session)
+            mask[max(pos + lo, 0) : max(pos + hi + 1, 0)] = True
+    return mask
 
 
 def _regressor_keys(spec) -> list[tuple[str, int]]:

@@ -1,0 +1,87 @@
+"""Write a study's outputs to a folder: tidy tables (CSV + Parquet) and the run log.
+
+Byte-stable: the same inputs give byte-identical files (fixed column order, fixed float
+formatting, no timestamps inside the tables).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from eventstudy.study import StudyResult
+
+FLOAT_FORMAT = "%.10g"
+
+
+def write_tables(result: StudyResult, out: str | Path, extra: dict[str, pd.DataFrame] | None = None) -> list[Path]:
+    """Write every result table to ``OUT/tables/<name>.csv`` and ``.parquet``; returns the paths.
+
+    Examples
+    --------
+    >>> write_tables(res, "reports/tariffs-2025")  # doctest: +SKIP
+    """
+    folder = Path(out) / "tables"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    tables = {**result.tables(), **(extra or {})}
+    for name, frame in tables.items():
+        frame = _stable(frame)
+        csv_path = folder / f"{name}.csv"
+        _atomic_write_text(csv_path, frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
+        parquet_path = folder / f"{name}.parquet"
+        _atomic_write_parquet(parquet_path, frame)
+        written += [csv_path, parquet_path]
+    return written
+
+
+def write_run_log(result: StudyResult, out: str | Path, versions: dict[str, str]) -> Path:
+    """``OUT/run.json``: data provenance, skipped tickers, refused pairs and package versions."""
+    models = result.models
+    refused = models[models["status"] != "ok"][["event_id", "asset", "status", "message"]]
+    log = {
+        "study": result.config.settings.name,
+        "events_file": str(result.config.path) if result.config.path else None,
+        "skipped": result.skipped,
+        "refused_pairs": refused.to_dict(orient="records"),
+        "provenance": _stable(result.provenance).astype(str).to_dict(orient="records"),
+        "versions": versions,
+    }
+    path = Path(out) / "run.json"
+    _atomic_write_text(path, json.dumps(log, indent=2, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def _stable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Copy with date columns as ISO strings, so CSV and Parquet look the same everywhere."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[column]):
+            out[column] = out[column].dt.strftime("%Y-%m-%d")
+    return out
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(handle)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,148 @@
+"""End-to-end study: real-market facts, invariances, API == CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+import eventstudy as es
+from eventstudy import calendars
+from eventstudy.data import PriceData
+from eventstudy.events import Asset, Event, ModelSpec, StudyConfig, StudySettings, load_config
+
+LIBERATION = "liberation-day-reciprocal-tariffs"
+PAUSE = "reciprocal-90day-pause"
+
+
+@pytest.fixture(scope="module")
+def real_result(snapshot_dir, repo_root):
+    config = load_config(repo_root / "events.yaml")
+    keep = {LIBERATION, PAUSE, "round1-akazawa-trump-whitehouse", "ishiba-trump-call-apr7"}
+    config = dataclasses.replace(config, events=tuple(e for e in config.events if e.id in keep))
+    return es.Study(config, snapshot=snapshot_dir).run(volatility=False)
+
+
+def test_nikkei_moves_recorded_by_the_market(real_result):
+    ab = real_result.abnormal
+    nikkei = ab[(ab["asset"] == "^N225") & (ab["event_id"] == LIBERATION)].set_index("date")
+    assert nikkei.loc[pd.Timestamp("2025-04-07"), "ret"] == pytest.approx(-0.0783, abs=5e-5)
+    assert nikkei.loc[pd.Timestamp("2025-04-10"), "ret"] == pytest.approx(0.0913, abs=5e-5)
+    assert nikkei.loc[pd.Timestamp("2025-04-03"), "rel_day"] == 0
+    assert nikkei.loc[pd.Timestamp("2025-04-10"), "rel_day"] == 5
+
+
+def test_nikkei_car_after_liberation_day_is_significantly_negative(real_result):
+    car = real_result.car.set_index(["event_id", "asset", "window"])
+    row = car.loc[(LIBERATION, "^N225", "[0,3]")]
+    models = real_result.models.set_index(["event_id", "asset"])
+    assert models.loc[(LIBERATION, "^N225"), "model"] == "constant_mean"
+    assert row["car"] < -0.05
+    assert row["t"] < -1.96 and row["p_value"] < 0.05
+
+
+def test_tables_have_documented_columns(real_result):
+    assert list(real_result.abnormal.columns) == [
+        "event_id", "asset", "rel_day", "date", "ret", "expected", "ar", "sar", "var_ar"]
+    assert {"event_id", "asset", "window", "car", "scar", "var_car", "bhar", "t", "p_value"} <= set(real_result.car)
+    assert {"scope", "scope_id", "rel_day", "window", "test", "statistic", "p_value", "distribution", "df",
+            "n"} <= set(real_result.tests)
+    assert {"event_id", "asset", "model", "alpha", "beta", "params", "std_errors", "sigma", "r2", "n_obs",
+            "status", "message"} <= set(real_result.models)
+    tests = set(real_result.tests["test"])
+    assert {"ts_t", "sq", "cs_t", "patell", "bmp", "kp_bmp", "kp_patell", "crude_dependence", "lamb",
+            "skew_t", "sign", "gen_sign", "corrado", "corrado_zivney", "grank", "wilcoxon"} <= tests
+
+
+def test_joint_estimation_measures_liberation_day_and_pause_together(real_result):
+    joint = real_result.joint([LIBERATION, PAUSE])
+    nikkei = joint[(joint["asset"] == "^N225") & (joint["kind"] == "day")]
+    assert nikkei["cluster"].str.contains(LIBERATION).all() and nikkei["cluster"].str.contains(PAUSE).all()
+    lib_plus5 = nikkei.query(f"event_id == '{LIBERATION}' and rel_day == 5")["estimate"].iloc[0]
+    pause_0 = nikkei.query(f"event_id == '{PAUSE}' and rel_day == 0")["estimate"].iloc[0]
+    assert lib_plus5 == pause_0 and pause_0 > 0.08
+
+
+# ---------------------------------------------------------------- synthetic invariances
+
+SESSIONS = calendars.get_sessions("XTKS", "2023-01-04", "2025-06-30")
+
+
+def _synthetic_config(tickers: list[str], n_events: int = 2) -> StudyConfig:
+    assets = [Asset("MKT", "Market", "XTKS", "benchmark")]
+    assets += [Asset(t, t, "XTKS", "stocks") for t in tickers]
+    events = tuple(
+        Event(f"e{i}", f"event {i}", "other",
+              pd.Timestamp(SESSIONS[500 + 40 * i]).tz_localize("Asia/Tokyo") + pd.Timedelta(hours=20),
+              ("synthetic",), tags=("t",))
+        for i in range(n_events)
+    )
+    settings = StudySettings(
+        name="synthetic", event_windows=((0, 0), (0, 1), (-1, 2)), min_estimation_returns=100,
+        model=ModelSpec("market", benchmark="MKT"), volatility=False,
+    )
+    return StudyConfig(settings, tuple(assets), events)
+
+
+def _synthetic_prices(tickers: list[str], seed: int, scale: dict[str, float] | None = None) -> PriceData:
+    rng = np.random.default_rng(seed)
+    market = rng.normal(0, 0.01, len(SESSIONS))
+    data = {"MKT": 100 * np.cumprod(1 + market)}
+    for t in tickers:
+        stock_rng = np.random.default_rng([seed, sum(map(ord, t))])
+        ret = 1.1 * market + stock_rng.normal(0, 0.015, len(SESSIONS))
+        data[t] = 50 * np.cumprod(1 + ret) * (scale or {}).get(t, 1.0)
+    closes = pd.DataFrame(data, index=pd.DatetimeIndex(SESSIONS, name="date"))
+    provenance = pd.DataFrame({"ticker": list(closes.columns), "source": "synthetic"})
+    return PriceData(closes, {}, provenance)
+
+
+def _run(tickers, prices):
+    return es.Study(_synthetic_config(tickers), prices=prices).run(volatility=False)
+
+
+@hsettings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), factor=st.floats(0.01, 1000))
+def test_rescaling_prices_leaves_results_unchanged(seed, factor):
+    tickers = ["A", "B", "C", "D"]
+    base = _run(tickers, _synthetic_prices(tickers, seed))
+    scaled = _run(tickers, _synthetic_prices(tickers, seed, {t: factor for t in tickers}))
+    pd.testing.assert_frame_equal(base.car, scaled.car, rtol=1e-9)
+    pd.testing.assert_frame_equal(base.tests, scaled.tests, rtol=1e-9)
+
+
+@hsettings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), order=st.permutations(["A", "B", "C", "D"]))
+def test_reordering_assets_leaves_results_unchanged(seed, order):
+    base = _run(["A", "B", "C", "D"], _synthetic_prices(["A", "B", "C", "D"], seed))
+    shuffled = _run(list(order), _synthetic_prices(list(order), seed))
+    key = ["event_id", "asset", "window"]
+    pd.testing.assert_frame_equal(
+        base.car.sort_values(key).reset_index(drop=True), shuffled.car.sort_values(key).reset_index(drop=True)
+    )
+    cross = ["scope", "scope_id", "rel_day", "window", "test"]
+    a = base.tests[base.tests["asset"] == ""].sort_values(cross).reset_index(drop=True)
+    b = shuffled.tests[shuffled.tests["asset"] == ""].sort_values(cross).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b, rtol=1e-10)
+
+
+def test_adding_an_unrelated_asset_leaves_per_pair_results_unchanged():
+    base = _run(["A", "B", "C"], _synthetic_prices(["A", "B", "C"], 7))
+    more = _run(["A", "B", "C", "Z"], _synthetic_prices(["A", "B", "C", "Z"], 7))
+    kept = more.car[more.car["asset"] != "Z"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(base.car.reset_index(drop=True), kept)
+    single = more.tests[(more.tests["asset"] != "") & (more.tests["asset"] != "Z")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(base.tests[base.tests["asset"] != ""].reset_index(drop=True), single)
+
+
+def test_missing_benchmark_skips_dependent_assets_and_says_so():
+    tickers = ["A", "B"]
+    prices = _synthetic_prices(tickers, 3)
+    prices = PriceData(prices.closes.drop(columns="MKT"), {"MKT": "no file 'MKT.csv'"}, prices.provenance)
+    result = _run(tickers, prices)
+    assert "MKT" in result.skipped
+    assert "needs MKT" in result.skipped["A"] and "needs MKT" in result.skipped["B"]
+    assert result.panel.n_pairs == 0 and len(result.car) == 0

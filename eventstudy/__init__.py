@@ -11,7 +11,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["Study", "StudyResult", "run", "load_config", "__version__"]
+__all__ = ["Study", "StudyResult", "run", "load_config", "event_study", "event_panel", "__version__"]
 
 
 def __getattr__(name: str):
@@ -20,6 +20,10 @@ def __getattr__(name: str):
         from eventstudy import study
 
         return getattr(study, name)
+    if name in ("event_study", "event_panel"):
+        from eventstudy import frames
+
+        return getattr(frames, name)
     if name == "load_config":
         from eventstudy.events import load_config
 

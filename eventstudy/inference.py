@@ -27,8 +27,10 @@ Conventions shared by all cross-sectional tests
   (``rel_days``); "the same day" for two pairs means the same event-time column. ``r_bar``
   uses the pairwise-complete columns of the estimation residuals.
 * **A day is a one-day window.** The window statistic of ``[d, d]`` equals the daily
-  statistic of day ``d`` for every test (crude dependence changes only its reference
-  distribution, t(L-1) for a day, N(0,1) for a window).
+  statistic of day ``d`` (crude dependence changes only its reference distribution,
+  t(L-1) for a day, N(0,1) for a window). The one exception is Corrado-Zivney when the
+  number of pairs differs across days: its day form (METHODS 3.10) scales column sums by
+  ``N_t^-1/2``, its Cowan window form uses column means.
 * **p-values** follow ``alternative``: ``'two-sided'`` ``2 P(X >= |x|)``, ``'greater'``
   ``P(X >= x)``, ``'less'`` ``P(X <= x)``.
 """
@@ -80,6 +82,8 @@ _SINGLE_COLUMNS = [
 ]
 # A value set counts as constant when its spread is below this share of its magnitude.
 _RELATIVE_TOLERANCE = 1e-12
+# 1 + (N - 1) r_bar at or below this is treated as zero (Kolari-Pynnonen factor undefined).
+_KP_FLOOR = 1e-10
 
 
 # ----------------------------------------------------------------------------------------
@@ -804,12 +808,16 @@ def _cross_section_r_bar(context: _PanelContext, m: np.ndarray) -> np.ndarray:
 
 
 def _kp_factor(result: _TestResult, r_bar: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """``1 / (1 + (N - 1) r_bar)``, recording why it is undefined where it is."""
+    """``1 / (1 + (N - 1) r_bar)``, recording why it is undefined where it is.
+
+    ``1 + (N - 1) r_bar`` below ``_KP_FLOOR`` counts as non-positive: it is zero up to
+    rounding (e.g. two perfectly anti-correlated series) and would blow the statistic up.
+    """
     denominator = 1.0 + (n - 1) * r_bar
     result.fail(n < 2, "fewer than 2 pairs")
     result.fail(~np.isfinite(r_bar), "r_bar undefined (no pair of estimation residual series)")
-    result.fail(~(denominator > 0), "1 + (N - 1) r_bar <= 0")
-    return np.where(denominator > 0, 1.0 / denominator, np.nan)
+    result.fail(~(denominator > _KP_FLOOR), "1 + (N - 1) r_bar <= 0")
+    return np.where(denominator > _KP_FLOOR, 1.0 / denominator, np.nan)
 
 
 def _portfolio_sd(context: _PanelContext, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,825 @@
+"""Tests of ``eventstudy.inference`` against independent hand calculations (METHODS 2-3).
+
+The reference functions below (``ref_*``) recompute every statistic with plain Python
+loops over pairs and days, straight from the formulas of METHODS.md and the conventions
+documented in ``eventstudy.inference``; they read only the raw panel fields.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from eventstudy.inference import (
+    SINGLE_ASSET_TEST_IDS,
+    TEST_IDS,
+    daily_tests,
+    mean_offdiagonal_correlation,
+    single_asset_tests,
+    window_tests,
+)
+from eventstudy.panel import AbnormalPanel
+
+TOL = 1e-12
+CROSS_COLUMNS = [
+    "test",
+    "statistic",
+    "p_value",
+    "distribution",
+    "df",
+    "n",
+    "r_bar",
+    "note",
+]
+
+
+# ----------------------------------------------------------------------------------------
+# Panels
+# ----------------------------------------------------------------------------------------
+
+
+def constant_mean_panel(returns: np.ndarray, n_est: int) -> AbnormalPanel:
+    """Constant-mean model fitted on the first ``n_est`` columns; the rest is the event period.
+
+    Missing returns (NaN) are left out of the fit: ``L1_i`` = the pair's finite estimation
+    returns, ``s2 = SSR / (L1_i - 1)``, ``cov_factor = I + 11'/L1_i``.
+    """
+    returns = np.asarray(returns, dtype=float)
+    n_pairs, n_cols = returns.shape
+    n_event = n_cols - n_est
+    is_est = np.zeros((n_pairs, n_cols), dtype=bool)
+    is_est[:, :n_est] = np.isfinite(returns[:, :n_est])
+    l1 = is_est.sum(axis=1)
+    mu = np.array([returns[i, is_est[i]].mean() for i in range(n_pairs)])
+    ar = returns - mu[:, None]
+    s2 = np.array([(ar[i, is_est[i]] ** 2).sum() / (l1[i] - 1) for i in range(n_pairs)])
+    cov = np.stack([np.eye(n_event) + np.ones((n_event, n_event)) / l1[i] for i in range(n_pairs)])
+    return AbnormalPanel(
+        event_ids=np.array([f"ev{i % 2}" for i in range(n_pairs)], dtype=object),
+        assets=np.array([f"asset{i}" for i in range(n_pairs)], dtype=object),
+        rel_days=np.arange(n_cols) - n_est,
+        dates=np.full((n_pairs, n_cols), np.datetime64("NaT"), dtype="datetime64[D]"),
+        ret=returns,
+        expected=np.broadcast_to(mu[:, None], returns.shape).copy(),
+        ar=ar,
+        is_estimation=is_est,
+        event_start=n_est,
+        cov_factor=cov,
+        s2=s2,
+        n_est=l1,
+        k=np.ones(n_pairs, dtype=int),
+    )
+
+
+def small_returns() -> np.ndarray:
+    """4 pairs, L1 = 10 estimation days (rel -10..-1), 3 event days (rel 0, 1, 2)."""
+    rng = np.random.default_rng(20250402)
+    returns = rng.normal(0.0, 0.01, size=(4, 13)).round(4)
+    returns[:, 10] += np.array([0.012, 0.004, 0.02, -0.003])  # an event-day reaction
+    returns[1, 12] = returns[1, 2]  # a tie within pair 1
+    return returns
+
+
+def small_panel() -> AbnormalPanel:
+    return constant_mean_panel(small_returns(), n_est=10)
+
+
+def small_panel_with_gaps() -> AbnormalPanel:
+    """The small panel plus a 5th pair; a missing estimation day and a missing event day."""
+    returns = np.vstack([small_returns(), np.random.default_rng(7).normal(0, 0.02, 13).round(4)])
+    returns[1, 3] = np.nan  # pair 1 loses an estimation day: L1 = 9
+    returns[2, 11] = np.nan  # pair 2 has no AR on day +1
+    return constant_mean_panel(returns, n_est=10)
+
+
+def iid_panel(seed: int, n_pairs: int = 30, n_est: int = 100, n_event: int = 3, shift=0.0):
+    rng = np.random.default_rng(seed)
+    returns = rng.standard_normal((n_pairs, n_est + n_event))
+    returns[:, n_est] += shift
+    return constant_mean_panel(returns, n_est)
+
+
+PANELS = {"complete": small_panel, "gaps": small_panel_with_gaps}
+
+
+# ----------------------------------------------------------------------------------------
+# Independent reference calculations (plain loops)
+# ----------------------------------------------------------------------------------------
+
+
+def n_cols(panel):
+    return panel.ar.shape[1]
+
+
+def mean(values):
+    return sum(values) / len(values)
+
+
+def sample_sd(values):
+    m = mean(values)
+    return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def average_rank(values, j):
+    """Rank of values[j] among values (1-based, ties averaged)."""
+    less = sum(1 for v in values if v < values[j])
+    equal = sum(1 for v in values if v == values[j])
+    return less + (equal + 1) / 2.0
+
+
+def members(panel, days):
+    """Pairs with a finite AR on every event day in ``days`` (indices into the event period)."""
+    es = panel.event_start
+    return [i for i in range(panel.n_pairs) if all(np.isfinite(panel.ar[i, es + d]) for d in days)]
+
+
+def car(panel, i, days):
+    return sum(panel.ar[i, panel.event_start + d] for d in days)
+
+
+def scar(panel, i, days):
+    quad = sum(panel.cov_factor[i, a, b] for a in days for b in days)
+    return car(panel, i, days) / math.sqrt(panel.s2[i] * quad)
+
+
+def estimation_columns(panel, i):
+    return [t for t in range(n_cols(panel)) if panel.is_estimation[i, t]]
+
+
+def ref_cs_t(panel, days):
+    x = [car(panel, i, days) for i in members(panel, days)]
+    return math.sqrt(len(x)) * mean(x) / sample_sd(x)
+
+
+def ref_patell(panel, days):
+    pairs = members(panel, days)
+    total = sum(scar(panel, i, days) for i in pairs)
+    dof = [panel.n_est[i] - panel.k[i] for i in pairs]
+    return total / math.sqrt(sum(d / (d - 2) for d in dof))
+
+
+def ref_bmp(panel, days):
+    z = [scar(panel, i, days) for i in members(panel, days)]
+    return math.sqrt(len(z)) * mean(z) / sample_sd(z)
+
+
+def ref_correlation(panel, i, j):
+    common = [
+        t for t in range(n_cols(panel)) if panel.is_estimation[i, t] and panel.is_estimation[j, t]
+    ]
+    x = [panel.ar[i, t] for t in common]
+    y = [panel.ar[j, t] for t in common]
+    mx, my = mean(x), mean(y)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    sxx = sum((a - mx) ** 2 for a in x)
+    syy = sum((b - my) ** 2 for b in y)
+    return sxy / math.sqrt(sxx * syy)
+
+
+def ref_r_bar(panel, pairs):
+    values = [ref_correlation(panel, i, j) for i in pairs for j in pairs if i < j]
+    return mean(values)
+
+
+def ref_kp_bmp(panel, days):
+    pairs = members(panel, days)
+    r, n = ref_r_bar(panel, pairs), len(pairs)
+    return ref_bmp(panel, days) * math.sqrt((1 - r) / (1 + (n - 1) * r))
+
+
+def ref_kp_patell(panel, days):
+    pairs = members(panel, days)
+    r, n = ref_r_bar(panel, pairs), len(pairs)
+    return ref_patell(panel, days) / math.sqrt(1 + (n - 1) * r)
+
+
+def ref_aar_sd(panel, pairs):
+    """S(AAR): s.d. (divisor L - 1) of the estimation-window portfolio AAR series."""
+    series = []
+    for t in range(n_cols(panel)):
+        values = [panel.ar[i, t] for i in pairs if panel.is_estimation[i, t]]
+        if values:
+            series.append(mean(values))
+    return sample_sd(series), len(series)
+
+
+def ref_crude_dependence(panel, days):
+    pairs = members(panel, days)
+    sd, _ = ref_aar_sd(panel, pairs)
+    caar = mean([car(panel, i, days) for i in pairs])
+    return caar / (math.sqrt(len(days)) * sd)
+
+
+def ref_lamb(panel, days):
+    pairs = members(panel, days)
+    sd, _ = ref_aar_sd(panel, pairs)
+    total = 0.0
+    for d in days:
+        aar = mean([panel.ar[i, panel.event_start + d] for i in pairs])
+        mean_c = mean([panel.cov_factor[i, d, d] for i in pairs])
+        total += aar / (sd * math.sqrt(mean_c))
+    return total / math.sqrt(len(days))
+
+
+def ref_skew_t(panel, days):
+    x = [car(panel, i, days) for i in members(panel, days)]
+    n = len(x)
+    m = mean(x)
+    m2 = sum((v - m) ** 2 for v in x) / n
+    m3 = sum((v - m) ** 3 for v in x) / n
+    gamma = math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5
+    s = m / sample_sd(x)
+    return math.sqrt(n) * (s + gamma * s * s / 3 + gamma / (6 * n))
+
+
+def ref_sign(panel, days):
+    x = [car(panel, i, days) for i in members(panel, days)]
+    x = [v for v in x if v != 0]
+    w = sum(1 for v in x if v > 0)
+    return (w - 0.5 * len(x)) / math.sqrt(0.25 * len(x))
+
+
+def ref_gen_sign(panel, days):
+    pairs = members(panel, days)
+    positive = total = 0
+    for i in pairs:
+        for t in estimation_columns(panel, i):
+            total += 1
+            positive += panel.ar[i, t] > 0
+    p = positive / total
+    w = sum(1 for i in pairs if car(panel, i, days) > 0)
+    n = len(pairs)
+    return (w - n * p) / math.sqrt(n * p * (1 - p))
+
+
+def ref_wilcoxon(panel, days):
+    x = [car(panel, i, days) for i in members(panel, days)]
+    x = [v for v in x if v != 0]
+    n = len(x)
+    magnitudes = [abs(v) for v in x]
+    w_plus = sum(average_rank(magnitudes, j) for j in range(n) if x[j] > 0)
+    return (w_plus - n * (n + 1) / 4) / math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+
+
+def ranked_cells(panel, i):
+    """Corrado cells of pair i: its estimation days and its event-period days with an AR."""
+    return [
+        t
+        for t in range(n_cols(panel))
+        if np.isfinite(panel.ar[i, t]) and (panel.is_estimation[i, t] or t >= panel.event_start)
+    ]
+
+
+def ref_corrado(panel, days):
+    pairs = members(panel, days)
+    deviation = {}  # (i, t) -> K_it - (T_i + 1)/2
+    for i in pairs:
+        cells = ranked_cells(panel, i)
+        values = [panel.ar[i, t] for t in cells]
+        for j, t in enumerate(cells):
+            deviation[i, t] = average_rank(values, j) - (len(cells) + 1) / 2
+    squares = []
+    for t in range(n_cols(panel)):
+        column = [deviation[i, t] for i in pairs if (i, t) in deviation]
+        if column:
+            squares.append(mean(column) ** 2)
+    s_k = math.sqrt(sum(squares) / len(squares))
+    window = [deviation[i, panel.event_start + d] for i in pairs for d in days]
+    return math.sqrt(len(days)) * mean(window) / s_k
+
+
+def ref_corrado_zivney(panel, days, daily):
+    es = panel.event_start
+    sar = {}
+    for i in range(panel.n_pairs):
+        for t in ranked_cells(panel, i):
+            sar[i, t] = panel.ar[i, t] / math.sqrt(panel.s2[i])
+    for t in range(es, n_cols(panel)):  # event-day cross-sectional re-scaling, all pairs
+        column = [sar[i, t] for i in range(panel.n_pairs) if (i, t) in sar]
+        sd = sample_sd(column)
+        for i in range(panel.n_pairs):
+            if (i, t) in sar:
+                sar[i, t] /= sd
+    u = {}
+    for i in range(panel.n_pairs):
+        cells = [t for t in range(n_cols(panel)) if (i, t) in sar]
+        values = [sar[i, t] for t in cells]
+        for j, t in enumerate(cells):
+            u[i, t] = average_rank(values, j) / (len(cells) + 1) - 0.5
+    pairs = members(panel, days)
+    if daily:
+        (d,) = days
+        squares = []
+        for t in range(n_cols(panel)):
+            column = [u[i, t] for i in pairs if (i, t) in u]
+            if column:
+                squares.append((sum(column) / math.sqrt(len(column))) ** 2)
+        s_u = math.sqrt(sum(squares) / len(squares))
+        return sum(u[i, es + d] for i in pairs) / math.sqrt(len(pairs)) / s_u
+    squares = []
+    for t in range(n_cols(panel)):
+        column = [u[i, t] for i in pairs if (i, t) in u]
+        if column:
+            squares.append(mean(column) ** 2)
+    s_u = math.sqrt(sum(squares) / len(squares))
+    window = [u[i, es + d] for i in pairs for d in days]
+    return math.sqrt(len(days)) * mean(window) / s_u
+
+
+def ref_grank(panel, days):
+    pairs = members(panel, days)
+    n = len(pairs)
+    w = [scar(panel, i, days) for i in pairs]
+    r = ref_r_bar(panel, pairs)
+    kp = math.sqrt((1 - r) / (1 + (n - 1) * r))
+    sd = sample_sd(w)
+    u_est = {}  # (i, t) -> U_it on estimation days
+    u_zero = []
+    for i, w_i in zip(pairs, w):
+        cells = estimation_columns(panel, i)
+        values = [panel.ar[i, t] / math.sqrt(panel.s2[i]) for t in cells] + [w_i * kp / sd]
+        size = len(values)  # L1_i + 1 (Stata estudy: U = rank / (L1 + 1) - 1/2)
+        for j, t in enumerate(cells):
+            u_est[i, t] = average_rank(values, j) / size - 0.5
+        u_zero.append(average_rank(values, size - 1) / size - 0.5)
+    total, n_days = 0.0, 0
+    for t in range(n_cols(panel)):
+        column = [u_est[i, t] for i in pairs if (i, t) in u_est]
+        if column:
+            n_days += 1
+            total += len(column) / n * mean(column) ** 2
+    total += mean(u_zero) ** 2  # the CAR day, N_0 = N
+    z = mean(u_zero) / math.sqrt(total / n_days)
+    return z * math.sqrt((n_days - 2) / (n_days - 1 - z * z)), n_days - 2
+
+
+REFERENCES = {
+    "cs_t": ref_cs_t,
+    "patell": ref_patell,
+    "bmp": ref_bmp,
+    "kp_bmp": ref_kp_bmp,
+    "kp_patell": ref_kp_patell,
+    "crude_dependence": ref_crude_dependence,
+    "lamb": ref_lamb,
+    "skew_t": ref_skew_t,
+    "sign": ref_sign,
+    "gen_sign": ref_gen_sign,
+    "corrado": ref_corrado,
+    "corrado_zivney": None,  # day and window forms differ, see ref_corrado_zivney
+    "grank": lambda panel, days: ref_grank(panel, days)[0],
+    "wilcoxon": ref_wilcoxon,
+}
+
+
+def reference(test_id, panel, days, daily):
+    if test_id == "corrado_zivney":
+        return ref_corrado_zivney(panel, days, daily)
+    return REFERENCES[test_id](panel, days)
+
+
+def row(frame, test_id, rel_day=None):
+    selected = frame[frame["test"] == test_id]
+    if rel_day is not None:
+        selected = selected[selected["rel_day"] == rel_day]
+    assert len(selected) == 1
+    return selected.iloc[0]
+
+
+# ----------------------------------------------------------------------------------------
+# Hand calculations, every test, day and window
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("panel_name", sorted(PANELS))
+@pytest.mark.parametrize("test_id", TEST_IDS)
+def test_daily_statistics_match_hand_calculation(panel_name, test_id):
+    panel = PANELS[panel_name]()
+    table = daily_tests(panel)
+    for d, rel_day in enumerate(panel.event_rel_days):
+        got = row(table, test_id, rel_day)
+        assert got["note"] == ""
+        assert got["n"] == len(members(panel, [d]))
+        np.testing.assert_allclose(
+            got["statistic"], reference(test_id, panel, [d], daily=True), rtol=TOL, atol=TOL
+        )
+
+
+@pytest.mark.parametrize("panel_name", sorted(PANELS))
+@pytest.mark.parametrize("window", [(0, 2), (1, 2), (0, 1), (2, 2)])
+@pytest.mark.parametrize("test_id", TEST_IDS)
+def test_window_statistics_match_hand_calculation(panel_name, window, test_id):
+    panel = PANELS[panel_name]()
+    days = list(range(window[0], window[1] + 1))  # rel_day == event-period index here
+    got = row(window_tests(panel, window), test_id)
+    assert got["note"] == ""
+    assert got["n"] == len(members(panel, days))
+    np.testing.assert_allclose(
+        got["statistic"], reference(test_id, panel, days, daily=False), rtol=TOL, atol=TOL
+    )
+
+
+@pytest.mark.parametrize("panel_name", sorted(PANELS))
+def test_r_bar_is_reported_for_kolari_pynnonen_and_grank_only(panel_name):
+    panel = PANELS[panel_name]()
+    table = window_tests(panel, (0, 2))
+    expected = ref_r_bar(panel, members(panel, [0, 1, 2]))
+    for test_id in TEST_IDS:
+        got = row(table, test_id)["r_bar"]
+        if test_id in ("kp_bmp", "kp_patell", "grank"):
+            np.testing.assert_allclose(got, expected, rtol=TOL, atol=TOL)
+        else:
+            assert np.isnan(got)
+
+
+def test_distributions_degrees_of_freedom_and_p_values():
+    panel = small_panel_with_gaps()
+    table = daily_tests(panel)
+    n_day1 = len(members(panel, [1]))
+    expected = {
+        "cs_t": ("t", n_day1 - 1),
+        "bmp": ("t", n_day1 - 1),
+        "kp_bmp": ("t", n_day1 - 1),
+        "crude_dependence": ("t", 10 - 1),  # L = 10 estimation columns with an AAR
+        "grank": ("t", ref_grank(panel, [1])[1]),  # T - 2 = L1 - 2 = 8
+    }
+    for test_id in TEST_IDS:
+        got = row(table, test_id, 1)
+        distribution, df = expected.get(test_id, ("normal", np.nan))
+        assert got["distribution"] == distribution
+        np.testing.assert_equal(got["df"], float(df))
+        if distribution == "t":
+            p = 2 * stats.t.sf(abs(got["statistic"]), df)
+        else:
+            p = 2 * stats.norm.sf(abs(got["statistic"]))
+        np.testing.assert_allclose(got["p_value"], p, rtol=1e-10)
+    assert ref_grank(panel, [1])[1] == 8
+    windows = window_tests(panel, (0, 2))
+    assert row(windows, "crude_dependence")["distribution"] == "normal"
+    assert np.isnan(row(windows, "crude_dependence")["df"])
+
+
+def test_frames_have_the_contract_columns_and_order():
+    panel = small_panel()
+    table = daily_tests(panel)
+    assert list(table.columns) == ["rel_day", *CROSS_COLUMNS]
+    assert list(table["test"][: len(TEST_IDS)]) == list(TEST_IDS)
+    assert list(table["rel_day"]) == list(np.repeat(panel.event_rel_days, len(TEST_IDS)))
+    windows = window_tests(panel, (0, 1))
+    assert list(windows.columns) == CROSS_COLUMNS
+    assert list(windows["test"]) == list(TEST_IDS)
+    assert windows["n"].dtype == np.int64
+
+
+def test_patell_window_uses_scar_not_csar():
+    """Pinned convention 5: the window Patell sums SCAR_i, not CSAR_i = sum SAR / sqrt(L2)."""
+    panel = small_panel()
+    got = row(window_tests(panel, (0, 2)), "patell")["statistic"]
+    pairs = members(panel, [0, 1, 2])
+    csar = [sum(panel.sar[i, d] for d in range(3)) / math.sqrt(3) for i in pairs]
+    csar_version = sum(csar) / math.sqrt(sum(9 / 7 for _ in pairs))
+    np.testing.assert_allclose(got, ref_patell(panel, [0, 1, 2]), rtol=TOL)
+    assert abs(got - csar_version) > 1e-3 * abs(got)
+
+
+@pytest.mark.parametrize("panel_name", sorted(PANELS))
+def test_window_of_one_day_equals_the_daily_test(panel_name):
+    """Except Corrado-Zivney when N_t varies: its day form scales by N_t^-1/2, Cowan's by 1/N_t."""
+    panel = PANELS[panel_name]()
+    daily = daily_tests(panel)
+    for rel_day in panel.event_rel_days:
+        windows = window_tests(panel, (int(rel_day), int(rel_day)))
+        for test_id in TEST_IDS:
+            a, b = row(daily, test_id, rel_day), row(windows, test_id)
+            assert a["n"] == b["n"]
+            if test_id == "corrado_zivney" and panel_name == "gaps":
+                assert abs(a["statistic"] - b["statistic"]) > 1e-6
+            else:
+                np.testing.assert_allclose(a["statistic"], b["statistic"], rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------
+# Closed forms and invariances
+# ----------------------------------------------------------------------------------------
+
+
+def test_mean_offdiagonal_correlation_matches_pandas_pairwise_complete():
+    rng = np.random.default_rng(3)
+    common = rng.standard_normal(60)
+    residuals = 0.6 * common + rng.standard_normal((5, 60))
+    residuals[0, :7] = np.nan
+    residuals[3, 20:25] = np.nan
+    corr = pd.DataFrame(residuals.T).corr().to_numpy()
+    expected = corr[~np.eye(5, dtype=bool)].mean()
+    np.testing.assert_allclose(mean_offdiagonal_correlation(residuals), expected, rtol=1e-12)
+    assert np.isnan(mean_offdiagonal_correlation(residuals[:1]))
+
+
+def orthogonal_panel() -> AbnormalPanel:
+    """Three pairs whose estimation residuals are exactly uncorrelated (Hadamard rows)."""
+    hadamard = np.array([[1.0]])
+    for _ in range(3):
+        hadamard = np.block([[hadamard, hadamard], [hadamard, -hadamard]])
+    residuals = 0.01 * hadamard[1:4]  # zero-mean, mutually orthogonal rows, L1 = 8
+    event = np.array([[0.02, -0.01], [0.005, 0.003], [0.015, 0.01]])
+    return constant_mean_panel(np.hstack([residuals + 0.001, event]), n_est=8)
+
+
+def test_kolari_pynnonen_with_zero_correlation_equals_bmp_and_patell():
+    panel = orthogonal_panel()
+    for table in (daily_tests(panel), window_tests(panel, (0, 1))):
+        assert np.allclose(table.loc[table["test"] == "kp_bmp", "r_bar"], 0.0, atol=1e-15)
+        for kp, plain in (("kp_bmp", "bmp"), ("kp_patell", "patell")):
+            np.testing.assert_allclose(
+                table.loc[table["test"] == kp, "statistic"].to_numpy(),
+                table.loc[table["test"] == plain, "statistic"].to_numpy(),
+                rtol=1e-13,
+            )
+
+
+def test_wilcoxon_matches_scipy_normal_approximation():
+    rng = np.random.default_rng(11)
+    panel = constant_mean_panel(rng.normal(0.001, 0.01, size=(25, 41)), n_est=40)
+    x = panel.event_ar[:, 0]
+    for alternative in ("two-sided", "greater", "less"):
+        got = row(daily_tests(panel, alternative), "wilcoxon", 0)
+        expected = stats.wilcoxon(x, correction=False, method="approx", alternative=alternative)
+        np.testing.assert_allclose(got["p_value"], expected.pvalue, rtol=1e-10)
+        np.testing.assert_allclose(abs(got["statistic"]), abs(expected.zstatistic), rtol=1e-10)
+
+
+def test_sign_test_is_the_binomial_normal_approximation():
+    panel = small_panel_with_gaps()
+    table = window_tests(panel, (0, 2))
+    pairs = members(panel, [0, 1, 2])
+    x = np.array([car(panel, i, [0, 1, 2]) for i in pairs])
+    n, w = len(x), int((x > 0).sum())
+    z = (w - stats.binom.mean(n, 0.5)) / stats.binom.std(n, 0.5)
+    np.testing.assert_allclose(row(table, "sign")["statistic"], z, rtol=1e-13)
+    np.testing.assert_allclose(row(table, "sign")["p_value"], 2 * stats.norm.sf(abs(z)))
+
+
+def test_skewness_is_scipy_adjusted_fisher_pearson():
+    panel = small_panel()
+    x = np.array([car(panel, i, [0, 1]) for i in range(panel.n_pairs)])
+    gamma = stats.skew(x, bias=False)
+    s = x.mean() / x.std(ddof=1)
+    expected = math.sqrt(len(x)) * (s + gamma * s**2 / 3 + gamma / (6 * len(x)))
+    np.testing.assert_allclose(row(window_tests(panel, (0, 1)), "skew_t")["statistic"], expected)
+
+
+def test_one_sided_p_values():
+    panel = small_panel_with_gaps()
+    two = window_tests(panel, (0, 2))
+    greater = window_tests(panel, (0, 2), alternative="greater")
+    less = window_tests(panel, (0, 2), alternative="less")
+    np.testing.assert_allclose(greater["p_value"] + less["p_value"], 1.0, rtol=1e-12)
+    np.testing.assert_allclose(
+        two["p_value"], np.minimum(1, 2 * np.minimum(greater["p_value"], less["p_value"]))
+    )
+    with pytest.raises(ValueError, match="alternative"):
+        daily_tests(panel, alternative="both")
+
+
+def scaled(panel: AbnormalPanel, c: float) -> AbnormalPanel:
+    from dataclasses import replace
+
+    return replace(panel, ar=panel.ar * c, s2=panel.s2 * c * c, ret=panel.ret * c)
+
+
+def test_scaling_returns_and_volatility_leaves_every_statistic_unchanged():
+    panel = small_panel_with_gaps()
+    for c in (0.01, 37.0):
+        for a, b in (
+            (daily_tests(panel), daily_tests(scaled(panel, c))),
+            (window_tests(panel, (0, 2)), window_tests(scaled(panel, c), (0, 2))),
+        ):
+            np.testing.assert_allclose(a["statistic"], b["statistic"], rtol=1e-9)
+            np.testing.assert_array_equal(a["n"], b["n"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), order_seed=st.integers(0, 10_000))
+def test_reordering_pairs_changes_nothing(seed, order_seed):
+    rng = np.random.default_rng(seed)
+    returns = rng.normal(0, 0.01, size=(7, 24)) + 0.005 * rng.standard_normal(24)
+    returns[rng.integers(7), rng.integers(20)] = np.nan
+    returns[rng.integers(7), 20 + rng.integers(4)] = np.nan
+    panel = constant_mean_panel(returns, n_est=20)
+    permuted = panel.subset(np.random.default_rng(order_seed).permutation(7))
+    for a, b in (
+        (daily_tests(panel), daily_tests(permuted)),
+        (window_tests(panel, (0, 3)), window_tests(permuted, (0, 3))),
+    ):
+        np.testing.assert_allclose(a["statistic"], b["statistic"], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(a["r_bar"], b["r_bar"], rtol=1e-9, atol=1e-12)
+        np.testing.assert_array_equal(a["n"], b["n"])
+        assert list(a["note"]) == list(b["note"])
+
+
+def test_a_pair_without_event_data_is_dropped_and_changes_nothing_else():
+    panel = small_panel_with_gaps()
+    returns = np.vstack([panel.ret, np.random.default_rng(5).normal(0, 0.01, 13)])
+    returns[-1, 10:] = np.nan
+    extended = constant_mean_panel(returns, n_est=10)
+    for a, b in (
+        (daily_tests(panel), daily_tests(extended)),
+        (window_tests(panel, (0, 2)), window_tests(extended, (0, 2))),
+    ):
+        np.testing.assert_allclose(a["statistic"], b["statistic"], rtol=1e-12)
+        np.testing.assert_array_equal(a["n"], b["n"])
+
+
+# ----------------------------------------------------------------------------------------
+# Size and power on synthetic panels
+# ----------------------------------------------------------------------------------------
+
+SIZE_TESTS = ("bmp", "patell", "cs_t", "corrado", "grank")
+
+
+def rejection_rates(seeds, shift=0.0):
+    rejections = {test_id: 0 for test_id in SIZE_TESTS}
+    for seed in seeds:
+        table = window_tests(iid_panel(seed, shift=shift), (0, 0))
+        for test_id in SIZE_TESTS:
+            rejections[test_id] += row(table, test_id)["p_value"] < 0.05
+    return {test_id: count / len(seeds) for test_id, count in rejections.items()}
+
+
+def test_size_under_the_null_is_within_the_binomial_band():
+    replications = 400
+    rates = rejection_rates(range(replications))
+    half_width = 2.576 * math.sqrt(0.05 * 0.95 / replications)  # 99% band
+    for test_id, rate in rates.items():
+        assert abs(rate - 0.05) <= half_width, (test_id, rate)
+
+
+def test_power_against_a_day_zero_shift():
+    rates = rejection_rates(range(1000, 1100), shift=1.5)
+    for test_id, rate in rates.items():
+        assert rate > 0.8, (test_id, rate)
+
+
+# ----------------------------------------------------------------------------------------
+# Degenerate input
+# ----------------------------------------------------------------------------------------
+
+
+def run_without_warnings(function, *args):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return function(*args)
+
+
+def assert_nan_iff_note(table):
+    failed = table["note"] != ""
+    assert (table["statistic"].isna() == failed).all()
+    assert (table["p_value"].isna() == failed).all()
+
+
+def test_single_pair_leaves_dispersion_tests_undefined():
+    panel = small_panel().subset(np.array([0]))
+    for table in (
+        run_without_warnings(daily_tests, panel),
+        run_without_warnings(window_tests, panel, (0, 2)),
+    ):
+        assert_nan_iff_note(table)
+        undefined = {"cs_t", "bmp", "kp_bmp", "kp_patell", "skew_t", "corrado_zivney", "grank"}
+        for test_id in TEST_IDS:
+            notes = table.loc[table["test"] == test_id, "note"]
+            assert (notes != "").all() == (test_id in undefined), test_id
+        assert (table["n"] <= 1).all()
+
+
+def test_all_zero_abnormal_returns():
+    panel = constant_mean_panel(np.zeros((4, 13)), n_est=10)
+    for table in (
+        run_without_warnings(daily_tests, panel),
+        run_without_warnings(window_tests, panel, (0, 2)),
+    ):
+        assert_nan_iff_note(table)
+        assert (table["note"] != "").all()
+
+
+def test_missing_pairs_and_empty_cross_sections():
+    returns = small_returns()
+    returns[:, 11] = np.nan  # nobody has day +1
+    returns[0, 10] = np.nan
+    panel = constant_mean_panel(returns, n_est=10)
+    daily = run_without_warnings(daily_tests, panel)
+    assert_nan_iff_note(daily)
+    assert (daily.loc[daily["rel_day"] == 1, "n"] == 0).all()
+    assert (daily.loc[daily["rel_day"] == 1, "note"] != "").all()
+    assert (daily.loc[daily["rel_day"] == 0, "n"] == 3).all()
+    window = run_without_warnings(window_tests, panel, (0, 2))
+    assert_nan_iff_note(window)
+    assert (window["note"] != "").all()
+
+
+def test_kolari_pynnonen_undefined_when_one_plus_n_minus_one_r_bar_is_not_positive():
+    base = np.array([0.01, -0.02, 0.015, -0.005, 0.0, 0.02, -0.01, 0.005, -0.015, 0.01])
+    returns = np.vstack([base, -base])  # r_bar = -1, 1 + (N - 1) r_bar = 0
+    returns = np.hstack([returns, np.array([[0.01, 0.02], [0.03, -0.01]])])
+    table = run_without_warnings(window_tests, constant_mean_panel(returns, 10), (0, 1))
+    for test_id in ("kp_bmp", "kp_patell", "grank"):
+        got = row(table, test_id)
+        assert np.isnan(got["statistic"]) and "r_bar" in got["note"]
+        np.testing.assert_allclose(got["r_bar"], -1.0)
+    assert row(table, "bmp")["note"] == ""
+
+
+# ----------------------------------------------------------------------------------------
+# Single-asset tests
+# ----------------------------------------------------------------------------------------
+
+
+def ref_sq(reference_values, x, alternative="two-sided"):
+    n = len(reference_values)
+    at_most = sum(1 for v in reference_values if v <= x) / n
+    below = sum(1 for v in reference_values if v < x) / n
+    p = {
+        "two-sided": min(1.0, 2 * min(at_most, 1 - below)),
+        "greater": 1 - below,
+        "less": at_most,
+    }[alternative]
+    return at_most, p, n
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_single_asset_tests_match_hand_calculation(alternative):
+    panel = small_panel_with_gaps()
+    windows = [(0, 1), (0, 2)]
+    table = single_asset_tests(panel, windows, alternative)
+    assert list(table.columns) == [
+        "event_id",
+        "asset",
+        "rel_day",
+        "window",
+        "test",
+        "statistic",
+        "p_value",
+        "distribution",
+        "df",
+        "n",
+        "note",
+    ]
+    assert str(table["rel_day"].dtype) == "Int64"
+    assert len(table) == panel.n_pairs * (3 + len(windows)) * len(SINGLE_ASSET_TEST_IDS)
+    es = panel.event_start
+    position = 0
+    for i in range(panel.n_pairs):
+        dof = panel.n_est[i] - panel.k[i]
+        residuals = [panel.ar[i, t] for t in estimation_columns(panel, i)]
+        cells = [(d, [d], "") for d in range(3)]
+        cells += [(None, list(range(a, b + 1)), f"[{a},{b}]") for a, b in windows]
+        for rel_day, days, label in cells:
+            ts_row, sq_row = table.iloc[position], table.iloc[position + 1]
+            position += 2
+            assert ts_row["asset"] == sq_row["asset"] == panel.assets[i]
+            assert ts_row["window"] == label and ts_row["test"] == "ts_t" and sq_row["test"] == "sq"
+            if rel_day is None:
+                assert pd.isna(ts_row["rel_day"])
+            else:
+                assert ts_row["rel_day"] == rel_day
+            if not all(np.isfinite(panel.ar[i, es + d]) for d in days):
+                assert np.isnan(ts_row["statistic"]) and ts_row["note"] != ""
+                assert np.isnan(sq_row["statistic"]) and sq_row["note"] != ""
+                continue
+            t_value = scar(panel, i, days)
+            if alternative == "two-sided":
+                p = 2 * stats.t.sf(abs(t_value), dof)
+            elif alternative == "greater":
+                p = stats.t.sf(t_value, dof)
+            else:
+                p = stats.t.cdf(t_value, dof)
+            np.testing.assert_allclose(ts_row["statistic"], t_value, rtol=TOL)
+            np.testing.assert_allclose(ts_row["p_value"], p, rtol=1e-10)
+            assert ts_row["distribution"] == "t" and ts_row["df"] == dof
+            assert ts_row["n"] == panel.n_est[i]
+            length = len(days)
+            sums = [sum(residuals[j : j + length]) for j in range(len(residuals) - length + 1)]
+            statistic, p, n = ref_sq(sums, car(panel, i, days), alternative)
+            np.testing.assert_allclose(sq_row["statistic"], statistic, rtol=TOL)
+            np.testing.assert_allclose(sq_row["p_value"], p, rtol=TOL)
+            assert sq_row["n"] == n and sq_row["distribution"] == "empirical"
+            assert np.isnan(sq_row["df"])
+
+
+def test_sq_quantile_p_values_at_the_extremes():
+    returns = np.hstack([np.arange(1.0, 21.0)[None, :] / 100, [[1.0, -1.0, 0.105]]])
+    table = single_asset_tests(constant_mean_panel(returns, n_est=20), [])
+    sq = table[table["test"] == "sq"]
+    # AR far above every residual: F(AR) = 1, p = 2 (1 - F(AR-)) = 0
+    np.testing.assert_allclose(sq["statistic"].iloc[0], 1.0)
+    np.testing.assert_allclose(sq["p_value"].iloc[0], 0.0)
+    # AR far below: F(AR) = 0, p = 0
+    np.testing.assert_allclose(sq["p_value"].iloc[1], 0.0)
+    # AR = 0.105 - 0.105 = 0, the median of 20 symmetric residuals: F = 0.5, p = 1
+    np.testing.assert_allclose(sq["statistic"].iloc[2], 0.5)
+    np.testing.assert_allclose(sq["p_value"].iloc[2], 1.0)

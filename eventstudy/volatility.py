@@ -68,6 +68,9 @@ GARCH_STATIONARITY_TOL = 1e-6
 """A fit with ``alpha + beta >= 1 - GARCH_STATIONARITY_TOL`` is treated as non-stationary."""
 LOG_VARIANCE_FLOOR = 1e-12
 """``ln(e^2 + LOG_VARIANCE_FLOOR * s^2)`` keeps an exactly-zero residual finite."""
+ZERO_VARIANCE = 1e-20
+"""Variances at or below this (a daily s.d. of 1e-10) count as zero: constant prices, or
+constant returns whose residuals are rounding noise."""
 BEAVER_MIN_BLOCKS = 20
 BEAVER_MIN_BLOCK_COVERAGE = 0.5
 """A null block is used when at least this share of its (pair, day) cells has a residual."""
@@ -103,7 +106,15 @@ class _Measure:
     """Panel rows of the entries (None: all pairs in order)."""
 
     def masked(self) -> _Measure:
-        """NaN numbers, empty df/distribution on rows whose status is not 'ok'."""
+        """NaN numbers and empty df on rows whose status is not 'ok'.
+
+        Safety net: an 'ok' row whose estimate (or, for a test, statistic or p-value) is not
+        finite becomes 'failed', so a NaN is never reported as a result.
+        """
+        numbers = [self.estimate] + ([self.statistic, self.p_value] if self.distribution else [])
+        finite = np.logical_and.reduce([np.isfinite(np.asarray(x, float)) for x in numbers])
+        _flag(self.status, self.message, ~finite, "result is not finite (degenerate data)",
+              "failed")
         bad = self.status != "ok"
         for field in ("estimate", "statistic", "p_value"):
             values = np.asarray(getattr(self, field), dtype=float).copy()
@@ -137,7 +148,7 @@ def _pair_status(panel: AbnormalPanel, window: tuple[int, int], min_days: int, m
     status, message = _ok(panel.n_pairs)
     l2 = ar.shape[1]
     s2 = np.asarray(panel.s2, dtype=float)
-    _flag(status, message, ~np.isfinite(s2) | (s2 <= 0),
+    _flag(status, message, ~np.isfinite(s2) | (s2 <= ZERO_VARIANCE),
           "residual variance s^2 is zero or missing (constant returns?)")
     _flag(status, message, panel.dof <= 0, "no residual degrees of freedom (L1 - k <= 0)")
     missing = (~np.isfinite(ar) | ~np.isfinite(factor)).sum(axis=1)
@@ -218,6 +229,7 @@ def brown_forsythe(panel: AbnormalPanel, window: tuple[int, int]) -> _Measure:
         estimate = np.nanvar(ar, axis=1, ddof=1) / np.nanvar(resid, axis=1, ddof=1)
         dof2 = n_est + n_event - 2
         p = stats.f.sf(statistic, 1, dof2)
+    _flag(status, message, n_est < 2, "fewer than 2 estimation residuals")
     _flag(status, message, ~np.isfinite(statistic),
           "Brown-Forsythe statistic undefined (no dispersion around the medians)")
     return _Measure("brown_forsythe", estimate, statistic, p, "F",
@@ -338,22 +350,23 @@ def realized_vol(panel: AbnormalPanel, window: tuple[int, int]) -> list[_Measure
         warnings.simplefilter("ignore", RuntimeWarning)
         var_after = np.nanvar(after, axis=1, ddof=1)
         var_before = np.nanvar(before, axis=1, ddof=1)
-        _flag(status, message, ~(var_before > 0),
+        _flag(status, message, ~(var_before > ZERO_VARIANCE),
               "estimation-window returns are constant (zero variance)")
         ratio = var_after / var_before
         d1, d2 = np.full(panel.n_pairs, l2 - 1), n_before - 1
         p = _two_sided(stats.f.sf(ratio, d1, d2), stats.f.cdf(ratio, d1, d2))
         rv_after = math.sqrt(TRADING_DAYS_PER_YEAR) * np.sqrt(var_after)
         rv_before = math.sqrt(TRADING_DAYS_PER_YEAR) * np.sqrt(var_before)
+        change = rv_after / rv_before - 1.0
     n = np.full(panel.n_pairs, l2)
     nan = np.full(panel.n_pairs, np.nan)
     blank = np.full(panel.n_pairs, "", object)
     before_status, before_message = _ok(panel.n_pairs)
     _flag(before_status, before_message, n_before < 2, "fewer than 2 estimation-window returns")
-    _flag(before_status, before_message, ~(var_before > 0),
+    _flag(before_status, before_message, ~(var_before > ZERO_VARIANCE),
           "estimation-window returns are constant (zero variance)")
     return [
-        _Measure("realized_vol", rv_after / rv_before - 1.0, ratio, p, "F", _f_df(d1, d2), n,
+        _Measure("realized_vol", change, ratio, p, "F", _f_df(d1, d2), n,
                  status, message).masked(),
         _Measure("realized_vol_before", rv_before, nan, nan, "", blank, n_before,
                  before_status, before_message).masked(),
@@ -429,7 +442,7 @@ def _garch_one(resid: np.ndarray, horizon: int) -> tuple[np.ndarray | None, str,
     if len(resid) < GARCH_MIN_ESTIMATION_DAYS:
         return None, "insufficient", (
             f"{len(resid)} estimation residuals; GARCH needs {GARCH_MIN_ESTIMATION_DAYS}")
-    if not np.var(resid) > 0:
+    if not np.var(resid) > ZERO_VARIANCE:
         return None, "insufficient", "estimation residuals are constant (zero variance)"
     try:
         return garch_forecast(resid, horizon), "ok", ""
@@ -631,7 +644,9 @@ def _ratios_for_window(panel: AbnormalPanel, window: tuple[int, int],
         dfs = ratio.df[ok]
         values = ratio.statistic[ok]
     else:
-        rows = pair_results[(pair_results["measure"] == "variance_ratio")
+        keys = pd.MultiIndex.from_arrays([pair_results["event_id"], pair_results["asset"]])
+        in_scope = keys.isin(list(zip(panel.event_ids, panel.assets)))
+        rows = pair_results[in_scope & (pair_results["measure"] == "variance_ratio")
                             & (pair_results["window"] == window_label(window))
                             & (pair_results["status"] == "ok")]
         dfs = rows["df"].to_numpy()
@@ -718,7 +733,7 @@ def beaver_u(panel: AbnormalPanel, window: tuple[int, int]) -> dict:
     ar, factor, _ = _window_arrays(panel, window)
     s2 = np.asarray(panel.s2, dtype=float)
     usable = (np.isfinite(ar).all(axis=1) & np.isfinite(factor).all(axis=1)
-              & np.isfinite(s2) & (s2 > 0) & (panel.dof > 0))
+              & np.isfinite(s2) & (s2 > ZERO_VARIANCE) & (panel.dof > 0))
     n, l2 = int(usable.sum()), ar.shape[1]
     if n == 0:
         return _scope_row(window, "beaver_u", status="insufficient",
@@ -750,14 +765,20 @@ def cross_sectional_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int
         The pairs of the scope (e.g. one event, or one asset group).
     windows : sequence of (a, b)
     pair_results : DataFrame, optional
-        Output of :func:`pair_volatility`; if given, its 'ok' ``variance_ratio`` rows supply
-        ``F_i`` (so the caller's pair filtering carries over), else they are computed.
+        Output of :func:`pair_volatility` (may cover more pairs than ``panel``); if given, its
+        'ok' ``variance_ratio`` rows of the panel's pairs supply ``F_i``, else they are computed.
 
     Returns
     -------
     DataFrame
         Columns ``SCOPE_COLUMNS`` (the caller adds the scope id); measures
         ``cs_variance_ratio``, ``cs_standardized_variance_ratio``, ``beaver_u`` per window.
+
+    Examples
+    --------
+    >>> pairs = pair_volatility(panel, [(0, 4)])  # doctest: +SKIP
+    >>> scope = panel.subset(panel.event_ids == "2025-04-02-liberation-day")  # doctest: +SKIP
+    >>> cross_sectional_volatility(scope, [(0, 4)], pairs)  # doctest: +SKIP
     """
     rows: list[dict] = []
     for window in windows:
@@ -777,6 +798,15 @@ def level_change(levels: pd.Series, day0: pd.Timestamp,
     day -1 the session before it, the end of ``[a, b]`` is day ``b``. ``estimate`` =
     ``ln(level_b / level_-1)``; the change in points is in the message; no test (statistic and
     p NaN, distribution ''). Columns ``SCOPE_COLUMNS``; ``n`` = sessions spanned (``b + 1``).
+    A missing day 0 or day -1, a window ending before day -1, a series too short or a
+    non-positive level gives an 'insufficient' row.
+
+    Examples
+    --------
+    >>> levels = pd.Series([20.0, 25.0, 40.0], index=pd.bdate_range("2025-04-02", periods=3))
+    >>> row = level_change(levels, levels.index[2], [(0, 0)]).iloc[0]
+    >>> round(float(row["estimate"]), 6), row["message"]
+    (0.470004, '+15.00 points (25.00 on 2025-04-03 -> 40.00 on 2025-04-04)')
     """
     series = levels.dropna().sort_index()
     series = series[~series.index.duplicated(keep="last")]

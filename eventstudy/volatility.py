@@ -36,6 +36,15 @@ Conventions pinned here (tests pin each of them)
   on cross-sectional rows.
 * p-values are two-sided (project convention 9). The Brown-Forsythe ANOVA F is already a
   two-sided test of equal variances, so its p is the upper tail.
+* Variances at or below ``ZERO_VARIANCE`` (1e-20) count as zero (constant prices).
+* GARCH: fitted once per pair on ``100 * residuals``; any warning during the fit, a
+  non-zero ``convergence_flag`` or ``alpha + beta >= 1 - 1e-6`` is a failure. A failed fit
+  gives, per window, a 'failed' ``garch_cav`` row (NaN, the reason) *and* a 'fallback'
+  ``garch_cav`` row with the ``variance_ratio`` numbers; fewer than 30 estimation residuals
+  is 'insufficient' (no fallback).
+* Cross-sectional log variance ratios are centred at their H0 mean ``E ln F(L2, L1 - k)``
+  before the t-test (for L2 = 1 that mean is -1.27: uncentred, the test would reject under
+  H0); see :func:`cs_variance_ratio`.
 """
 
 from __future__ import annotations
@@ -567,7 +576,7 @@ def _frame(panel: AbnormalPanel, window: tuple[int, int], measure: _Measure,
 
 
 def pair_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], garch: bool = True,
-                    n_jobs: int = 1) -> pd.DataFrame:
+                    n_jobs: int = 1, forecasts: GarchForecasts | None = None) -> pd.DataFrame:
     """Volatility-shift measures per (event, asset) pair and window.
 
     Parameters
@@ -579,6 +588,9 @@ def pair_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], ga
         Fit GARCH(1,1) (once per pair) and report ``garch_cav``.
     n_jobs : int
         Worker processes for the GARCH fits.
+    forecasts : GarchForecasts, optional
+        Fits from :func:`fit_garch_forecasts` to reuse (e.g. shared with :func:`garch_daily`);
+        by default they are computed here when ``garch`` is true.
 
     Returns
     -------
@@ -593,7 +605,10 @@ def pair_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], ga
     --------
     >>> table = pair_volatility(panel, [(0, 0), (0, 4)], n_jobs=2)  # doctest: +SKIP
     """
-    forecasts = fit_garch_forecasts(panel, n_jobs) if garch else None
+    if garch and forecasts is None:
+        forecasts = fit_garch_forecasts(panel, n_jobs)
+    if not garch:
+        forecasts = None
     frames = []
     for w_index, window in enumerate(windows):
         ratio = variance_ratio(panel, window)

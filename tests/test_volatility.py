@@ -256,7 +256,10 @@ def test_garch_cav_formula_and_parallel_equals_serial():
     parallel = vol.pair_volatility(panel, [(0, 4)], n_jobs=2)
     pd.testing.assert_frame_equal(serial, parallel)
     forecasts = vol.fit_garch_forecasts(panel)
+    reused = vol.pair_volatility(panel, [(0, 4)], forecasts=forecasts)
+    pd.testing.assert_frame_equal(serial, reused)
     got = rows(serial, "garch_cav", "[0,4]")
+    assert len(got) == (forecasts.status == "ok").sum() >= 3
     for i, row in zip(np.flatnonzero(forecasts.status == "ok"), got.itertuples()):
         total = np.sum(panel.event_ar[i] ** 2 / forecasts.h[i])
         assert row.estimate == pytest.approx(total - 5)

@@ -212,6 +212,14 @@ MODEL_KEYS = {
     "dimson": ("name", "benchmark", "lag", "lags", "leads"),
     "scholes_williams": ("name", "benchmark", "lag"),
 }
+MODEL_REQUIRED = {
+    "constant_mean": ("name",),
+    "market_adjusted": ("name", "benchmark"),
+    "market": ("name", "benchmark"),
+    "factor": ("name", "factors"),
+    "dimson": ("name", "benchmark"),
+    "scholes_williams": ("name", "benchmark"),
+}
 LAG_VALUES = (0, 1)
 EVENT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -594,20 +602,14 @@ def _parse_model(value: object, where: _Where, field_name: str) -> ModelSpec:
     if "name" not in model:
         raise where.error(f"{field_name}.name", "missing (required)")
     name = _choice(model["name"], MODEL_NAMES, where, f"{field_name}.name")
-    allowed = MODEL_KEYS[name]
-    required = ("name", "benchmark") if "benchmark" in allowed else ("name",)
-    if name == "factor":
-        required = ("name", "factors")
-    _check_keys(model, allowed, required, where, prefix=f"{field_name}.")
+    _check_keys(model, MODEL_KEYS[name], MODEL_REQUIRED[name], where, prefix=f"{field_name}.")
+    benchmark = model.get("benchmark")
+    factors = model.get("factors")
     return ModelSpec(
         name=name,
-        benchmark=_text(model["benchmark"], where, f"{field_name}.benchmark")
-        if "benchmark" in model
-        else None,
+        benchmark=None if benchmark is None else _text(benchmark, where, f"{field_name}.benchmark"),
         lag=_lag(model.get("lag", 0), where, f"{field_name}.lag"),
-        factors=_parse_factors(model["factors"], where, f"{field_name}.factors")
-        if name == "factor"
-        else (),
+        factors=() if factors is None else _parse_factors(factors, where, f"{field_name}.factors"),
         lags=_non_negative(model.get("lags", 1), where, f"{field_name}.lags"),
         leads=_non_negative(model.get("leads", 1), where, f"{field_name}.leads"),
     )

@@ -565,3 +565,32 @@ MINIMAL_PATHS = _paths(minimal())
 @given(path=st.sampled_from(MINIMAL_PATHS), junk=JUNK)
 def test_fuzz_junk_values_anywhere(path: tuple, junk: object):
     parses_or_config_error(edit(set_in(path, junk)))
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ({"name": "constant_mean"}, ModelSpec("constant_mean")),
+        (
+            {"name": "market_adjusted", "benchmark": "^SOX", "lag": 1},
+            ModelSpec("market_adjusted", "^SOX", 1),
+        ),
+        ({"name": "market", "benchmark": "^TOPX"}, ModelSpec("market", "^TOPX", 0)),
+        (
+            {"name": "factor", "factors": [{"ticker": "^TOPX"}, {"ticker": "JPY=X", "lag": 1}]},
+            ModelSpec("factor", factors=(FactorSpec("^TOPX"), FactorSpec("JPY=X", 1))),
+        ),
+        (
+            {"name": "dimson", "benchmark": "^SOX", "lags": 2, "leads": 0, "lag": 1},
+            ModelSpec("dimson", "^SOX", 1, lags=2, leads=0),
+        ),
+        (
+            {"name": "scholes_williams", "benchmark": "^TOPX"},
+            ModelSpec("scholes_williams", "^TOPX"),
+        ),
+    ],
+)
+def test_every_model_kind_parses(model: dict, expected: ModelSpec):
+    assert (
+        parse_config(edit(set_in(("study", "model"), model)), FILE_NAME).settings.model == expected
+    )

@@ -227,10 +227,11 @@ def mean_offdiagonal_correlation(residuals: np.ndarray) -> float:
     >>> round(mean_offdiagonal_correlation(x), 6)
     -0.322749
     """
+    residuals = np.asarray(residuals, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        corr, valid = _pairwise_correlation(np.asarray(residuals, dtype=float))
-        count = valid.sum()
-        return float(corr[valid].sum() / count) if count else float("nan")
+        structure = _CorrelationStructure.build(residuals)
+        total, count = structure.pair_sums(np.ones((1, residuals.shape[0]), dtype=bool))
+    return float(total[0] / count[0]) if count[0] else float("nan")
 
 
 # ----------------------------------------------------------------------------------------
@@ -284,7 +285,7 @@ class _PanelContext:
 
 @dataclass(frozen=True)
 class _RankedInputs:
-    """The costly panel-level inputs: residual correlations and within-pair ranks.
+    """The costly panel-level inputs: residual correlation sums and within-pair ranks.
 
     They depend only on ``ar``, the estimation cells, ``s2`` and ``event_start``, and are
     cached by a hash of exactly those contents (one panel at a time), so
@@ -292,8 +293,7 @@ class _RankedInputs:
     once; a panel with different contents never sees stale values.
     """
 
-    corr: np.ndarray  # (N, N) pairwise-complete correlations, 0 where undefined
-    corr_valid: np.ndarray  # (N, N) defined off-diagonal correlations
+    correlation: _CorrelationStructure  # estimation-residual correlations
     rank_weight: np.ndarray  # (N, T) 0/1, cells ranked by the Corrado test
     rank_dev: np.ndarray  # (N, T) K_it - (T_i + 1)/2, 0 outside the ranked cells
     cz_mask: np.ndarray  # (N, T) bool, cells ranked by the Corrado-Zivney test
@@ -322,13 +322,12 @@ class _RankedInputs:
     ) -> _RankedInputs:
         is_event_col = np.arange(ar.shape[1]) >= start
         rank_mask = np.isfinite(ar) & (est_mask | is_event_col[None, :])
-        corr, corr_valid = _pairwise_correlation(np.where(est_mask, ar, np.nan))
+        correlation = _CorrelationStructure.build(np.where(est_mask, ar, np.nan))
         cz_values = _corrado_zivney_values(ar, rank_mask, scale, start)
         cz_mask = np.isfinite(cz_values)
         est_sar = np.where(est_mask, ar / scale[:, None], np.nan)
         return cls(
-            corr=corr,
-            corr_valid=corr_valid,
+            correlation=correlation,
             rank_weight=rank_mask.astype(float),
             rank_dev=_centred_ranks(np.where(rank_mask, ar, np.nan)),
             cz_mask=cz_mask,
@@ -765,46 +764,173 @@ def _mean_sd(x: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _is_constant(x: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Rows whose values over ``m`` are all equal (spread below a relative tolerance)."""
-    high = np.where(m, x, -np.inf).max(axis=1)
-    low = np.where(m, x, np.inf).min(axis=1)
+    high = np.where(m, x, -np.inf).max(axis=1, initial=-np.inf)
+    low = np.where(m, x, np.inf).min(axis=1, initial=np.inf)
     spread = high - low
     size = np.maximum(np.abs(high), np.abs(low))
     return m.any(axis=1) & (spread <= _RELATIVE_TOLERANCE * size)
 
 
-def _pairwise_correlation(residuals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise-complete Pearson correlations of the rows of ``residuals`` (NaN = missing).
-
-    Returns ``(corr, valid)``: ``corr[i, j]`` over the columns where rows i and j are
-    both finite, means taken over those columns; ``valid`` marks off-diagonal pairs with
-    at least two common columns and non-constant rows on them (``corr`` is 0 elsewhere).
-    """
-    mask = np.isfinite(residuals)
-    count = mask.sum(axis=1)
-    row_mean = np.where(mask, residuals, 0.0).sum(axis=1) / np.maximum(count, 1)
-    x = np.where(mask, residuals - row_mean[:, None], 0.0)
-    weights = mask.astype(float)
-    common = weights @ weights.T
-    sum_i = x @ weights.T  # sum of x_i over the columns shared with j
-    sum_sq_i = (x**2) @ weights.T
-    cross = x @ x.T
-    safe = np.maximum(common, 1.0)
-    cov = cross - sum_i * sum_i.T / safe
-    var_i = sum_sq_i - sum_i**2 / safe
-    var_j = var_i.T
-    tolerance = _RELATIVE_TOLERANCE * np.maximum(sum_sq_i, np.finfo(float).tiny)
-    valid = (common >= 2) & (var_i > tolerance) & (var_j > tolerance.T)
-    np.fill_diagonal(valid, False)
-    corr = np.where(valid, cov / np.sqrt(np.where(valid, var_i * var_j, 1.0)), 0.0)
-    return corr, valid
-
-
 def _cross_section_r_bar(context: _PanelContext, m: np.ndarray) -> np.ndarray:
     """``r_bar`` of each cross-section: mean defined off-diagonal correlation among ``m``."""
-    weights = m.astype(float)
-    total = ((weights @ context.ranked.corr) * weights).sum(axis=1)
-    count = ((weights @ context.ranked.corr_valid.astype(float)) * weights).sum(axis=1)
+    total, count = context.ranked.correlation.pair_sums(m)
     return np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
+
+
+@dataclass(frozen=True)
+class _CorrelationStructure:
+    """Sums of pairwise-complete Pearson correlations without the N x N matrix.
+
+    ``corr_ij`` uses the columns where rows i and j are both finite, with means over those
+    columns; a pair counts only with at least two common columns and both rows
+    non-constant on them. Rows sharing one missing-data pattern ("groups") are handled
+    together: for i in group A and j in group B the common columns are the intersection
+    M_AB of the two patterns, so ``sum_{i in A, j in B} corr_ij`` is the inner product of
+    two weighted row sums over M_AB -- O(N T) per pattern pair instead of O(N^2 T). Rows
+    whose pattern is rare are correlated with every row directly, in blocks of rows.
+    """
+
+    centred: np.ndarray  # (N, T) row minus its mean, 0 where missing
+    mask: np.ndarray  # (N, T) 0/1 floats
+    group: np.ndarray  # (N,) group index, -1 for rows handled directly
+    common: np.ndarray  # (p, p) number of columns of M_AB
+    weight: np.ndarray  # (N, p) 1/sqrt(sum of squared deviations over M_{g(i)B}), 0 if invalid
+    sums: np.ndarray  # (N, p) sum of centred values over M_{g(i)B}
+    valid: np.ndarray  # (N, p) row usable against group B
+    direct: np.ndarray  # (n_d,) indices of rows handled directly
+
+    _MAX_GROUPS = 48
+    _BLOCK_CELLS = 2_000_000
+
+    @classmethod
+    def build(cls, residuals: np.ndarray) -> _CorrelationStructure:
+        finite = np.isfinite(residuals)
+        count = finite.sum(axis=1)
+        row_mean = np.where(finite, residuals, 0.0).sum(axis=1) / np.maximum(count, 1)
+        centred = np.where(finite, residuals - row_mean[:, None], 0.0)
+        mask = finite.astype(float)
+        if len(finite) and (finite == finite[0]).all():  # one missing-data pattern
+            patterns, inverse = finite[:1], np.zeros(len(finite), dtype=int)
+            sizes = np.array([len(finite)])
+        else:
+            patterns, inverse, sizes = np.unique(
+                finite, axis=0, return_inverse=True, return_counts=True
+            )
+            inverse = inverse.ravel()
+        chosen = [g for g in np.argsort(-sizes, kind="stable")[: cls._MAX_GROUPS] if sizes[g] >= 2]
+        lookup = np.full(len(patterns), -1)
+        lookup[chosen] = np.arange(len(chosen))
+        group = lookup[inverse] if len(inverse) else np.zeros(0, dtype=int)
+        chosen_patterns = patterns[chosen].astype(float).reshape(len(chosen), mask.shape[1])
+        common = chosen_patterns @ chosen_patterns.T
+        sums = centred @ chosen_patterns.T
+        squares = (centred**2) @ chosen_patterns.T
+        n_common = common[np.maximum(group, 0)] if len(chosen) else np.zeros((len(group), 0))
+        deviation = squares - sums**2 / np.maximum(n_common, 1.0)
+        valid = (
+            (group >= 0)[:, None]
+            & (n_common >= 2)
+            & (deviation > _RELATIVE_TOLERANCE * np.maximum(squares, np.finfo(float).tiny))
+        )
+        weight = np.where(valid, 1.0 / np.sqrt(np.where(valid, deviation, 1.0)), 0.0)
+        return cls(
+            centred=centred,
+            mask=mask,
+            group=group,
+            common=common,
+            weight=weight,
+            sums=np.where(valid, sums, 0.0),
+            valid=valid,
+            direct=np.flatnonzero(group < 0),
+        )
+
+    def pair_sums(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sum and number of defined correlations over unordered pairs within each row of m."""
+        total, count = self._grouped_sums(m)
+        direct_total, direct_count = self._direct_sums(m)
+        return total + direct_total, count + direct_count
+
+    def _grouped_sums(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n_groups = self.common.shape[0]
+        n_sections = m.shape[0]
+        total, count = np.zeros(n_sections), np.zeros(n_sections)
+        if n_groups == 0:
+            return total, count
+        n_cols = self.centred.shape[1]
+        chunk = max(1, self._BLOCK_CELLS // (n_groups * n_groups * max(n_cols, 1)))
+        usable = self.common >= 2
+        upper = np.triu(np.ones((n_groups, n_groups), dtype=bool), k=1) & usable
+        diagonal = np.diag(usable)
+        for start in range(0, n_sections, chunk):
+            part = m[start : start + chunk].astype(float)
+            size = part.shape[0]
+            # u[k, A, B] = sum_{i in A} m_ki w_i^B x_i (a T-vector, zero off A's pattern)
+            u = np.zeros((size, n_groups, n_groups, n_cols))
+            v = np.zeros((size, n_groups, n_groups))
+            c = np.zeros((size, n_groups, n_groups))
+            for a in range(n_groups):
+                rows = np.flatnonzero(self.group == a)
+                coef = part[:, rows, None] * self.weight[None, rows, :]  # (k, i, B)
+                flat = coef.transpose(0, 2, 1).reshape(size * n_groups, len(rows))
+                u[:, a] = (flat @ self.centred[rows]).reshape(size, n_groups, n_cols)
+                v[:, a] = (coef * self.sums[None, rows, :]).sum(axis=1)
+                c[:, a] = part[:, rows] @ self.valid[rows].astype(float)
+            inner = np.einsum("kabt,kbat->kab", u, u)
+            term = inner - v * v.transpose(0, 2, 1) / np.maximum(self.common, 1.0)[None]
+            pairs = c * c.transpose(0, 2, 1)
+            same = np.diagonal(term, axis1=1, axis2=2)
+            same_count = np.diagonal(c, axis1=1, axis2=2)
+            total[start : start + size] = (term * upper).sum(axis=(1, 2)) + (
+                0.5 * (same - same_count) * diagonal
+            ).sum(axis=1)
+            count[start : start + size] = (pairs * upper).sum(axis=(1, 2)) + (
+                0.5 * same_count * (same_count - 1.0) * diagonal
+            ).sum(axis=1)
+        return total, count
+
+    def _direct_sums(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs with at least one directly handled row, each unordered pair once."""
+        n_sections = m.shape[0]
+        total, count = np.zeros(n_sections), np.zeros(n_sections)
+        if len(self.direct) == 0:
+            return total, count
+        n_rows = self.centred.shape[0]
+        column_weight = np.ones(n_rows)
+        column_weight[self.direct] = 0.5  # direct-direct pairs are met twice
+        weights = m.astype(float) * column_weight[None, :]
+        block = max(1, self._BLOCK_CELLS // max(n_rows, 1))
+        x, mask = self.centred, self.mask
+        for start in range(0, len(self.direct), block):
+            rows = self.direct[start : start + block]
+            corr, valid = _pairwise_block(x[rows], mask[rows], x, mask)
+            valid[np.arange(len(rows)), rows] = False
+            row_weight = m[:, rows].astype(float)
+            total += (row_weight * (np.where(valid, corr, 0.0) @ weights.T).T).sum(axis=1)
+            count += (row_weight * (valid.astype(float) @ weights.T).T).sum(axis=1)
+        return total, count
+
+
+def _pairwise_block(
+    x_rows: np.ndarray, mask_rows: np.ndarray, x_all: np.ndarray, mask_all: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise-complete correlations of some rows with all rows (centred, zero-filled)."""
+    common = mask_rows @ mask_all.T
+    sum_i = x_rows @ mask_all.T
+    sum_j = mask_rows @ x_all.T
+    squares_i = (x_rows**2) @ mask_all.T
+    squares_j = mask_rows @ (x_all**2).T
+    safe = np.maximum(common, 1.0)
+    cov = x_rows @ x_all.T - sum_i * sum_j / safe
+    var_i = squares_i - sum_i**2 / safe
+    var_j = squares_j - sum_j**2 / safe
+    tiny = np.finfo(float).tiny
+    valid = (
+        (common >= 2)
+        & (var_i > _RELATIVE_TOLERANCE * np.maximum(squares_i, tiny))
+        & (var_j > _RELATIVE_TOLERANCE * np.maximum(squares_j, tiny))
+    )
+    corr = np.where(valid, cov / np.sqrt(np.where(valid, var_i * var_j, 1.0)), 0.0)
+    return corr, valid
 
 
 def _kp_factor(result: _TestResult, r_bar: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -881,6 +1007,12 @@ def _corrado_zivney_values(
     return sar
 
 
+def _chunks(n_items: int, cells_per_item: int, budget: int = 2_000_000) -> list[slice]:
+    """Slices over ``n_items`` so that one slice holds about ``budget`` array cells."""
+    step = max(1, budget // max(cells_per_item, 1))
+    return [slice(start, start + step) for start in range(0, n_items, step)]
+
+
 def _grank_uniform_sums(
     context: _PanelContext, m: np.ndarray, gsar: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -902,22 +1034,20 @@ def _grank_uniform_sums(
     inverse_size = 1.0 / (context.n_est_obs + 1.0)
     base = np.where(context.est_mask, context.ranked.est_sar_rank * inverse_size[:, None], 0.0)
     counts = weights @ context.est_weight
-    q = context.est_sar[None, :, :]
-    g = np.where(m, gsar, np.nan)[:, :, None]
-    above = q > g  # estimation SARs ranked one place higher because GSAR_i0 is below
-    ties = q == g
-    shift = above.sum(axis=2).astype(float)
     u_sums = weights @ base - 0.5 * counts
-    shifted = np.einsum("kn,knt->kt", weights * inverse_size[None, :], above.astype(float))
-    tie_count = np.zeros(m.shape)
-    if ties.any():
-        tie_count = ties.sum(axis=2).astype(float)
-        shifted += 0.5 * np.einsum(
-            "kn,knt->kt", weights * inverse_size[None, :], ties.astype(float)
-        )
-    u_sums = u_sums + shifted
-    smaller = context.n_est_obs[None, :] - shift - tie_count
-    rank_zero = 1.0 + smaller + 0.5 * tie_count
+    above = np.zeros(m.shape)  # estimation SARs above GSAR_i0, per (k, i)
+    ties = np.zeros(m.shape)
+    q = context.est_sar[None, :, :]  # NaN off the estimation cells: compares False
+    for part in _chunks(m.shape[0], context.est_sar.size):
+        g = np.where(m[part], gsar[part], np.nan)[:, :, None]
+        coef = weights[part] * inverse_size[None, :]
+        is_above, is_tie = q > g, q == g
+        above[part] = is_above.sum(axis=2)
+        ties[part] = is_tie.sum(axis=2)
+        # an estimation SAR moves up one rank when GSAR_i0 is below it, half a rank on a tie
+        u_sums[part] += np.einsum("kn,knt->kt", coef, is_above + 0.5 * is_tie)
+    smaller = context.n_est_obs[None, :] - above - ties
+    rank_zero = 1.0 + smaller + 0.5 * ties
     u_zero = np.where(m, rank_zero * inverse_size[None, :] - 0.5, 0.0).sum(axis=1)
     return u_sums, counts, u_zero
 
@@ -1046,11 +1176,12 @@ def _single_block(
     ts_t.fail(~(variance > 0).ravel(), "non-positive prediction-error variance")
     ts_t.finish((values / np.sqrt(variance)).ravel())
 
-    has = np.isfinite(reference)
-    size = has.sum(axis=2)
-    v = values[:, :, None]
-    at_most = (has & (reference <= v)).sum(axis=2) / size
-    below = (has & (reference < v)).sum(axis=2) / size
+    size = np.isfinite(reference).sum(axis=2)
+    at_most, below = np.zeros(shape), np.zeros(shape)
+    for part in _chunks(shape[0], shape[1] * reference.shape[2]):
+        v = values[part][:, :, None]  # NaN residual padding compares False
+        at_most[part] = (reference[part] <= v).sum(axis=2) / size[part]
+        below[part] = (reference[part] < v).sum(axis=2) / size[part]
     sq = _TestResult.start(np.broadcast_to(size, shape).ravel(), "empirical")
     sq.fail(~np.isfinite(values).ravel(), "abnormal return missing")
     sq.fail((np.broadcast_to(size, shape) < 1).ravel(), "no estimation residuals to compare with")

@@ -59,7 +59,8 @@ def constant_mean_panel(returns: np.ndarray, n_est: int) -> AbnormalPanel:
     l1 = is_est.sum(axis=1)
     mu = np.array([returns[i, is_est[i]].mean() for i in range(n_pairs)])
     ar = returns - mu[:, None]
-    s2 = np.array([(ar[i, is_est[i]] ** 2).sum() / (l1[i] - 1) for i in range(n_pairs)])
+    with np.errstate(divide="ignore", invalid="ignore"):  # L1 = 1 gives s2 = NaN
+        s2 = np.array([(ar[i, is_est[i]] ** 2).sum() / (l1[i] - 1) for i in range(n_pairs)])
     cov = np.stack([np.eye(n_event) + np.ones((n_event, n_event)) / l1[i] for i in range(n_pairs)])
     return AbnormalPanel(
         event_ids=np.array([f"ev{i % 2}" for i in range(n_pairs)], dtype=object),
@@ -509,16 +510,58 @@ def test_window_of_one_day_equals_the_daily_test(panel_name):
 # ----------------------------------------------------------------------------------------
 
 
-def test_mean_offdiagonal_correlation_matches_pandas_pairwise_complete():
-    rng = np.random.default_rng(3)
-    common = rng.standard_normal(60)
-    residuals = 0.6 * common + rng.standard_normal((5, 60))
-    residuals[0, :7] = np.nan
-    residuals[3, 20:25] = np.nan
+def correlated_residuals_with_gaps(seed: int = 3, n_rows: int = 40, n_cols: int = 60):
+    """Rows in a few shared missing-data patterns, some with their own, one constant."""
+    rng = np.random.default_rng(seed)
+    residuals = 0.6 * rng.standard_normal(n_cols) + rng.standard_normal((n_rows, n_cols))
+    for i in range(n_rows):
+        kind = i % 5
+        if kind == 1:
+            residuals[i, :7] = np.nan
+        elif kind == 2:
+            residuals[i, 20:25] = np.nan
+        elif kind == 3:
+            residuals[i, rng.choice(n_cols, 4, replace=False)] = np.nan
+    residuals[4, :-1] = np.nan  # one observation: no correlation defined
+    residuals[9] = 2.5  # constant row: no correlation defined
+    return residuals
+
+
+def pandas_r_bar(residuals):
     corr = pd.DataFrame(residuals.T).corr().to_numpy()
-    expected = corr[~np.eye(5, dtype=bool)].mean()
-    np.testing.assert_allclose(mean_offdiagonal_correlation(residuals), expected, rtol=1e-12)
+    return np.nanmean(corr[~np.eye(len(corr), dtype=bool)])
+
+
+@pytest.mark.parametrize("max_groups, block_cells", [(48, 2_000_000), (1, 2_000_000), (0, 50)])
+def test_mean_offdiagonal_correlation_matches_pandas_pairwise_complete(
+    monkeypatch, max_groups, block_cells
+):
+    """Pattern groups and directly correlated rows (forced here) give pandas' pairwise r_bar."""
+    from eventstudy import inference
+
+    monkeypatch.setattr(inference._CorrelationStructure, "_MAX_GROUPS", max_groups)
+    monkeypatch.setattr(inference._CorrelationStructure, "_BLOCK_CELLS", block_cells)
+    residuals = correlated_residuals_with_gaps()
+    got = run_without_warnings(mean_offdiagonal_correlation, residuals)
+    np.testing.assert_allclose(got, pandas_r_bar(residuals), rtol=1e-12)
+    np.testing.assert_allclose(
+        mean_offdiagonal_correlation(residuals[:, :30]), pandas_r_bar(residuals[:, :30]), rtol=1e-12
+    )
     assert np.isnan(mean_offdiagonal_correlation(residuals[:1]))
+    assert np.isnan(mean_offdiagonal_correlation(np.zeros((0, 5))))
+
+
+def test_r_bar_of_each_cross_section_uses_its_own_pairs():
+    residuals = correlated_residuals_with_gaps(seed=8, n_rows=12, n_cols=30)
+    returns = np.hstack([residuals, np.random.default_rng(9).normal(0, 1, (12, 3))])
+    returns[[0, 5, 6], 30] = np.nan  # day 0 lacks three pairs
+    panel = constant_mean_panel(np.where(np.isfinite(returns), returns, np.nan), n_est=30)
+    usable = [i for i in range(12) if np.isfinite(panel.s2[i]) and panel.s2[i] > 0]
+    table = daily_tests(panel)
+    for d in range(3):
+        pairs = [i for i in members(panel, [d]) if i in usable]
+        expected = pandas_r_bar(np.where(panel.is_estimation, panel.ar, np.nan)[pairs])
+        np.testing.assert_allclose(row(table, "kp_bmp", d)["r_bar"], expected, rtol=1e-12)
 
 
 def orthogonal_panel() -> AbnormalPanel:
@@ -705,6 +748,15 @@ def test_all_zero_abnormal_returns():
     ):
         assert_nan_iff_note(table)
         assert (table["note"] != "").all()
+
+
+def test_empty_panel():
+    panel = small_panel().subset(np.array([], dtype=int))
+    daily = run_without_warnings(daily_tests, panel)
+    assert len(daily) == 3 * len(TEST_IDS) and (daily["n"] == 0).all()
+    assert_nan_iff_note(daily)
+    assert (daily["note"] != "").all()
+    assert len(run_without_warnings(single_asset_tests, panel, [(0, 1)])) == 0
 
 
 def test_missing_pairs_and_empty_cross_sections():

@@ -69,7 +69,7 @@ VOLATILITY_INDEX = "NIKKEI_VI"
 VOLATILITY_FLOOR = 1e-2
 TOKYO = "XTKS"
 #: Line colours for assets and asset groups (kept apart from the category colours).
-LINE_COLORS = ("#222222", "#6a3d9a", "#8c510a", "#777777", "#1b9e77", "#e7298a")
+LINE_COLORS = ("#222222", "#6a3d9a", "#1b9e77", "#777777", "#e7298a", "#66a61e")
 #: Colour of the chip-stock average.
 CHIP_COLOR = "#8c510a"
 
@@ -388,8 +388,9 @@ def car_paths(
     fig = _new_figure(fig, (4.6 * n_cols, 3.4 * n_rows + 0.8))
     axes = fig.subplots(n_rows, n_cols, sharex=True, squeeze=False).ravel()
     days = np.arange(window[0], window[1] + 1)
+    chips = set(chip_tickers(result))
     for ax, (scope_id, event_ids) in zip(axes, scopes.items()):
-        _draw_scope_paths(ax, paths, groups, event_ids, days, band)
+        _draw_scope_paths(ax, paths, groups, event_ids, days, band, chips)
         color = category_color(scope_id) if by == "category" else "#333333"
         ax.set_title(f"{scope_id.replace('_', ' ')} ({len(event_ids)} events)", color=color,
                      fontsize=10)
@@ -425,7 +426,7 @@ def _scope_members(result: StudyResult, by: str) -> dict[str, list[str]]:
 
 
 def _draw_scope_paths(ax: Axes, paths: pd.DataFrame, groups: dict[str, list[str]],
-                      event_ids: list[str], days: np.ndarray, band: str) -> None:
+                      event_ids: list[str], days: np.ndarray, band: str, chips: set[str]) -> None:
     events = paths.index.get_level_values("event_id")
     assets = paths.index.get_level_values("asset")
     for i, (label, tickers) in enumerate(groups.items()):
@@ -436,7 +437,7 @@ def _draw_scope_paths(ax: Axes, paths: pd.DataFrame, groups: dict[str, list[str]
         if band == "events":
             values = rows.groupby(level="event_id").mean().to_numpy() * 100
         mean, half, _ = _mean_band(values)
-        color = LINE_COLORS[i % len(LINE_COLORS)]
+        color = CHIP_COLOR if set(tickers) <= chips else LINE_COLORS[i % len(LINE_COLORS)]
         ax.plot(days, mean, color=color, lw=1.6, label=label)
         ax.fill_between(days, mean - half, mean + half, color=color, alpha=0.15, lw=0)
 
@@ -643,7 +644,8 @@ def chips_vs_topix(
     ax.set_xlabel(f"CAR{label} (%): TOPIX total; chips relative to TOPIX (market model)")
     ax.set_ylabel("asset")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="best", title="event (Tokyo day 0)", title_fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=2,
+              title="event (Tokyo day 0)", title_fontsize=7)
     ax.grid(axis="x", alpha=0.3)
     return ax
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -255,6 +255,7 @@ class _PanelContext:
     n_est_obs: np.ndarray  # (N,) number of estimation residuals
     ranked: _RankedInputs
     event_start: int
+    r_bar_memo: dict = field(default_factory=dict)  # member-set bytes -> r_bar per section
 
     @property
     def n_event_days(self) -> int:
@@ -773,8 +774,13 @@ def _is_constant(x: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 def _cross_section_r_bar(context: _PanelContext, m: np.ndarray) -> np.ndarray:
     """``r_bar`` of each cross-section: mean defined off-diagonal correlation among ``m``."""
-    total, count = context.ranked.correlation.pair_sums(m)
-    return np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
+    key = m.tobytes() + repr(m.shape).encode()
+    if key not in context.r_bar_memo:  # kp_bmp, kp_patell and grank share member sets
+        total, count = context.ranked.correlation.pair_sums(m)
+        context.r_bar_memo[key] = np.where(
+            count > 0, total / np.where(count > 0, count, 1.0), np.nan
+        )
+    return context.r_bar_memo[key]
 
 
 @dataclass(frozen=True)
@@ -813,10 +819,12 @@ class _CorrelationStructure:
             patterns, inverse = finite[:1], np.zeros(len(finite), dtype=int)
             sizes = np.array([len(finite)])
         else:
-            patterns, inverse, sizes = np.unique(
-                finite, axis=0, return_inverse=True, return_counts=True
+            packed = np.ascontiguousarray(np.packbits(finite, axis=1))
+            keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+            _, first, inverse, sizes = np.unique(
+                keys, return_index=True, return_inverse=True, return_counts=True
             )
-            inverse = inverse.ravel()
+            patterns, inverse = finite[first], inverse.ravel()
         chosen = [g for g in np.argsort(-sizes, kind="stable")[: cls._MAX_GROUPS] if sizes[g] >= 2]
         lookup = np.full(len(patterns), -1)
         lookup[chosen] = np.arange(len(chosen))

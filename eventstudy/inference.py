@@ -22,7 +22,10 @@ Conventions shared by all cross-sectional tests
 * **Same pairs everywhere.** Every quantity a test derives from the estimation window
   (``r_bar``, the portfolio series ``AAR_t`` of the crude-dependence and Lamb tests, the
   pooled ``p_hat`` of the generalised sign test, the rank dispersions ``S_K``, ``S_U``) is
-  computed over the pairs of that day's or window's cross-section.
+  computed over the pairs of that day's or window's cross-section. Two inputs belong to
+  a pair, not to a cross-section: its within-pair ranks (over all of its estimation and
+  event-period days) and, for Corrado-Zivney, the cross-sectional s.d. that re-scales
+  each event-period day (over every pair with an AR on that day).
 * **Event time is the common calendar.** Pairs are aligned on the columns of the panel
   (``rel_days``); "the same day" for two pairs means the same event-time column. ``r_bar``
   uses the pairwise-complete columns of the estimation residuals.
@@ -33,6 +36,12 @@ Conventions shared by all cross-sectional tests
   ``N_t^-1/2``, its Cowan window form uses column means.
 * **p-values** follow ``alternative``: ``'two-sided'`` ``2 P(X >= |x|)``, ``'greater'``
   ``P(X >= x)``, ``'less'`` ``P(X <= x)``.
+
+Performance: everything is vectorised over pairs and days. The residual correlations
+and within-pair ranks of a panel are cached by a hash of their inputs (one panel at a
+time), so ``daily_tests`` followed by ``window_tests`` on the same panel ranks once.
+Small matrix products dominate; multi-threaded BLAS on a busy machine can be many times
+slower than ``OPENBLAS_NUM_THREADS=1`` for these sizes.
 """
 
 from __future__ import annotations
@@ -225,7 +234,7 @@ def mean_offdiagonal_correlation(residuals: np.ndarray) -> float:
     --------
     >>> x = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 4.0], [3.0, 2.0, 1.0]])
     >>> round(mean_offdiagonal_correlation(x), 6)
-    -0.322749
+    -0.333333
     """
     residuals = np.asarray(residuals, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -814,7 +814,8 @@ def test_comparison(
     ax.set_xlim(min(np.nanmin(p) / 3, 1e-3), 1.5)
     ax.set_yticks(y, [t.replace("_", " ") for t in rows.index], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("two-sided p-value (log scale; lines at 0.01, 0.05, 0.10; label: statistic)")
+    ax.set_xlabel(f"two-sided p-value (log scale, p < {floor:g} drawn at {floor:g}; "
+                  "lines at 0.01, 0.05, 0.10; label: statistic)")
     ax.set_ylabel("test")
     r_bar = rows["r_bar"].dropna()
     r_text = f"r̄ = {r_bar.iloc[0]:.2f}" if len(r_bar) else "r̄ n/a"

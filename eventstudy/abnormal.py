@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from eventstudy.events import Event, StudySettings
-from eventstudy.models import BatchFit, Design, fit_batch, scholes_williams_theta, _shift
+from eventstudy.models import BatchFit, Design, fit_batch, scholes_williams_theta
 from eventstudy.panel import AbnormalPanel
 
 
@@ -35,20 +35,21 @@ class AssetInput:
 
 
 @dataclass
-class _PairBlock:
-    """Gathered arrays of all events of one asset (rows = events)."""
+class _Group:
+    """All pairs of the assets that share one design shape, gathered on the event-time grid."""
 
-    asset: AssetInput
-    event_ids: list[str]
-    y: np.ndarray
-    x: np.ndarray
-    x_pred: np.ndarray
-    offset: np.ndarray
-    market: np.ndarray | None
-    dates: np.ndarray
-    estimation: np.ndarray
-    status: np.ndarray
-    message: np.ndarray
+    pair_asset: np.ndarray  # (P,) index into the group's assets
+    pair_event: np.ndarray  # (P,) index into events
+    y: np.ndarray  # (P, T)
+    x: np.ndarray  # (P, T, k) NaN-free (0 where missing)
+    x_pred: np.ndarray  # (P, E, k) NaN-free
+    offset: np.ndarray  # (P, T) NaN-free
+    dates: np.ndarray  # (P, T) datetime64[D]
+    estimation: np.ndarray  # (P, T) bool
+    status: np.ndarray  # (P,) object
+    message: np.ndarray  # (P,) object
+    members: np.ndarray | None = None  # asset indices (into the study's assets) of this group
+    fit: BatchFit | None = None
 
 
 def grid(settings: StudySettings) -> tuple[np.ndarray, int]:
@@ -85,240 +86,289 @@ def estimate(
         One row per attempted pair with parameters, standard errors, status and message.
     """
     rel_days, event_start = grid(settings)
-    blocks = [_gather(a, events, day0, settings, rel_days, event_start) for a in assets]
-    blocks = [b for b in blocks if b.event_ids]
-    fits = _fit_blocks(blocks, event_start)
-    panel = _assemble_panel(blocks, fits, rel_days, event_start, events, assets)
-    models = _models_table(blocks, fits, events, assets)
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, a in enumerate(assets):
+        groups.setdefault((a.design.spec.name, a.design.k), []).append(i)
+    gathered = []
+    for (name, _), members in groups.items():
+        group_assets = [assets[i] for i in members]
+        group = _gather(group_assets, events, day0, settings, rel_days, event_start)
+        group.members = np.asarray(members)
+        group.fit = _fit(group, name, event_start)
+        gathered.append((members, group))
+    panel = _assemble_panel(gathered, assets, events, rel_days, event_start)
+    models = _models_table(gathered, assets, events)
     return panel, models
 
 
 def _gather(
-    asset: AssetInput,
+    assets: Sequence[AssetInput],
     events: Sequence[Event],
     day0: Mapping[tuple[str, str], pd.Timestamp],
     settings: StudySettings,
     rel_days: np.ndarray,
     event_start: int,
-) -> _PairBlock:
-    applicable = [e for e in events if e.applies_to(asset.ticker)]
-    n_sessions = len(asset.sessions)
-    sessions = [day0.get((e.id, asset.exchange)) for e in applicable]
-    position = np.array(
-        [asset.sessions.get_loc(s) if s is not None and s in asset.sessions else -1 for s in sessions],
-        dtype=int,
-    )
-    index = position[:, None] + rel_days[None, :]
-    inside = (index >= 0) & (index < n_sessions) & (position[:, None] >= 0)
-    safe = np.clip(index, 0, max(n_sessions - 1, 0))
+) -> _Group:
+    """Gather returns and regressors of every (event, asset) pair of a design group at once."""
+    lengths = np.array([len(a.sessions) for a in assets])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    y_flat = np.concatenate([a.returns for a in assets])
+    x_flat = np.concatenate([a.design.x for a in assets])
+    xp_flat = np.concatenate([a.design.x_pred for a in assets])
+    off_flat = np.concatenate([a.design.offset for a in assets])
+    valid_flat = np.isfinite(y_flat) & np.isfinite(x_flat).all(axis=1) & np.isfinite(off_flat)
+    if assets[0].design.market is not None:
+        market_flat = np.concatenate([a.design.market for a in assets])
+        valid_flat &= np.isfinite(market_flat)
+    dates_flat = np.concatenate([a.sessions.values.astype("datetime64[D]") for a in assets])
+    cover_flat = np.zeros(len(y_flat), int)
 
-    def take(values: np.ndarray) -> np.ndarray:
-        picked = values[safe]
-        mask = inside if picked.ndim == 2 else inside[:, :, None]
-        return np.where(mask, picked, np.nan)
+    pair_asset, pair_event, position = [], [], []
+    for j, asset in enumerate(assets):
+        positions = _event_positions(asset, events, day0)
+        if settings.exclude_other_events:
+            cover_flat[starts[j] : starts[j] + lengths[j]] = _exclusion_cover(
+                positions, lengths[j], settings.other_event_exclusion
+            )
+        for e, pos in positions:
+            pair_asset.append(j)
+            pair_event.append(e)
+            position.append(pos)
+    pair_asset = np.array(pair_asset, dtype=int)
+    pair_event = np.array(pair_event, dtype=int)
+    position = np.array(position, dtype=int)
 
-    y = take(asset.returns)
-    x, x_pred, offset = take(asset.design.x), take(asset.design.x_pred), take(asset.design.offset)
-    market = take(asset.design.market) if asset.design.market is not None else None
-    dates = np.where(inside, asset.sessions.values.astype("datetime64[D]")[safe], np.datetime64("NaT"))
+    local = position[:, None] + rel_days[None, :]
+    inside = (local >= 0) & (local < lengths[pair_asset][:, None]) & (position[:, None] >= 0)
+    flat = np.where(inside, starts[pair_asset][:, None] + local, 0)
+    y = np.where(inside, y_flat[flat], np.nan)
+    ok = inside & valid_flat[flat]
+    x = np.where(ok[:, :, None], x_flat[flat], 0.0)
+    event_cols = slice(event_start, None)
+    x_pred = np.where(ok[:, event_cols, None], xp_flat[flat[:, event_cols]], 0.0)
+    offset = np.where(ok, off_flat[flat], 0.0)
+    dates = np.where(inside, dates_flat[flat], np.datetime64("NaT"))
     in_window = (rel_days >= settings.estimation_window[0]) & (rel_days <= settings.estimation_window[1])
-    observed = np.isfinite(y) & np.isfinite(x).all(axis=2) & np.isfinite(offset)
-    if market is not None:
-        observed &= np.isfinite(market)
-    estimation = in_window[None, :] & observed & inside
+    estimation = ok & in_window[None, :]
     if settings.exclude_other_events:
-        estimation &= ~_excluded(position, index, rel_days, n_sessions, settings)
-    status, message = _pair_status(position, estimation, y, event_start, settings, asset, sessions)
-    return _PairBlock(
-        asset, [e.id for e in applicable], y, x, x_pred, offset, market, dates, estimation, status, message
-    )
+        lo, hi = settings.other_event_exclusion
+        own = ((rel_days >= lo) & (rel_days <= hi)).astype(int)[None, :]
+        estimation &= (cover_flat[flat] - own) <= 0
+    y = np.where(ok, y, np.nan)
+    status, message = _pair_status(position, estimation, y, event_start, settings,
+                                   [assets[j] for j in pair_asset], [day0.get((events[e].id, assets[j].exchange))
+                                                                      for e, j in zip(pair_event, pair_asset)])
+    return _Group(pair_asset, pair_event, y, x, x_pred, offset, dates, estimation, status, message)
 
 
-def _excluded(
-    position: np.ndarray, index: np.ndarray, rel_days: np.ndarray, n_sessions: int, settings: StudySettings
-) -> np.ndarray:
-    """Grid cells falling in another event's exclusion window (same asset, same grid)."""
-    lo, hi = settings.other_event_exclusion
-    cover = np.zeros(n_sessions + 1, dtype=int)
-    for p in position[position >= 0]:
-        cover[max(p + lo, 0) : max(min(p + hi + 1, n_sessions), 0)] += 1
-    inside = (index >= 0) & (index < n_sessions)
-    counts = np.where(inside, cover[np.clip(index, 0, n_sessions)], 0)
-    own = ((rel_days >= lo) & (rel_days <= hi)).astype(int)[None, :]
-    return (counts - np.where(position[:, None] >= 0, own, 0)) > 0
+def _event_positions(asset: AssetInput, events: Sequence[Event], day0) -> list[tuple[int, int]]:
+    """``(event index, day-0 position on the asset's grid or -1)`` for every applicable event."""
+    chosen = [(e, day0.get((event.id, asset.exchange))) for e, event in enumerate(events)
+              if event.applies_to(asset.ticker)]
+    if not chosen:
+        return []
+    sessions = asset.sessions.values.astype("datetime64[D]")
+    wanted = np.array([np.datetime64("NaT") if s is None else np.datetime64(pd.Timestamp(s).date())
+                       for _, s in chosen], dtype="datetime64[D]")
+    pos = np.searchsorted(sessions, wanted)
+    found = (pos < len(sessions)) & (sessions[np.clip(pos, 0, len(sessions) - 1)] == wanted)
+    return [(e, int(p) if f else -1) for (e, _), p, f in zip(chosen, pos, found)]
 
 
-def _pair_status(
-    position: np.ndarray,
-    estimation: np.ndarray,
-    y: np.ndarray,
-    event_start: int,
-    settings: StudySettings,
-    asset: AssetInput,
-    sessions: list,
-) -> tuple[np.ndarray, np.ndarray]:
+def _exclusion_cover(positions: list[tuple[int, int]], n_sessions: int, window: tuple[int, int]) -> np.ndarray:
+    """Number of applicable events whose exclusion window covers each session.
+
+    A pair subtracts its own event's coverage, so only *other* events exclude a session.
+    """
+    lo, hi = window
+    cover = np.zeros(n_sessions, int)
+    for _, p in positions:
+        if p >= 0:
+            cover[max(p + lo, 0) : max(min(p + hi + 1, n_sessions), 0)] += 1
+    return cover
+
+
+def _pair_status(position, estimation, y, event_start, settings, pair_assets, sessions):
     n = len(position)
     status = np.full(n, "ok", dtype=object)
     message = np.full(n, "", dtype=object)
     n_est = estimation.sum(axis=1)
     event_obs = np.isfinite(y[:, event_start:]).sum(axis=1)
     minimum = settings.min_estimation_returns
-    for i in range(n):
+    for i in np.flatnonzero((position < 0) | (event_obs == 0) | (n_est < minimum)):
+        ticker = pair_assets[i].ticker
         if position[i] < 0:
             when = "no session mapped" if sessions[i] is None else f"day 0 {sessions[i]:%Y-%m-%d}"
-            status[i], message[i] = "no_data", f"no price data for {asset.ticker} around the event ({when})"
+            status[i], message[i] = "no_data", f"no price data for {ticker} around the event ({when})"
         elif event_obs[i] == 0:
-            status[i], message[i] = "no_data", f"no returns for {asset.ticker} in the event period"
-        elif n_est[i] < minimum:
+            status[i], message[i] = "no_data", f"no returns for {ticker} in the event period"
+        else:
             status[i] = "insufficient"
-            message[i] = (
-                f"only {n_est[i]} estimation returns for {asset.ticker} "
-                f"(min_estimation_returns is {minimum})"
-            )
+            message[i] = f"only {n_est[i]} estimation returns for {ticker} (min_estimation_returns is {minimum})"
     return status, message
 
 
-def _fit_blocks(blocks: list[_PairBlock], event_start: int) -> list[BatchFit]:
-    """Fit all blocks; blocks whose designs share a shape are solved in one batched call."""
-    groups: dict[tuple, list[int]] = {}
-    for i, b in enumerate(blocks):
-        groups.setdefault((b.asset.design.spec.name, b.asset.design.k), []).append(i)
-    fits: list[BatchFit | None] = [None] * len(blocks)
-    for (name, _), members in groups.items():
-        stacked = [blocks[i] for i in members]
-        y = np.concatenate([b.y for b in stacked])
-        x = np.concatenate([b.x for b in stacked])
-        x_pred = np.concatenate([b.x_pred for b in stacked])
-        offset = np.concatenate([b.offset for b in stacked])
-        estimation = np.concatenate([b.estimation for b in stacked])
-        theta = None
-        if name == "scholes_williams":
-            market = np.concatenate([b.market for b in stacked])
-            theta = scholes_williams_theta(
-                y, market, _shift_rows(market, -1), _shift_rows(market, 1), estimation
-            )
-        fit = fit_batch(y, x, x_pred, offset, estimation, event_start, theta=theta)
-        bounds = np.cumsum([0] + [len(b.event_ids) for b in stacked])
-        for j, i in enumerate(members):
-            fits[i] = _slice_fit(fit, bounds[j], bounds[j + 1])
-    return fits  # type: ignore[return-value]
+def _fit(group: _Group, name: str, event_start: int) -> BatchFit:
+    theta = None
+    if name == "scholes_williams":
+        market = group.x[:, :, 1].copy()
+        market[group.x[:, :, 0] == 0] = np.nan
+        theta = scholes_williams_theta(
+            group.y, market, _shift_columns(market, -1), _shift_columns(market, 1), group.estimation
+        )
+    return fit_batch(group.y, group.x, group.x_pred, group.offset, group.estimation, event_start, theta=theta)
 
 
-def _shift_rows(values: np.ndarray, step: int) -> np.ndarray:
-    return np.stack([_shift(row, step) for row in values]) if len(values) else values
+def _shift_columns(values: np.ndarray, step: int) -> np.ndarray:
+    """``out[:, t] = values[:, t + step]`` with NaN outside."""
+    out = np.full_like(values, np.nan)
+    if step > 0:
+        out[:, :-step] = values[:, step:]
+    elif step < 0:
+        out[:, -step:] = values[:, :step]
+    else:
+        out[:] = values
+    return out
 
 
-def _slice_fit(fit: BatchFit, lo: int, hi: int) -> BatchFit:
-    return BatchFit(
-        fit.theta[lo:hi], fit.xtx_inv[lo:hi], fit.s2[lo:hi], fit.n_est[lo:hi], fit.k,
-        fit.residual[lo:hi], fit.expected[lo:hi], fit.cov_factor[lo:hi], fit.r2[lo:hi],
-        fit.status[lo:hi], fit.message[lo:hi],
+def _final_status(group: _Group) -> tuple[np.ndarray, np.ndarray]:
+    status, message = group.status.copy(), group.message.copy()
+    failed = (status == "ok") & (group.fit.status != "ok")
+    status[failed] = group.fit.status[failed]
+    message[failed] = group.fit.message[failed]
+    return status, message
+
+
+def _ordered_rows(gathered, assets, events):
+    """(group number, row) of every pair ordered by event (file order) then asset (file order)."""
+    keys, refs = [], []
+    for g, (members, group) in enumerate(gathered):
+        asset_index = np.asarray(members)[group.pair_asset]
+        keys.append(group.pair_event * (len(assets) + 1) + asset_index)
+        refs.append(np.column_stack([np.full(len(group.pair_event), g), np.arange(len(group.pair_event))]))
+    if not keys:
+        return np.empty((0, 2), int)
+    order = np.argsort(np.concatenate(keys), kind="stable")
+    return np.concatenate(refs)[order]
+
+
+def _empty_panel(rel_days: np.ndarray, event_start: int) -> AbnormalPanel:
+    n_days, n_event = len(rel_days), len(rel_days) - event_start
+    empty = np.empty((0, n_days))
+    return AbnormalPanel(
+        event_ids=np.empty(0, object), assets=np.empty(0, object), rel_days=rel_days,
+        dates=np.empty((0, n_days), "datetime64[D]"), ret=empty, expected=empty, ar=empty,
+        is_estimation=np.empty((0, n_days), bool), event_start=event_start,
+        cov_factor=np.empty((0, n_event, n_event)), s2=np.empty(0), n_est=np.empty(0, int), k=np.empty(0, int),
     )
 
 
-def _final_status(block: _PairBlock, fit: BatchFit) -> tuple[np.ndarray, np.ndarray]:
-    status = block.status.copy()
-    message = block.message.copy()
-    failed = (status == "ok") & (fit.status != "ok")
-    status[failed] = fit.status[failed]
-    message[failed] = fit.message[failed]
-    return status, message
+def _assemble_panel(gathered, assets, events, rel_days, event_start) -> AbnormalPanel:
+    if not gathered:
+        return _empty_panel(rel_days, event_start)
+    rows = _ordered_rows(gathered, assets, events)
+    statuses = [_final_status(group)[0] for _, group in gathered]
+    rows = rows[[statuses[g][r] == "ok" for g, r in rows]] if len(rows) else rows
 
+    def pick(get):
+        parts = []
+        for g, (_, group) in enumerate(gathered):
+            sel = rows[rows[:, 0] == g, 1]
+            parts.append((np.flatnonzero(rows[:, 0] == g), get(group)[sel]))
+        n = len(rows)
+        template = parts[0][1] if parts else np.empty(0)
+        out = np.empty((n, *template.shape[1:]), dtype=template.dtype)
+        for where, values in parts:
+            out[where] = values
+        return out
 
-def _order(blocks: list[_PairBlock], events: Sequence[Event], assets: Sequence[AssetInput]):
-    event_rank = {e.id: i for i, e in enumerate(events)}
-    asset_rank = {a.ticker: i for i, a in enumerate(assets)}
-    rows = [(bi, r) for bi, b in enumerate(blocks) for r in range(len(b.event_ids))]
-    rows.sort(key=lambda t: (event_rank[blocks[t[0]].event_ids[t[1]]], asset_rank[blocks[t[0]].asset.ticker]))
-    return rows
-
-
-def _assemble_panel(blocks, fits, rel_days, event_start, events, assets) -> AbnormalPanel:
-    chosen = []
-    for bi, r in _order(blocks, events, assets):
-        status, _ = _final_status(blocks[bi], fits[bi])
-        if status[r] == "ok":
-            chosen.append((bi, r))
-    n_event = len(rel_days) - event_start
-
-    def collect(get, shape, dtype=float):
-        if not chosen:
-            return np.empty((0, *shape), dtype=dtype)
-        return np.stack([get(blocks[bi], fits[bi], r) for bi, r in chosen])
-
-    y = collect(lambda b, f, r: b.y[r], (len(rel_days),))
-    expected = collect(lambda b, f, r: f.expected[r], (len(rel_days),))
-    estimation = collect(lambda b, f, r: b.estimation[r], (len(rel_days),), bool)
-    residual = collect(lambda b, f, r: f.residual[r], (len(rel_days),))
-    ar = np.where(estimation, residual, np.nan)
+    y = pick(lambda g: g.y)
+    expected = pick(lambda g: g.fit.expected)
+    estimation = pick(lambda g: g.estimation)
+    ar = np.where(estimation, pick(lambda g: g.fit.residual), np.nan)
     ar[:, event_start:] = (y - expected)[:, event_start:]
     return AbnormalPanel(
-        event_ids=np.array([blocks[bi].event_ids[r] for bi, r in chosen], dtype=object),
-        assets=np.array([blocks[bi].asset.ticker for bi, r in chosen], dtype=object),
+        event_ids=np.array([e.id for e in events], dtype=object)[pick(lambda g: g.pair_event)],
+        assets=np.array([a.ticker for a in assets], dtype=object)[
+            pick(lambda g: g.members[g.pair_asset])
+        ],
         rel_days=rel_days,
-        dates=collect(lambda b, f, r: b.dates[r], (len(rel_days),), "datetime64[D]"),
+        dates=pick(lambda g: g.dates),
         ret=y,
         expected=expected,
         ar=ar,
         is_estimation=estimation,
         event_start=event_start,
-        cov_factor=collect(lambda b, f, r: f.cov_factor[r], (n_event, n_event)),
-        s2=collect(lambda b, f, r: f.s2[r], ()),
-        n_est=collect(lambda b, f, r: f.n_est[r], (), int),
-        k=np.array([fits[bi].k for bi, r in chosen], dtype=int),
+        cov_factor=pick(lambda g: g.fit.cov_factor),
+        s2=pick(lambda g: g.fit.s2),
+        n_est=pick(lambda g: g.fit.n_est),
+        k=pick(lambda g: np.full(len(g.pair_event), g.fit.k)),
     )
 
 
-def _models_table(blocks, fits, events, assets) -> pd.DataFrame:
-    records = []
-    for bi, r in _order(blocks, events, assets):
-        block, fit = blocks[bi], fits[bi]
-        status, message = _final_status(block, fit)
-        design = block.asset.design
-        params = dict(zip(design.names, fit.theta[r].tolist()))
-        std_errors = dict(zip(design.names, fit.std_errors[r].tolist()))
-        ok = status[r] == "ok"
+def _models_table(gathered, assets, events) -> pd.DataFrame:
+    frames = []
+    event_ids = np.array([e.id for e in events], dtype=object)
+    for members, group in gathered:
+        design = assets[members[0]].design
+        fit = group.fit
+        status, message = _final_status(group)
+        ok = status == "ok"
+        theta = np.where(ok[:, None], fit.theta, np.nan)
+        std_errors = np.where(ok[:, None], fit.std_errors, np.nan)
         if design.spec.name == "scholes_williams":
-            std_errors = {name: None for name in design.names}
-            if ok:
-                message[r] = "prediction-error covariance uses the market-model form (approximation)"
-        records.append(
-            {
-                "event_id": block.event_ids[r],
-                "asset": block.asset.ticker,
-                "model": design.spec.label(),
-                "alpha": params.get("alpha", np.nan) if ok else np.nan,
-                "beta": _beta(design, params) if ok else np.nan,
-                "params": json.dumps(_clean(params) if ok else {}, sort_keys=False),
-                "std_errors": json.dumps(_clean(std_errors) if ok else {}, sort_keys=False),
-                "sigma": float(np.sqrt(fit.s2[r])) if ok else np.nan,
-                "r2": float(fit.r2[r]) if ok else np.nan,
-                "n_obs": int(block.estimation[r].sum()),
-                "k": design.k,
-                "status": status[r],
-                "message": message[r],
-            }
-        )
-    return pd.DataFrame.from_records(
-        records,
-        columns=["event_id", "asset", "model", "alpha", "beta", "params", "std_errors", "sigma",
-                 "r2", "n_obs", "k", "status", "message"],
-    )
+            std_errors[:] = np.nan
+            message = np.where(ok, "prediction-error covariance uses the market-model form (approximation)", message)
+        labels = np.array([assets[m].design.spec.label() for m in members], dtype=object)
+        tickers = np.array([assets[m].ticker for m in members], dtype=object)
+        frames.append(pd.DataFrame({
+            "event_id": event_ids[group.pair_event],
+            "asset": tickers[group.pair_asset],
+            "model": labels[group.pair_asset],
+            "alpha": theta[:, design.names.index("alpha")] if "alpha" in design.names else np.nan,
+            "beta": _beta(design, theta, ok),
+            "params": _json_rows(design.names, theta, ok),
+            "std_errors": _json_rows(design.names, std_errors, ok),
+            "sigma": np.where(ok, np.sqrt(fit.s2), np.nan),
+            "r2": np.where(ok, fit.r2, np.nan),
+            "n_obs": group.estimation.sum(axis=1),
+            "k": design.k,
+            "status": status,
+            "message": message,
+            "_order": group.pair_event * (len(assets) + 1) + np.asarray(members)[group.pair_asset],
+        }))
+    if not frames:
+        return pd.DataFrame(columns=MODEL_COLUMNS)
+    table = pd.concat(frames, ignore_index=True).sort_values("_order", kind="stable")
+    return table.drop(columns="_order").reset_index(drop=True)[MODEL_COLUMNS]
 
 
-def _beta(design: Design, params: dict) -> float:
+MODEL_COLUMNS = ["event_id", "asset", "model", "alpha", "beta", "params", "std_errors", "sigma", "r2",
+                 "n_obs", "k", "status", "message"]
+
+
+def _beta(design: Design, theta: np.ndarray, ok: np.ndarray) -> np.ndarray:
     name = design.spec.name
     if name == "market_adjusted":
-        return 1.0
+        return np.where(ok, 1.0, np.nan)
     if name in ("market", "scholes_williams"):
-        return params["beta"]
+        return theta[:, 1]
     if name == "dimson":
-        return float(sum(v for k, v in params.items() if k.startswith("beta")))
-    return np.nan
+        return theta[:, 1:].sum(axis=1)
+    return np.full(len(theta), np.nan)
 
 
-def _clean(values: dict) -> dict:
-    return {k: (None if v is None or not np.isfinite(v) else float(v)) for k, v in values.items()}
+def _json_rows(names: tuple[str, ...], values: np.ndarray, ok: np.ndarray) -> list[str]:
+    """JSON objects ``{"name": value, ...}`` per row (``{}`` for refused pairs, null for NaN)."""
+    keys = [json.dumps(n) for n in names]
+    out = []
+    for row, good in zip(values.tolist(), ok):
+        if not good:
+            out.append("{}")
+            continue
+        parts = [f"{k}: {'null' if v != v else repr(v)}" for k, v in zip(keys, row)]
+        out.append("{" + ", ".join(parts) + "}")
+    return out
 
 
 def abnormal_table(panel: AbnormalPanel) -> pd.DataFrame:

@@ -149,10 +149,12 @@ def fit_batch(
     ----------
     y, offset : ndarray (P, T)
         Returns and fixed part of the prediction on the event-time grid.
-    x, x_pred : ndarray (P, T, k)
-        Estimation regressors and prediction rows.
+    x : ndarray (P, T, k)
+        Estimation regressors (only the estimation days need to be finite).
+    x_pred : ndarray (P, E, k) or (P, T, k)
+        Prediction rows for the E event-period days (or for the whole grid).
     estimation : ndarray of bool (P, T)
-        Days in each pair's estimation sample (all of ``y``, ``x`` finite there).
+        Days in each pair's estimation sample (``y``, ``x`` and ``offset`` finite there).
     event_start : int
         First grid column of the event period.
     theta : ndarray (P, k), optional
@@ -165,44 +167,51 @@ def fit_batch(
         Coefficients, ``s2 = SSR/(L1 - k)``, residuals, predictions and the prediction-error
         covariance factor ``I + X*(X'X)^-1 X*'`` over the event period (METHODS 1).
     """
-    n_pairs, _, k = x.shape
-    w = estimation.astype(float)
+    n_pairs, n_days, k = x.shape
+    if x_pred.shape[1] == n_days:
+        x_pred = x_pred[:, event_start:]
+    x_pred = np.nan_to_num(x_pred)
     target = np.where(estimation, y - offset, 0.0)
     xw = np.where(estimation[:, :, None], x, 0.0)
     n_est = estimation.sum(axis=1)
     status = np.full(n_pairs, "ok", dtype=object)
     message = np.full(n_pairs, "", dtype=object)
     if k:
-        xtx = np.einsum("ptk,ptl->pkl", xw, xw)
-        xty = np.einsum("ptk,pt->pk", xw, target)
+        xwt = xw.transpose(0, 2, 1)
+        xtx = xwt @ xw
+        xty = (xwt @ target[:, :, None])[:, :, 0]
         singular = _is_singular(xtx)
         status[singular] = "singular"
         message[singular] = "singular estimation design (a regressor is constant or collinear)"
-        safe = np.where(singular[:, None, None], np.eye(k), xtx)
-        xtx_inv = np.linalg.inv(safe)
+        xtx_inv = np.linalg.inv(np.where(singular[:, None, None], np.eye(k), xtx))
         if theta is None:
-            theta = np.einsum("pkl,pl->pk", xtx_inv, xty)
+            theta = (xtx_inv @ xty[:, :, None])[:, :, 0]
         theta = np.where(singular[:, None], np.nan, theta)
+        fitted = offset + (np.where(np.isfinite(x), x, 0.0) @ theta[:, :, None])[:, :, 0]
+        predicted = offset[:, event_start:] + (x_pred @ theta[:, :, None])[:, :, 0]
     else:
         xtx_inv = np.zeros((n_pairs, 0, 0))
         theta = np.zeros((n_pairs, 0))
-    fitted = offset + np.einsum("ptk,pk->pt", np.nan_to_num(x), theta)
-    predicted = offset + np.einsum("ptk,pk->pt", np.nan_to_num(x_pred), theta)
-    residual = np.where(estimation, y - fitted, np.nan)
-    ssr = np.nansum(np.where(estimation, residual, 0.0) ** 2, axis=1)
+        fitted = offset.copy()
+        predicted = offset[:, event_start:]
+    resid_est = np.where(estimation, y - fitted, 0.0)
+    ssr = np.einsum("pt,pt->p", resid_est, resid_est)
     dof = n_est - k
     with np.errstate(invalid="ignore", divide="ignore"):
         s2 = np.where(dof > 0, ssr / dof, np.nan)
-        centred = np.where(estimation, y - offset - _masked_mean(target, w)[:, None], 0.0)
-        sst = (centred**2).sum(axis=1)
+        mean = target.sum(axis=1) / n_est
+        centred = np.where(estimation, target - mean[:, None], 0.0)
+        sst = np.einsum("pt,pt->p", centred, centred)
         r2 = np.where(sst > 0, 1.0 - ssr / sst, np.nan) if k > 1 else np.full(n_pairs, np.nan)
     degenerate = (status == "ok") & ~(s2 > ZERO_VARIANCE)
     status[degenerate] = "degenerate"
     message[degenerate] = "zero residual variance in the estimation window (constant prices?)"
-    expected = np.where(np.arange(y.shape[1]) >= event_start, predicted, fitted)
-    xp_event = np.nan_to_num(x_pred[:, event_start:, :])
-    n_event = xp_event.shape[1]
-    cov_factor = np.eye(n_event)[None] + np.einsum("pek,pkl,pfl->pef", xp_event, xtx_inv, xp_event)
+    residual = np.where(estimation, resid_est, np.nan)
+    expected = fitted
+    expected[:, event_start:] = predicted
+    cov_factor = x_pred @ xtx_inv @ x_pred.transpose(0, 2, 1) if k else np.zeros((n_pairs, 0, 0))
+    n_event = n_days - event_start
+    cov_factor = (cov_factor if k else np.zeros((n_pairs, n_event, n_event))) + np.eye(n_event)[None]
     return BatchFit(theta, xtx_inv, s2, n_est, k, residual, expected, cov_factor, r2, status, message)
 
 

@@ -287,7 +287,7 @@ MOMENTS = st.datetimes(
 def test_day0_is_the_first_session_closing_after_the_announcement(moment, exchange: str):
     announced = pd.Timestamp(moment, tz="UTC")
     session, partial = event_session(announced, exchange)
-    window = get_sessions(exchange, session - pd.Timedelta(days=10), session)
+    window = get_sessions(exchange, session - pd.Timedelta(days=20), session)
     closes = session_closes(exchange, window)
     assert closes.index[-1] == session
     assert closes.iloc[-1] > announced >= closes.iloc[-2]

@@ -8,10 +8,17 @@ event periods of all its events:
 ``gamma_d`` is the abnormal return of session d, shared by every event whose event period
 contains d (e.g. 10 April 2025 is day +5 of Liberation Day and day 0 of the 90-day pause).
 Day dummies take classical OLS standard errors (pinned convention 10: HAC is badly oversized
-for single-day dummies, Ford, Jackson & Skinner 2010). Window effects are estimated in one
-regression per window with a block dummy per event — the average daily AR over the window —
-with Newey–West HAC standard errors (``maxlags = floor(4 (T/100)^(2/9))``); the reported CAR is
-``L2 * coefficient``. With a single event (or windows that do not overlap and share one
+for single-day dummies, Ford, Jackson & Skinner 2010). Window CARs are reported two ways:
+
+* ``kind = "window"``: ``CAR = sum of the day dummies`` over the window with variance
+  ``w' Cov(gamma) w`` from the same classical covariance (Salinger 1992, Karafiath 1988);
+* ``kind = "window_hac"`` (windows of at least :data:`HAC_MIN_DAYS` sessions only): one regression
+  per window with a block dummy per event — the average daily AR over the window — and Newey–West
+  HAC standard errors (``maxlags = floor(4 (T/100)^(2/9))``); CAR = ``L2 * coefficient``. Shorter
+  blocks are not reported with HAC: like a day dummy, a 1–2 day block fits its days almost
+  exactly and the HAC "meat" collapses (t-statistics of 30 on real data).
+
+Events that share a day 0 share their dummies and are reported with identical rows. With a single event (or windows that do not overlap and share one
 estimation sample) the day-dummy ARs equal the two-step ARs exactly (Karafiath 1988).
 """
 
@@ -26,6 +33,8 @@ from scipy import stats
 
 from eventstudy.abnormal import AssetInput, format_window
 from eventstudy.events import StudySettings
+
+HAC_MIN_DAYS = 5
 
 JOINT_COLUMNS = [
     "cluster", "event_id", "asset", "kind", "rel_day", "window", "date", "estimate", "std_error",
@@ -98,8 +107,33 @@ def joint_estimate(
     for event_id, pos in day0_positions.items():
         for rel in range(settings.event_period[0], settings.event_period[1] + 1):
             rows.append(_day_row(asset, cluster_name, event_id, pos, rel, gamma, gamma_se, fit))
+    rows.extend(_window_sums(asset, cluster_name, day0_positions, settings, day_rows, fit, k))
     rows.extend(_window_rows(asset, y, base, keep, day0_positions, settings, cluster_name))
     return pd.DataFrame(rows, columns=JOINT_COLUMNS)
+
+
+def _window_sums(asset, cluster_name, day0_positions, settings, day_rows, fit, k):
+    """CAR = sum of day dummies over the window, variance w'Cov(gamma)w (classical OLS)."""
+    cov = np.asarray(fit.cov_params())[k:, k:]
+    gamma = np.asarray(fit.params)[k:]
+    column = {row: j for j, row in enumerate(day_rows.tolist())}
+    rows = []
+    for event_id, pos in day0_positions.items():
+        for window in settings.event_windows:
+            sessions = range(pos + window[0], pos + window[1] + 1)
+            label = format_window(window)
+            if not all(s in column for s in sessions):
+                rows.append([cluster_name, event_id, asset.ticker, "window", pd.NA, label, pd.NaT, np.nan,
+                             np.nan, np.nan, np.nan, fit.df_resid, "nonrobust", int(fit.nobs), "missing",
+                             "a return inside the window is missing"])
+                continue
+            w = np.zeros(len(gamma))
+            w[[column[s] for s in sessions]] = 1.0
+            car, se = float(w @ gamma), float(np.sqrt(w @ cov @ w))
+            t = car / se
+            rows.append([cluster_name, event_id, asset.ticker, "window", pd.NA, label, pd.NaT, car, se, t,
+                         2 * stats.t.sf(abs(t), fit.df_resid), fit.df_resid, "nonrobust", int(fit.nobs), "ok", ""])
+    return rows
 
 
 def _sample(asset, day0_positions, settings, excluded):
@@ -132,7 +166,7 @@ def _day_row(asset, cluster_name, event_id, pos, rel, gamma, gamma_se, fit):
 
 
 def _window_rows(asset, y, base, keep, day0_positions, settings, cluster_name):
-    """Per window: one HAC regression with a block dummy per event; CAR = L2 * coefficient.
+    """Per window of >= HAC_MIN_DAYS sessions: block dummies per distinct day 0, HAC standard errors.
 
     Event-period days outside every block are dropped, so they neither count as normal days
     nor as effects. Overlapping blocks of two events split the shared days between them.
@@ -142,39 +176,45 @@ def _window_rows(asset, y, base, keep, day0_positions, settings, cluster_name):
     for pos in day0_positions.values():
         a, b = pos + settings.event_period[0], pos + settings.event_period[1]
         event_days[max(a, 0) : max(min(b + 1, n), 0)] = True
+    distinct = sorted(set(day0_positions.values()))
     rows = []
     for window in settings.event_windows:
+        if window[1] - window[0] + 1 < HAC_MIN_DAYS:
+            continue
         blocks = []
-        for pos in day0_positions.values():
+        for pos in distinct:
             block = np.zeros(n)
             block[max(pos + window[0], 0) : max(min(pos + window[1] + 1, n), 0)] = 1.0
             blocks.append(block)
         covered = np.column_stack(blocks).sum(axis=1) > 0
         use = keep & (~event_days | covered)
-        rows.extend(_block_regression(asset, y, base, use, blocks, day0_positions, window, cluster_name))
+        rows.extend(_block_regression(asset, y, base, use, blocks, distinct, day0_positions, window, cluster_name))
     return rows
 
 
-def _block_regression(asset, y, base, use, blocks, day0_positions, window, cluster_name):
+def _block_regression(asset, y, base, use, blocks, distinct, day0_positions, window, cluster_name):
     import statsmodels.api as sm
 
     design = np.column_stack([base, *blocks])[use]
     label = format_window(window)
     if np.linalg.matrix_rank(design) < design.shape[1]:
-        reason = "window dummies are collinear (events with the same window days)"
-        return [[cluster_name, e, asset.ticker, "window", pd.NA, label, pd.NaT, np.nan, np.nan, np.nan,
+        reason = "window dummies are collinear"
+        return [[cluster_name, e, asset.ticker, "window_hac", pd.NA, label, pd.NaT, np.nan, np.nan, np.nan,
                  np.nan, np.nan, "HAC", int(use.sum()), "singular", reason] for e in day0_positions]
     maxlags = int(math.floor(4 * (use.sum() / 100) ** (2 / 9)))
     fit = sm.OLS(y[use], design).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags, "use_correction": True})
     k = base.shape[1]
     length = window[1] - window[0] + 1
     rows = []
-    for j, event_id in enumerate(day0_positions):
+    for event_id, pos in day0_positions.items():
+        j = distinct.index(pos)
         coef, se = fit.params[k + j], fit.bse[k + j]
         t = coef / se
-        rows.append([cluster_name, event_id, asset.ticker, "window", pd.NA, label, pd.NaT,
+        shared = [e for e, p in day0_positions.items() if p == pos and e != event_id]
+        note = f"same day 0 as {', '.join(shared)}: one shared block" if shared else ""
+        rows.append([cluster_name, event_id, asset.ticker, "window_hac", pd.NA, label, pd.NaT,
                      length * coef, length * se, t, 2 * stats.norm.sf(abs(t)), np.nan,
-                     f"HAC(maxlags={maxlags})", int(fit.nobs), "ok", ""])
+                     f"HAC(maxlags={maxlags})", int(fit.nobs), "ok", note])
     return rows
 
 

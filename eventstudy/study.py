@@ -262,21 +262,24 @@ class Study:
         return single
 
     def _scopes(self, panel: AbnormalPanel) -> Iterable[tuple[str, str, np.ndarray]]:
+        """Rows of each test scope: every event, then pooled categories and tags.
+
+        A pooled scope keeps one pair per (asset, day-0 session): two events mapped to the same
+        session (e.g. 10 Feb and 7 Aug 2025) would otherwise enter the same return twice.
+        """
         events = self.config.events
         for event in events:
             rows = panel.event_ids == event.id
             if rows.any():
                 yield "event", event.id, rows
-        for category in dict.fromkeys(e.category for e in events):
-            ids = [e.id for e in events if e.category == category]
-            rows = np.isin(panel.event_ids, ids)
+        pooled = [("category", c, [e.id for e in events if e.category == c])
+                  for c in dict.fromkeys(e.category for e in events)]
+        pooled += [("tag", t, [e.id for e in events if t in e.tags])
+                   for t in dict.fromkeys(t for e in events for t in e.tags)]
+        for scope, scope_id, ids in pooled:
+            rows = _first_per_session(panel, np.isin(panel.event_ids, ids))
             if rows.any():
-                yield "category", category, rows
-        for tag in dict.fromkeys(t for e in events for t in e.tags):
-            ids = [e.id for e in events if tag in e.tags]
-            rows = np.isin(panel.event_ids, ids)
-            if rows.any():
-                yield "tag", tag, rows
+                yield scope, scope_id, rows
 
     def _volatility(self, panel: AbnormalPanel, closes: pd.DataFrame, day0, n_jobs: int) -> pd.DataFrame:
         from eventstudy import volatility
@@ -352,6 +355,19 @@ def _exclusion_mask(asset: AssetInput, config: StudyConfig, day0) -> np.ndarray 
             pos = asset.sessions.get_loc(session)
             mask[max(pos + lo, 0) : max(pos + hi + 1, 0)] = True
     return mask
+
+
+def _first_per_session(panel: AbnormalPanel, rows: np.ndarray) -> np.ndarray:
+    """``rows`` without pairs whose (asset, day-0 session) already appeared (panel order)."""
+    if not rows.any():
+        return rows
+    day0 = panel.dates[:, panel.column(0)].astype("datetime64[D]").astype(str)
+    keys = pd.Series(panel.assets.astype(str)) + "|" + pd.Series(day0)
+    duplicate = keys.where(rows).duplicated(keep="first").to_numpy() & rows
+    if duplicate.any():
+        log.info("pooled scope: %d pairs share (asset, day 0) with another event and are counted once",
+                 int(duplicate.sum()))
+    return rows & ~duplicate
 
 
 def _regressor_keys(spec) -> list[tuple[str, int]]:

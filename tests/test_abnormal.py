@@ -165,8 +165,28 @@ def test_overlapping_events_share_session_abnormal_returns_and_windows_use_hac()
     assert shock_plus2 == pause_0 and pause_0 == pytest.approx(0.08, abs=0.03)
     assert set(day["cov_type"]) == {"nonrobust"}
     windows = joint[joint["kind"] == "window"]
-    assert windows["cov_type"].str.startswith("HAC(maxlags=").all()
-    assert len(windows) == 2 * len(SETTINGS.event_windows)
+    assert (windows["cov_type"] == "nonrobust").all() and len(windows) == 2 * len(SETTINGS.event_windows)
+    # window CAR = sum of the day dummies
+    car01 = windows.query("event_id == 'pause' and window == '[0,1]'")["estimate"].iloc[0]
+    day01 = day.query("event_id == 'pause' and rel_day in (0, 1)")["estimate"].sum()
+    assert car01 == pytest.approx(day01, abs=1e-14)
+    # HAC block dummies only for windows of at least HAC_MIN_DAYS sessions (none here)
+    assert (joint["kind"] == "window_hac").sum() == 0
+
+
+def test_joint_window_sum_variance_and_long_window_hac():
+    rng = np.random.default_rng(19)
+    asset = _asset("A", rng, shocks=[(400, 0.05)])
+    settings = StudySettings(**{**SETTINGS.__dict__, "event_windows": ((0, 1), (-5, 10))})
+    panel, _ = estimate([asset], [_event("e", 400)], _day0([_event("e", 400)]), settings)
+    joint = joint_estimate(asset, {"e": 400, "same": 400}, settings)
+    window = joint.query("event_id == 'e' and kind == 'window' and window == '[0,1]'").iloc[0]
+    car, var = panel.car((0, 1))
+    assert window["estimate"] == pytest.approx(car[0], abs=1e-12)
+    assert window["std_error"] ** 2 == pytest.approx(var[0], rel=1e-9)
+    hac = joint[joint["kind"] == "window_hac"]
+    assert set(hac["window"]) == {"[-5,10]"} and (hac["status"] == "ok").all()
+    assert "same day 0" in hac.query("event_id == 'e'")["message"].iloc[0]
 
 
 def test_clusters_group_overlapping_event_periods():

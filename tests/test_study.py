@@ -146,3 +146,15 @@ def test_missing_benchmark_skips_dependent_assets_and_says_so():
     assert "MKT" in result.skipped
     assert "needs MKT" in result.skipped["A"] and "needs MKT" in result.skipped["B"]
     assert result.panel.n_pairs == 0 and len(result.car) == 0
+
+
+def test_pooled_scopes_count_a_shared_day0_session_once():
+    tickers = ["A", "B", "C"]
+    config = _synthetic_config(tickers, n_events=2)
+    twin = dataclasses.replace(config.events[0], id="twin")
+    config = dataclasses.replace(config, events=(*config.events, twin))
+    result = es.Study(config, prices=_synthetic_prices(tickers, 5)).run(volatility=False)
+    pooled = result.tests.query("scope == 'tag' and test == 'bmp' and window == '[0,1]'")
+    assert pooled["n"].iloc[0] == 2 * len(tickers)  # 3 events, but e0 and twin share day 0
+    per_event = result.tests.query("scope == 'event' and scope_id == 'twin' and test == 'bmp' and window == '[0,1]'")
+    assert per_event["n"].iloc[0] == len(tickers)

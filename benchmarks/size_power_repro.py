@@ -1,0 +1,134 @@
+"""Minimal reproductions of the two mis-sized tests found by ``benchmarks/size_power.py``.
+
+1. ``grank`` (eventstudy/inference.py, ``_grank``) multiplies ``GSAR_i0`` by the full
+   Kolari-Pynnonen factor ``sqrt((1 - r_bar) / (1 + (N - 1) r_bar))`` although its
+   denominator ``S_U`` is a time series of cross-sectional mean ranks on the *same*
+   calendar days, which already carries the cross-correlation. The correlation is
+   corrected twice, so the test is undersized (and loses power) in the clustered design
+   as ``(N - 1) r_bar`` grows. The run compares the engine's GRANK with the same test
+   when only ``sqrt(1 - r_bar)`` is applied (the shrinkage of the cross-sectional s.d.),
+   on clustered pseudo events in real Tokyo returns.
+2. ``sq`` (``_single_block``): the p-value ``2 min(F(AR), 1 - F(AR-))`` uses the plain
+   empirical CDF of the L1 estimation residuals. Under exchangeability the exact size of
+   "reject if p < 0.05" is ``2 (floor(0.025 L1) + 1) / (L1 + 1)`` = 5.58% for L1 = 250;
+   the usual rank-test p-value ``2 min(k_le + 1, k_ge + 1) / (L1 + 1)`` has size <= 5%.
+   The run shows it on iid normal returns (nothing but the convention at work).
+
+Usage: python benchmarks/size_power_repro.py [--snapshot DIR] [--reps 300]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import argparse
+import contextlib
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO.parent))
+sys.path.insert(0, str(REPO))
+
+import size_power
+
+from eventstudy import inference
+from eventstudy.frames import event_panel
+
+
+@contextlib.contextmanager
+def grank_without_second_kp_factor() -> Iterator[None]:
+    """Within the block, ``_kp_factor`` returns 1 where defined: GSAR_i0 = W sqrt(1 - r_bar) / s_N.
+
+    (kp_bmp and kp_patell computed inside the block are meaningless; only grank is read.)
+    """
+    original = inference._kp_factor
+
+    def unit_factor(result, r_bar, n):
+        return np.where(np.isfinite(original(result, r_bar, n)), 1.0, np.nan)
+
+    inference._kp_factor = unit_factor
+    inference._RANKED_CACHE.clear()
+    try:
+        yield
+    finally:
+        inference._kp_factor = original
+        inference._RANKED_CACHE.clear()
+
+
+def grank_day0(panel) -> float:
+    table = inference.daily_tests(panel)
+    return float(table.query("rel_day == 0 and test == 'grank'")["statistic"].iloc[0])
+
+
+def grank_repro(snapshot: str, reps: int, n_assets: int, seed: int) -> pd.DataFrame:
+    """Engine GRANK vs GRANK with sqrt(1 - r_bar) only, clustered design, delta 0 and 0.5%."""
+    universe = size_power.load_universe(snapshot)
+    pairs = size_power.draw_pairs(universe, "clustered", n_assets, reps, np.random.default_rng(seed))
+    panel, rows = size_power.estimate(universe, pairs)
+    records = []
+    for rep in range(reps):
+        sample = panel.subset(rows[pairs["rep"].to_numpy() == rep])
+        for delta in (0.0, 0.005):
+            injected = size_power.inject(sample, delta)
+            engine = grank_day0(injected)
+            with grank_without_second_kp_factor():
+                single = grank_day0(injected)
+            records.append({"rep": rep, "delta": delta, "engine": engine, "sqrt(1-r_bar) only": single})
+    return pd.DataFrame(records)
+
+
+def sq_repro(n_assets: int = 1000, n_sessions: int = 2700, seed: int = 1) -> dict[str, float]:
+    """Rejection rate of ``sq`` at 5% on iid normal returns (market model), engine vs +1 rule."""
+    rng = np.random.default_rng(seed)
+    sessions = pd.bdate_range("2000-01-03", periods=n_sessions)
+    market = pd.Series(rng.normal(0, 0.01, n_sessions), index=sessions)
+    noise = rng.normal(0, 0.02, (n_sessions, n_assets))
+    returns = pd.DataFrame(0.0005 + market.to_numpy()[:, None] + noise, index=sessions,
+                           columns=[f"A{i}" for i in range(n_assets)])
+    day0 = sessions[np.arange(300, n_sessions - 2, 265)]
+    events = pd.DataFrame([(f"e{k}", a, d) for k, d in enumerate(day0) for a in returns.columns],
+                          columns=["event_id", "asset", "date"])
+    panel, _ = event_panel(returns, events, market, "market", (-260, -11), ((0, 0),), 200)
+    table = inference.single_asset_tests(panel, [])
+    sq = table[(table["test"] == "sq") & (table["rel_day"] == 0)]
+    size = sq["n"].to_numpy(float)
+    below = np.round(sq["statistic"].to_numpy(float) * size)  # residuals <= AR (continuous data)
+    corrected = np.minimum(1.0, 2.0 * np.minimum(below + 1, size - below + 1) / (size + 1))
+    return {
+        "pairs": float(len(sq)),
+        "engine rejection": float((sq["p_value"] < 0.05).mean()),
+        "+1 rule rejection": float((corrected < 0.05).mean()),
+        "exact engine size 2*7/251": 14 / 251,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = os.environ.get("EVENTSTUDY_SNAPSHOT") or str(REPO.parent.parent / "shared" / "prices")
+    parser.add_argument("--snapshot", default=default)
+    parser.add_argument("--reps", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", DeprecationWarning)
+    for n_assets in (30, 100):
+        frame = grank_repro(args.snapshot, args.reps, n_assets, args.seed)
+        print(f"GRANK, clustered, N={n_assets}, {args.reps} replications, day 0:")
+        for delta, part in frame.groupby("delta"):
+            for column in ("engine", "sqrt(1-r_bar) only"):
+                x = part[column]
+                print(f"  delta={delta:.1%} {column:20s} sd(t)={x.std():.2f} "
+                      f"rejection at 5%={np.mean(np.abs(x) > 1.97):.1%}")
+    print("SQ on iid normal returns (L1 = 250):", sq_repro())
+
+
+if __name__ == "__main__":
+    main()

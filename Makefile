@@ -32,7 +32,7 @@ lint: install
 	$(BIN)/ruff check eventstudy tests benchmarks
 
 bench: install
-	$(BIN)/python benchmarks/engine.py $(SNAPSHOT_FLAG)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/engine.py $(SNAPSHOT_FLAG)
 
 size-power: install
 	$(BIN)/python benchmarks/size_power.py $(SNAPSHOT_FLAG)

@@ -46,7 +46,6 @@ slower than ``OPENBLAS_NUM_THREADS=1`` for these sizes.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -315,16 +314,16 @@ class _RankedInputs:
     def cached(
         cls, ar: np.ndarray, est_mask: np.ndarray, scale: np.ndarray, start: int
     ) -> _RankedInputs:
-        digest = hashlib.blake2b(digest_size=16)
-        for array in (ar, est_mask, scale):
-            digest.update(repr(array.shape).encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
-        digest.update(str(start).encode())
-        key = digest.digest()
-        if key not in _RANKED_CACHE:
-            _RANKED_CACHE.clear()
-            _RANKED_CACHE[key] = cls.compute(ar, est_mask, scale, start)
-        return _RANKED_CACHE[key]
+        """Compute once per panel: the cache holds the key arrays themselves and matches by
+        identity plus a cheap content fingerprint (shape, sums), so it never serves values of
+        another panel and never hashes the full arrays."""
+        fingerprint = (ar.shape, start, float(np.nansum(ar)), int(est_mask.sum()), float(np.nansum(scale)))
+        for held_ar, held_mask, held_print, value in _RANKED_CACHE:
+            if held_ar is ar and held_print == fingerprint and np.array_equal(held_mask, est_mask):
+                return value
+        value = cls.compute(ar, est_mask, scale, start)
+        _RANKED_CACHE[:] = [(ar, est_mask, fingerprint, value)]
+        return value
 
     @classmethod
     def compute(
@@ -347,7 +346,7 @@ class _RankedInputs:
         )
 
 
-_RANKED_CACHE: dict[bytes, _RankedInputs] = {}
+_RANKED_CACHE: list[tuple] = []  # one entry: (ar, est_mask, fingerprint, value)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from importlib import metadata
@@ -39,7 +40,7 @@ def run_command(args) -> int:
     progress = _progress_printer(getattr(args, "verbose", False))
     study = Study(config, snapshot=getattr(args, "snapshot", None))
     volatility = False if getattr(args, "no_volatility", False) else None
-    result = study.run(volatility=volatility, progress=progress)
+    result = study.run(volatility=volatility, progress=progress, n_jobs=min(os.cpu_count() or 1, 4))
     progress("joint estimation")
     joint = result.joint()
     progress("writing tables")

@@ -26,7 +26,7 @@ leaves the estimation-window fit unchanged)
   increase, the shape of the AR distribution unchanged).
 
 Usage: python benchmarks/size_power.py [--snapshot DIR] [--reps 1000] [--seed 2025]
-       [--out docs/validation] [--workers 2]
+       [--out docs/validation] [--workers 2] [--render-only]
 """
 
 from __future__ import annotations

@@ -158,3 +158,15 @@ def test_pooled_scopes_count_a_shared_day0_session_once():
     assert pooled["n"].iloc[0] == 2 * len(tickers)  # 3 events, but e0 and twin share day 0
     per_event = result.tests.query("scope == 'event' and scope_id == 'twin' and test == 'bmp' and window == '[0,1]'")
     assert per_event["n"].iloc[0] == len(tickers)
+
+
+def test_constant_prices_are_reported_in_the_models_table_not_silent_nan():
+    tickers = ["A", "B", "FLAT"]
+    prices = _synthetic_prices(tickers, 9)
+    closes = prices.closes.copy()
+    closes["FLAT"] = 100.0
+    result = _run(tickers, PriceData(closes, {}, prices.provenance))
+    flat = result.models[result.models["asset"] == "FLAT"]
+    assert (flat["status"] == "degenerate").all()
+    assert flat["message"].str.contains("zero residual variance").all()
+    assert "FLAT" not in set(result.car["asset"])

@@ -178,9 +178,12 @@ def single_asset_tests(
 
     ``sq`` (Gelbach, Helland & Klick 2013; METHODS 2.2): the AR is compared with the
     empirical distribution ``F`` of the pair's estimation residuals; the statistic is
-    ``F(AR)`` = share of residuals ``<= AR``; p-values: two-sided
-    ``min(1, 2 min(F(AR), 1 - F(AR-)))`` with ``F(AR-)`` the share strictly below AR,
-    'greater' ``1 - F(AR-)``, 'less' ``F(AR)``. For a window of L2 days the reference set
+    ``F(AR)`` = share of residuals ``<= AR``; p-values are permutation p-values with
+    ``k_le`` (``k_ge``) the number of reference values ``<=`` (``>=``) AR among ``n``:
+    two-sided ``min(1, 2 min(k_le + 1, k_ge + 1) / (n + 1))``, 'greater'
+    ``(k_ge + 1)/(n + 1)``, 'less' ``(k_le + 1)/(n + 1)``. (The plain-ECDF form of METHODS 2.2,
+    whose exact convention is marked unconfirmed there, rejects 5.6% at n = 250 by
+    construction; see docs/validation.md.) For a window of L2 days the reference set
     is every sum of L2 consecutive estimation residuals, consecutive in the pair's
     estimation sample order (a sum may straddle days excluded from the sample).
     ``n`` is the size of the reference set; distribution 'empirical'.
@@ -681,9 +684,14 @@ def _grank(context: _PanelContext, cs: _CrossSections) -> _TestResult:
     """Generalised rank test GRANK, Kolari & Pynnonen (2011) (METHODS 3.11, convention 8).
 
     1. ``SAR_it = AR_it / s_i`` on the pair's estimation days.
-    2. ``W_i = SCAR_i`` (a day's ``SAR_i,tau``), ``GSAR_i0 = W_i KP / s_N(W)`` with
-       ``KP = sqrt((1 - r_bar) / (1 + (N - 1) r_bar))`` and ``s_N`` the cross-sectional
-       s.d. (divisor ``N - 1``).
+    2. ``W_i = SCAR_i`` (a day's ``SAR_i,tau``), ``GSAR_i0 = W_i sqrt(1 - r_bar) / s_N(W)``
+       with ``s_N`` the cross-sectional s.d. (divisor ``N - 1``). Only ``sqrt(1 - r_bar)``:
+       ``s_N`` estimates the idiosyncratic dispersion ``sqrt(1 - r_bar)``, and ``S_U`` below is
+       built from mean ranks on the same calendar days, so it already carries the
+       cross-correlation. METHODS 3.11 step 2 (after eventstudy2) also divides by
+       ``sqrt(1 + (N - 1) r_bar)``; that corrects the correlation twice and made GRANK
+       undersized in the clustered Brown–Warner simulation (1.4% at N = 100, docs/validation.md).
+       Stata estudy, the pinned convention 8, applies no KP factor here.
     3. Stata-estudy convention: ranks within pair over its ``n_i = L1_i + 1`` values
        (estimation SARs and ``GSAR_i0``, average ranks), ``U_it = rank / n_i - 1/2``.
     4. ``Ubar_t = mean_i U_it`` over pairs with data on t; ``S_U = sqrt((1/T) sum_t
@@ -695,7 +703,7 @@ def _grank(context: _PanelContext, cs: _CrossSections) -> _TestResult:
     n = m.sum(axis=1)
     result = _TestResult.start(n, "t")
     r_bar = _cross_section_r_bar(context, m)
-    factor = _kp_factor(result, r_bar, n)
+    _kp_factor(result, r_bar, n)  # records why r_bar is unusable, where it is
     result.r_bar = r_bar
     _, sd = _mean_sd(w, m)
     result.fail(n < 2, "fewer than 2 pairs")
@@ -703,7 +711,7 @@ def _grank(context: _PanelContext, cs: _CrossSections) -> _TestResult:
     result.fail(
         (m & (context.n_est_obs == 0)[None, :]).any(axis=1), "a pair has no estimation residuals"
     )
-    gsar = w * np.sqrt((1.0 - r_bar) * factor)[:, None] / sd[:, None]
+    gsar = w * np.sqrt(1.0 - r_bar)[:, None] / sd[:, None]
     u_sums, u_counts, u_zero = _grank_uniform_sums(context, m, gsar)
     n_cols = (u_counts > 0).sum(axis=1)
     weighted = np.where(u_counts > 0, u_sums**2 / np.where(u_counts > 0, u_counts, 1.0), 0.0)
@@ -1193,19 +1201,25 @@ def _single_block(
     ts_t.finish((values / np.sqrt(variance)).ravel())
 
     size = np.isfinite(reference).sum(axis=2)
-    at_most, below = np.zeros(shape), np.zeros(shape)
+    n_at_most, n_at_least = np.zeros(shape), np.zeros(shape)
     for part in _chunks(shape[0], shape[1] * reference.shape[2]):
         v = values[part][:, :, None]  # NaN residual padding compares False
-        at_most[part] = (reference[part] <= v).sum(axis=2) / size[part]
-        below[part] = (reference[part] < v).sum(axis=2) / size[part]
+        n_at_most[part] = (reference[part] <= v).sum(axis=2)
+        n_at_least[part] = (reference[part] >= v).sum(axis=2)
+    at_most = n_at_most / size
+    # permutation p-values (k + 1) / (n + 1): exact size under exchangeability; the plain
+    # empirical CDF of METHODS 2.2 rejects 2*7/251 = 5.6% at L1 = 250 by construction
+    # (docs/validation.md, defect 2) and gives p = 0 beyond the sample.
+    lower = (n_at_most + 1.0) / (size + 1.0)
+    upper = (n_at_least + 1.0) / (size + 1.0)
     sq = _TestResult.start(np.broadcast_to(size, shape).ravel(), "empirical")
     sq.fail(~np.isfinite(values).ravel(), "abnormal return missing")
     sq.fail((np.broadcast_to(size, shape) < 1).ravel(), "no estimation residuals to compare with")
     sq.finish(at_most.ravel())
     p = {
-        "two-sided": np.minimum(1.0, 2.0 * np.minimum(at_most, 1.0 - below)),
-        "greater": 1.0 - below,
-        "less": at_most,
+        "two-sided": np.minimum(1.0, 2.0 * np.minimum(lower, upper)),
+        "greater": upper,
+        "less": lower,
     }[alternative].ravel()
     return _SingleBlock(
         rel_day=rel_day,

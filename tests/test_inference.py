@@ -339,7 +339,7 @@ def ref_grank(panel, days):
     n = len(pairs)
     w = [scar(panel, i, days) for i in pairs]
     r = ref_r_bar(panel, pairs)
-    kp = math.sqrt((1 - r) / (1 + (n - 1) * r))
+    kp = math.sqrt(1 - r)  # sqrt(1 - r_bar) only: S_U already carries the cross-correlation
     sd = sample_sd(w)
     u_est = {}  # (i, t) -> U_it on estimation days
     u_zero = []
@@ -793,14 +793,14 @@ def test_kolari_pynnonen_undefined_when_one_plus_n_minus_one_r_bar_is_not_positi
 
 def ref_sq(reference_values, x, alternative="two-sided"):
     n = len(reference_values)
-    at_most = sum(1 for v in reference_values if v <= x) / n
-    below = sum(1 for v in reference_values if v < x) / n
-    p = {
-        "two-sided": min(1.0, 2 * min(at_most, 1 - below)),
-        "greater": 1 - below,
-        "less": at_most,
+    k_le = sum(1 for v in reference_values if v <= x)
+    k_ge = sum(1 for v in reference_values if v >= x)
+    p = {  # permutation p-values (k + 1) / (n + 1)
+        "two-sided": min(1.0, 2 * min(k_le + 1, k_ge + 1) / (n + 1)),
+        "greater": (k_ge + 1) / (n + 1),
+        "less": (k_le + 1) / (n + 1),
     }[alternative]
-    return at_most, p, n
+    return k_le / n, p, n
 
 
 @pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
@@ -867,11 +867,11 @@ def test_sq_quantile_p_values_at_the_extremes():
     returns = np.hstack([np.arange(1.0, 21.0)[None, :] / 100, [[1.0, -1.0, 0.105]]])
     table = single_asset_tests(constant_mean_panel(returns, n_est=20), [])
     sq = table[table["test"] == "sq"]
-    # AR far above every residual: F(AR) = 1, p = 2 (1 - F(AR-)) = 0
+    # AR far above every residual: F(AR) = 1, p = 2 (0 + 1) / (20 + 1), the smallest attainable
     np.testing.assert_allclose(sq["statistic"].iloc[0], 1.0)
-    np.testing.assert_allclose(sq["p_value"].iloc[0], 0.0)
-    # AR far below: F(AR) = 0, p = 0
-    np.testing.assert_allclose(sq["p_value"].iloc[1], 0.0)
+    np.testing.assert_allclose(sq["p_value"].iloc[0], 2 / 21)
+    # AR far below: F(AR) = 0, same p
+    np.testing.assert_allclose(sq["p_value"].iloc[1], 2 / 21)
     # AR = 0.105 - 0.105 = 0, the median of 20 symmetric residuals: F = 0.5, p = 1
     np.testing.assert_allclose(sq["statistic"].iloc[2], 0.5)
     np.testing.assert_allclose(sq["p_value"].iloc[2], 1.0)

@@ -39,9 +39,9 @@ Conventions pinned here (tests pin each of them)
 * Variances at or below ``ZERO_VARIANCE`` (1e-20) count as zero (constant prices).
 * GARCH: fitted once per pair on ``100 * residuals``; any warning during the fit, a
   non-zero ``convergence_flag`` or ``alpha + beta >= 1 - 1e-6`` is a failure. A failed fit
-  gives, per window, a 'failed' ``garch_cav`` row (NaN, the reason) *and* a 'fallback'
-  ``garch_cav`` row with the ``variance_ratio`` numbers; fewer than 30 estimation residuals
-  is 'insufficient' (no fallback).
+  gives, per window, one 'fallback' ``garch_cav`` row carrying the ``variance_ratio``
+  numbers, with the reason of the failure in its message (a failure without a usable
+  variance ratio stays 'failed'); fewer than 30 estimation residuals is 'insufficient'.
 * Cross-sectional log variance ratios are centred at their H0 mean ``E ln F(L2, L1 - k)``
   before the t-test (for L2 = 1 that mean is -1.27: uncentred, the test would reject under
   H0); see :func:`cs_variance_ratio`.
@@ -113,6 +113,8 @@ class _Measure:
     message: np.ndarray
     rows: np.ndarray | None = None
     """Panel rows of the entries (None: all pairs in order)."""
+    row_distribution: np.ndarray | None = None
+    """Per-row reference distribution where it differs by row (GARCH fallbacks)."""
 
     def masked(self) -> _Measure:
         """NaN numbers and empty df on rows whose status is not 'ok'.
@@ -532,8 +534,8 @@ def garch_cav(panel: AbnormalPanel, window: tuple[int, int], forecasts: GarchFor
     """Cumulative abnormal volatility from the GARCH forecast (METHODS 4b [D]).
 
     ``AV_tau = AR_tau^2 / h_tau``; ``CAV = sum_{W2} AV - L2`` (estimate); statistic
-    ``sum_{W2} AV ~ chi2(L2)``, two-sided p. A pair whose fit failed gets a 'failed' row (NaN,
-    reason) and a 'fallback' row carrying the ``variance_ratio`` result.
+    ``sum_{W2} AV ~ chi2(L2)``, two-sided p. A pair whose fit failed gets a 'fallback' row
+    carrying the ``variance_ratio`` result and the failure's reason in the message.
     """
     ar, _, inside = _window_arrays(panel, window)
     h = forecasts.h[:, inside]
@@ -548,12 +550,15 @@ def garch_cav(panel: AbnormalPanel, window: tuple[int, int], forecasts: GarchFor
     df = np.full(panel.n_pairs, str(l2), dtype=object)
     main = _Measure("garch_cav", total - l2, total, p, "chi2", df, n, status, message).masked()
     keep = np.flatnonzero((forecasts.status == "failed") & (ratio.status == "ok"))
-    text = np.array([f"{forecasts.message[i]}; variance_ratio result substituted" for i in keep],
-                    dtype=object)
-    fallback = _Measure("garch_cav", ratio.estimate[keep], ratio.statistic[keep],
-                        ratio.p_value[keep], ratio.distribution, ratio.df[keep], ratio.n[keep],
-                        np.full(len(keep), "fallback", object), text, rows=keep)
-    return [main, fallback]
+    for field in ("estimate", "statistic", "p_value", "df", "n"):
+        values = np.array(getattr(main, field), dtype=object if field == "df" else None)
+        values[keep] = np.asarray(getattr(ratio, field))[keep]
+        setattr(main, field, values)
+    main.status[keep] = "fallback"
+    main.message[keep] = [f"{forecasts.message[i]}; variance_ratio result substituted" for i in keep]
+    main.row_distribution = np.full(panel.n_pairs, main.distribution, dtype=object)
+    main.row_distribution[keep] = ratio.distribution
+    return [main]
 
 
 # ----------------------------------------------------------------------------- pair table
@@ -568,7 +573,8 @@ def _frame(panel: AbnormalPanel, window: tuple[int, int], measure: _Measure,
         "window": window_label(window), "measure": measure.name,
         "estimate": measure.estimate, "statistic": measure.statistic,
         "p_value": measure.p_value,
-        "distribution": np.where(reported, measure.distribution, ""),
+        "distribution": np.where(reported, measure.distribution if measure.row_distribution is None
+                                 else measure.row_distribution, ""),
         "df": measure.df, "n": np.asarray(measure.n, dtype=int),
         "status": measure.status, "message": measure.message,
         "_pair": rows, "_order": order,
@@ -597,9 +603,8 @@ def pair_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], ga
     DataFrame
         Columns ``PAIR_COLUMNS``; one row per (pair, window, measure), ordered by pair, window
         and measure (``variance_ratio, brown_forsythe, garch_cav, log_variance_dummy,
-        realized_vol, realized_vol_before, realized_vol_after``), except that a failed GARCH
-        fit gives two ``garch_cav`` rows: 'failed' (NaN, reason) and 'fallback'
-        (``variance_ratio`` numbers). Filter ``status != 'failed'`` for a unique key.
+        realized_vol, realized_vol_before, realized_vol_after``). A failed GARCH fit gives a
+        'fallback' ``garch_cav`` row with the ``variance_ratio`` numbers.
 
     Examples
     --------

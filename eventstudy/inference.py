@@ -165,6 +165,57 @@ def window_tests(
         return _results_frame(_run_all(context, sections), alternative)
 
 
+def scoped_tests(
+    panel: AbnormalPanel,
+    scopes: Sequence[tuple[str, str, np.ndarray]],
+    windows: Sequence[tuple[int, int]],
+    alternative: str = "two-sided",
+) -> pd.DataFrame:
+    """Daily and window cross-sectional tests of many groups ("scopes") of one panel's pairs.
+
+    Equal, row for row, to concatenating for every scope :func:`daily_tests` and
+    :func:`window_tests` (each window) on ``panel.subset(rows)``, with the scope columns of
+    :func:`eventstudy.study.scope_tests`; the difference is speed. What belongs to a pair
+    (its within-pair ranks, its sorted estimation SARs, its CAR and SCAR per window) is
+    computed once for the panel and sliced per scope; what depends on the scope's pairs is
+    recomputed per scope with subset semantics: the Corrado-Zivney event-day
+    cross-sectional s.d. (hence those ranks), ``r_bar``, the AAR series, ``p_hat``, ``S_K``,
+    ``S_U``. Results equal the subset route up to floating-point rounding.
+
+    Parameters
+    ----------
+    panel : AbnormalPanel
+        Abnormal returns of all pairs.
+    scopes : sequence of (str, str, ndarray of bool)
+        ``(scope, scope_id, rows)``, ``rows`` a boolean mask over the panel's pairs.
+    windows : sequence of (int, int)
+        CAR windows ``(first, last)``, inclusive.
+    alternative : {'two-sided', 'greater', 'less'}
+        Alternative hypothesis of the p-values.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``scope, scope_id, asset, rel_day, test, statistic, p_value, distribution,
+        df, n, r_bar, note, window`` (``asset`` ``''``), per scope first the daily rows (by
+        ``rel_day``, then test; ``window`` ``''``), then each window's rows (``rel_day``
+        NA); a fresh ``RangeIndex``.
+
+    Examples
+    --------
+    >>> scoped_tests(panel, [("event", "e1", panel.event_ids == "e1")], [(0, 1)])  # doctest: +SKIP
+    """
+    _check_alternative(alternative)
+    windows = [tuple(int(day) for day in window) for window in windows]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        inputs = _ScopeInputs.build(panel, windows)
+        blocks = [
+            inputs.scope_block(scope, scope_id, np.flatnonzero(np.asarray(rows, dtype=bool)))
+            for scope, scope_id, rows in scopes
+        ]
+    return _scoped_frame(blocks, alternative)
+
+
 def single_asset_tests(
     panel: AbnormalPanel,
     windows: Sequence[tuple[int, int]],
@@ -267,6 +318,10 @@ class _PanelContext:
     ranked: _RankedInputs
     event_start: int
     r_bar_memo: dict = field(default_factory=dict)  # member-set bytes -> r_bar per section
+    # each pair's estimation SARs sorted (set by scoped_tests): GRANK counts by position
+    est_sorted: _SortedRows | None = None
+    # member sums over distinct member sets only (scoped_tests; equal up to rounding)
+    distinct_rows: bool = False
 
     @property
     def n_event_days(self) -> int:
@@ -276,23 +331,50 @@ class _PanelContext:
     def build(cls, panel: AbnormalPanel) -> _PanelContext:
         ar = np.asarray(panel.ar, dtype=float)
         start = int(panel.event_start)
-        s2 = np.asarray(panel.s2, dtype=float)
-        est_mask = np.asarray(panel.is_estimation, dtype=bool) & np.isfinite(ar)
-        scale = np.where(s2 > 0, np.sqrt(s2), np.nan)
-        return cls(
-            event_ar=ar[:, start:],
-            variance_factor=np.diagonal(panel.cov_factor, axis1=1, axis2=2),
-            cov_factor=np.asarray(panel.cov_factor, dtype=float),
-            s2=s2,
-            dof=np.asarray(panel.n_est - panel.k, dtype=float),
-            est_mask=est_mask,
-            est_weight=est_mask.astype(float),
-            est_resid=np.where(est_mask, ar, 0.0),
-            est_sar=np.where(est_mask, ar / scale[:, None], np.nan),
-            n_est_obs=est_mask.sum(axis=1),
-            ranked=_RankedInputs.cached(ar, est_mask, scale, start),
-            event_start=start,
-        )
+        arrays = _pair_arrays(panel)
+        scale = _residual_scale(arrays["s2"])
+        ranked = _RankedInputs.cached(ar, arrays["est_mask"], scale, start)
+        return cls(**arrays, ranked=ranked, event_start=start)
+
+
+_PAIR_FIELDS = (
+    "event_ar",
+    "variance_factor",
+    "cov_factor",
+    "s2",
+    "dof",
+    "est_mask",
+    "est_weight",
+    "est_resid",
+    "est_sar",
+    "n_est_obs",
+)
+
+
+def _residual_scale(s2: np.ndarray) -> np.ndarray:
+    """``s_i = sqrt(s2_i)``, NaN where ``s2_i <= 0``."""
+    return np.where(s2 > 0, np.sqrt(s2), np.nan)
+
+
+def _pair_arrays(panel: AbnormalPanel) -> dict[str, np.ndarray]:
+    """The per-pair arrays of :class:`_PanelContext` (:data:`_PAIR_FIELDS`)."""
+    ar = np.asarray(panel.ar, dtype=float)
+    start = int(panel.event_start)
+    s2 = np.asarray(panel.s2, dtype=float)
+    est_mask = np.asarray(panel.is_estimation, dtype=bool) & np.isfinite(ar)
+    scale = _residual_scale(s2)
+    return {
+        "event_ar": ar[:, start:],
+        "variance_factor": np.diagonal(panel.cov_factor, axis1=1, axis2=2),
+        "cov_factor": np.asarray(panel.cov_factor, dtype=float),
+        "s2": s2,
+        "dof": np.asarray(panel.n_est - panel.k, dtype=float),
+        "est_mask": est_mask,
+        "est_weight": est_mask.astype(float),
+        "est_resid": np.where(est_mask, ar, 0.0),
+        "est_sar": np.where(est_mask, ar / scale[:, None], np.nan),
+        "n_est_obs": est_mask.sum(axis=1),
+    }
 
 
 @dataclass(frozen=True)
@@ -370,13 +452,27 @@ class _CrossSections:
 
     @classmethod
     def build(cls, context: _PanelContext, selector: np.ndarray, is_window: bool) -> _CrossSections:
+        return cls.from_arrays(
+            context.event_ar, context.cov_factor, context.s2, selector, is_window
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        event_ar: np.ndarray,
+        cov_factor: np.ndarray,
+        s2: np.ndarray,
+        selector: np.ndarray,
+        is_window: bool,
+    ) -> _CrossSections:
+        """Cross-sections of ``selector`` from the event-period ARs, ``F_i`` and ``s2_i``."""
         gamma = selector.astype(float)
-        finite = np.isfinite(context.event_ar)
+        finite = np.isfinite(event_ar)
         missing_days = gamma @ (~finite).T.astype(float)
-        values = gamma @ np.where(finite, context.event_ar, 0.0).T
+        values = gamma @ np.where(finite, event_ar, 0.0).T
         values = np.where(missing_days == 0, values, np.nan)
-        quad = ((context.cov_factor @ gamma.T) * gamma.T[None, :, :]).sum(axis=1).T
-        standardized = values / np.sqrt(context.s2[None, :] * quad)
+        quad = ((cov_factor @ gamma.T) * gamma.T[None, :, :]).sum(axis=1).T
+        standardized = values / np.sqrt(s2[None, :] * quad)
         return cls(
             selector=selector,
             length=selector.sum(axis=1),
@@ -385,6 +481,18 @@ class _CrossSections:
             members=np.isfinite(values),
             std_members=np.isfinite(standardized),
             is_window=is_window,
+        )
+
+    def take(self, rows: np.ndarray) -> _CrossSections:
+        """The same cross-sections restricted to the pairs ``rows`` (integer index)."""
+        return _CrossSections(
+            selector=self.selector,
+            length=self.length,
+            values=self.values[:, rows],
+            standardized=self.standardized[:, rows],
+            members=self.members[:, rows],
+            std_members=self.std_members[:, rows],
+            is_window=self.is_window,
         )
 
 
@@ -541,10 +649,10 @@ def _lamb(context: _PanelContext, cs: _CrossSections) -> _TestResult:
     n = m.sum(axis=1)
     result = _TestResult.start(n, "normal")
     sd, n_cols = _portfolio_sd(context, m)
-    weights = m.astype(float)
-    aar = weights @ np.where(np.isfinite(context.event_ar), context.event_ar, 0.0) / n[:, None]
+    event_ar = np.where(np.isfinite(context.event_ar), context.event_ar, 0.0)
+    aar = _member_sums(context, m, event_ar) / n[:, None]
     factor = np.where(np.isfinite(context.variance_factor), context.variance_factor, 0.0)
-    mean_factor = weights @ factor / n[:, None]
+    mean_factor = _member_sums(context, m, factor) / n[:, None]
     daily = aar / (sd[:, None] * np.sqrt(mean_factor))
     result.fail(n < 1, "no pairs with data")
     result.fail(n_cols < 2, "fewer than 2 estimation days with an AAR")
@@ -627,12 +735,12 @@ def _corrado(context: _PanelContext, cs: _CrossSections) -> _TestResult:
     m = cs.members
     n = m.sum(axis=1)
     result = _TestResult.start(n, "normal")
-    weights = m.astype(float)
-    per_column = weights @ context.ranked.rank_weight
-    mean_dev = np.where(per_column > 0, (weights @ context.ranked.rank_dev) / per_column, 0.0)
+    per_column = _member_sums(context, m, context.ranked.rank_weight)
+    dev_sums = _member_sums(context, m, context.ranked.rank_dev)
+    mean_dev = np.where(per_column > 0, dev_sums / per_column, 0.0)
     n_cols = (per_column > 0).sum(axis=1)
     s_k = np.sqrt((mean_dev**2).sum(axis=1) / n_cols)
-    event_sum = (weights @ context.ranked.rank_dev)[:, context.event_start :]
+    event_sum = dev_sums[:, context.event_start :]
     window_mean = np.where(cs.selector, event_sum, 0.0).sum(axis=1) / (n * cs.length)
     result.fail(n < 1, "no pairs with data")
     result.fail(~(s_k > 0), "zero rank dispersion")
@@ -660,9 +768,8 @@ def _corrado_zivney(context: _PanelContext, cs: _CrossSections) -> _TestResult:
     m = cs.members & complete
     n = m.sum(axis=1)
     result = _TestResult.start(n, "normal")
-    weights = m.astype(float)
-    per_column = weights @ context.ranked.cz_weight
-    sums = weights @ context.ranked.cz_dev
+    per_column = _member_sums(context, m, context.ranked.cz_weight)
+    sums = _member_sums(context, m, context.ranked.cz_dev)
     has_data = per_column > 0
     n_cols = has_data.sum(axis=1)
     event_sums = sums[:, context.event_start :]
@@ -788,15 +895,43 @@ def _is_constant(x: np.ndarray, m: np.ndarray) -> np.ndarray:
     return m.any(axis=1) & (spread <= _RELATIVE_TOLERANCE * size)
 
 
+def _member_sums(context: _PanelContext, m: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``m.astype(float) @ matrix``: per cross-section sums of the member pairs' rows.
+
+    With ``context.distinct_rows`` (:func:`scoped_tests`) the product runs over the distinct
+    member sets only -- usually one, as most days and windows hold every pair.
+    """
+    if not context.distinct_rows or len(m) < 2:
+        return m.astype(float) @ matrix
+    first, inverse = _distinct_rows(m)
+    return (m[first].astype(float) @ matrix)[inverse]
+
+
+def _distinct_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)``: index of the first of each distinct row of the bool matrix
+    ``m`` (in order of appearance) and, per row, the number of its distinct row."""
+    seen: dict[bytes, int] = {}
+    packed = np.packbits(m, axis=1)
+    inverse = np.array([seen.setdefault(row.tobytes(), len(seen)) for row in packed], dtype=np.intp)
+    return np.unique(inverse, return_index=True)[1], inverse
+
+
 def _cross_section_r_bar(context: _PanelContext, m: np.ndarray) -> np.ndarray:
     """``r_bar`` of each cross-section: mean defined off-diagonal correlation among ``m``."""
-    key = m.tobytes() + repr(m.shape).encode()
+    key = _members_key(m)
     if key not in context.r_bar_memo:  # kp_bmp, kp_patell and grank share member sets
         total, count = context.ranked.correlation.pair_sums(m)
-        context.r_bar_memo[key] = np.where(
-            count > 0, total / np.where(count > 0, count, 1.0), np.nan
-        )
+        context.r_bar_memo[key] = _r_bar_from_sums(total, count)
     return context.r_bar_memo[key]
+
+
+def _members_key(m: np.ndarray) -> bytes:
+    """Memo key of a (K, N) member matrix."""
+    return np.ascontiguousarray(m).tobytes() + repr(m.shape).encode()
+
+
+def _r_bar_from_sums(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    return np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
 
 
 @dataclass(frozen=True)
@@ -976,10 +1111,9 @@ def _portfolio_sd(context: _PanelContext, m: np.ndarray) -> tuple[np.ndarray, np
     Returns ``(sd, L)`` with L the number of estimation columns where at least one of
     the cross-section's pairs has an estimation residual.
     """
-    weights = m.astype(float)
-    count = weights @ context.est_weight
+    count = _member_sums(context, m, context.est_weight)
     has = count > 0
-    aar = np.where(has, (weights @ context.est_resid) / np.where(has, count, 1.0), 0.0)
+    aar = np.where(has, _member_sums(context, m, context.est_resid) / np.where(has, count, 1.0), 0.0)
     n_cols = has.sum(axis=1)
     mean = aar.sum(axis=1) / n_cols
     deviation = np.where(has, aar - mean[:, None], 0.0)
@@ -988,20 +1122,67 @@ def _portfolio_sd(context: _PanelContext, m: np.ndarray) -> tuple[np.ndarray, np
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:
     """Average ranks (1-based, ties averaged) along the last axis; NaN cells stay NaN."""
-    order = np.argsort(values, axis=-1)
-    ordered = np.take_along_axis(values, order, axis=-1)
-    size = values.shape[-1]
-    position = np.broadcast_to(np.arange(size), values.shape)
-    first = np.ones(values.shape, dtype=bool)
+    return _ranks_and_order(values)[0]
+
+
+def _ranks_and_order(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ranks, order, ordered)``: average ranks, the sorting permutation, sorted values.
+
+    Sorting is along the last axis, NaN last; ``ranks`` as :func:`_average_ranks`. Ties
+    are rare, so the tie-averaging pass runs only on rows that have one (without ties the
+    average rank is the position + 1, the same number).
+    """
+    shape = values.shape
+    size = shape[-1]
+    flat = np.asarray(values, dtype=float).reshape(int(np.prod(shape[:-1])), size)
+    order = _sort_order(flat)
+    ordered = np.take_along_axis(flat, order, axis=1)
+    average = np.broadcast_to(np.arange(1.0, size + 1.0), flat.shape).copy()
+    tied = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+    if tied.any():
+        average[tied] = _tied_average_ranks(ordered[tied])
+    average[np.isnan(ordered)] = np.nan
+    ranks = np.empty(flat.shape)
+    np.put_along_axis(ranks, order, average, axis=1)
+    return ranks.reshape(shape), order.reshape(shape), ordered.reshape(shape)
+
+
+def _tied_average_ranks(ordered: np.ndarray) -> np.ndarray:
+    """1-based average ranks of the rows of ``ordered`` (each sorted, NaN last)."""
+    size = ordered.shape[-1]
+    position = np.broadcast_to(np.arange(size), ordered.shape)
+    first = np.ones(ordered.shape, dtype=bool)
     first[..., 1:] = ordered[..., 1:] != ordered[..., :-1]  # NaN != NaN: own group
-    last = np.ones(values.shape, dtype=bool)
+    last = np.ones(ordered.shape, dtype=bool)
     last[..., :-1] = first[..., 1:]
     start = np.maximum.accumulate(np.where(first, position, 0), axis=-1)
     end = np.flip(np.minimum.accumulate(np.flip(np.where(last, position, size), -1), -1), -1)
-    average = np.where(np.isnan(ordered), np.nan, (start + end) / 2.0 + 1.0)
-    ranks = np.empty(values.shape)
-    np.put_along_axis(ranks, order, average, axis=-1)
-    return ranks
+    return (start + end) / 2.0 + 1.0
+
+
+def _sort_order(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values, axis=1)`` up to the order within ties (NaN last), faster.
+
+    Sorts integer keys -- the float's order-preserving bit pattern with its lowest bits
+    replaced by the column index -- and reads the permutation off the low bits. Values
+    that differ only in those dropped bits may come out of order: such rows (checked) are
+    argsorted instead.
+    """
+    size = values.shape[1]
+    if size < 2:
+        return np.zeros(values.shape, dtype=np.intp)
+    bits = np.uint64((size - 1).bit_length())
+    pattern = np.ascontiguousarray(values).view(np.uint64)
+    key = np.where(pattern >> np.uint64(63), ~pattern, pattern | np.uint64(1 << 63))
+    key[np.isnan(values)] = np.uint64(0xFFFFFFFFFFFFFFFF)
+    key = ((key >> bits) << bits) | np.arange(size, dtype=np.uint64)
+    key.sort(axis=1)
+    order = (key & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.intp)
+    ordered = np.take_along_axis(values, order, axis=1)
+    unsorted = (ordered[:, 1:] < ordered[:, :-1]).any(axis=1)
+    if unsorted.any():
+        order[unsorted] = np.argsort(values[unsorted], axis=1)
+    return order
 
 
 def _centred_ranks(values: np.ndarray) -> np.ndarray:
@@ -1057,8 +1238,11 @@ def _grank_uniform_sums(
     weights = m.astype(float)
     inverse_size = 1.0 / (context.n_est_obs + 1.0)
     base = np.where(context.est_mask, context.ranked.est_sar_rank * inverse_size[:, None], 0.0)
-    counts = weights @ context.est_weight
-    u_sums = weights @ base - 0.5 * counts
+    counts = _member_sums(context, m, context.est_weight)
+    u_sums = _member_sums(context, m, base) - 0.5 * counts
+    if context.est_sorted is not None:
+        above, ties = _grank_shift_sorted(context.est_sorted, m, gsar, weights * inverse_size, u_sums)
+        return u_sums, counts, _grank_zero_sum(context.n_est_obs, m, above, ties, inverse_size)
     above = np.zeros(m.shape)  # estimation SARs above GSAR_i0, per (k, i)
     ties = np.zeros(m.shape)
     q = context.est_sar[None, :, :]  # NaN off the estimation cells: compares False
@@ -1070,10 +1254,305 @@ def _grank_uniform_sums(
         ties[part] = is_tie.sum(axis=2)
         # an estimation SAR moves up one rank when GSAR_i0 is below it, half a rank on a tie
         u_sums[part] += np.einsum("kn,knt->kt", coef, is_above + 0.5 * is_tie)
-    smaller = context.n_est_obs[None, :] - above - ties
+    return u_sums, counts, _grank_zero_sum(context.n_est_obs, m, above, ties, inverse_size)
+
+
+def _grank_zero_sum(
+    n_est_obs: np.ndarray,
+    m: np.ndarray,
+    above: np.ndarray,
+    ties: np.ndarray,
+    inverse_size: np.ndarray,
+) -> np.ndarray:
+    """Sum of ``U_i0`` per cross-section from the counts of estimation SARs above/equal."""
+    smaller = n_est_obs[None, :] - above - ties
     rank_zero = 1.0 + smaller + 0.5 * ties
-    u_zero = np.where(m, rank_zero * inverse_size[None, :] - 0.5, 0.0).sum(axis=1)
-    return u_sums, counts, u_zero
+    return np.where(m, rank_zero * inverse_size[None, :] - 0.5, 0.0).sum(axis=1)
+
+
+def _grank_shift_sorted(
+    est_sorted: _SortedRows,
+    m: np.ndarray,
+    gsar: np.ndarray,
+    coef: np.ndarray,
+    u_sums: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """GRANK's rank shifts from each pair's sorted estimation SARs (adds them to ``u_sums``).
+
+    Same quantities as the comparison loop of :func:`_grank_uniform_sums`: an estimation
+    SAR is above ``GSAR_i0`` exactly when its position in the pair's sorted SARs is at least
+    the number of SARs ``<= GSAR_i0``, so one integer comparison per cell replaces two float
+    ones, and the counts come from a row-wise binary search.
+
+    Returns
+    -------
+    above, ties : (K, N) numbers of estimation SARs above and equal to ``GSAR_i0``
+    """
+    g = np.where(m, gsar, np.nan)
+    rows = np.broadcast_to(np.arange(m.shape[1]), m.shape)
+    below, at_most = est_sorted.count_below(rows, g)
+    size = np.broadcast_to(est_sorted.size, m.shape)
+    missing = np.isnan(g)  # compares False with every SAR: nothing above, no tie
+    below = np.where(missing, size, below)
+    at_most = np.where(missing, size, at_most)
+    position = est_sorted.position
+    threshold = at_most.astype(position.dtype)
+    for part in _chunks(m.shape[0], position.size):
+        is_above = position[None, :, :] >= threshold[part][:, :, None]
+        u_sums[part] += np.einsum("kn,knt->kt", coef[part], is_above)
+    tie_k, tie_i = np.nonzero(at_most > below)
+    if len(tie_k):
+        cells = (position[tie_i] >= below[tie_k, tie_i][:, None]) & (
+            position[tie_i] < at_most[tie_k, tie_i][:, None]
+        )
+        np.add.at(u_sums, tie_k, 0.5 * coef[tie_k, tie_i][:, None] * cells)
+    return (size - at_most).astype(float), (at_most - below).astype(float)
+
+
+# ----------------------------------------------------------------------------------------
+# Many scopes of one panel (scoped_tests)
+# ----------------------------------------------------------------------------------------
+
+_SCOPED_COLUMNS = ["scope", "scope_id", "asset", "rel_day", "test", *_RESULT_COLUMNS, "window"]
+
+
+@dataclass(frozen=True)
+class _SortedRows:
+    """Each row's non-NaN values in ascending order, for row-wise counting by bisection."""
+
+    values: np.ndarray  # (N, W) ascending, NaN-padded; W a power of two above every row size
+    size: np.ndarray  # (N,) number of non-NaN values of the row (infinities included)
+    position: np.ndarray  # (N, T) position of each cell in its sorted row, -1 where NaN
+    rank: np.ndarray  # (N, T) average ranks within the row (as _average_ranks)
+
+    @classmethod
+    def build(cls, values: np.ndarray) -> _SortedRows:
+        n_rows, n_cols = values.shape
+        rank, order, ordered = _ranks_and_order(values)
+        missing = np.isnan(values)
+        size = (~missing).sum(axis=1).astype(np.int64)
+        width = 1 << int(size.max(initial=0)).bit_length()  # > every size
+        padded = np.full((n_rows, width), np.nan)
+        kept = min(width, n_cols)
+        padded[:, :kept] = ordered[:, :kept]
+        dtype = np.int16 if n_cols < np.iinfo(np.int16).max else np.int32
+        position = np.empty(values.shape, dtype=dtype)
+        cells = np.broadcast_to(np.arange(n_cols, dtype=dtype), values.shape)
+        np.put_along_axis(position, order, cells, axis=1)
+        position[missing] = -1
+        return cls(values=padded, size=size, position=position, rank=rank)
+
+    def take(self, rows: np.ndarray) -> _SortedRows:
+        """The rows ``rows`` (integer index)."""
+        return _SortedRows(self.values[rows], self.size[rows], self.position[rows], self.rank[rows])
+
+    def count_below(
+        self, rows: np.ndarray, queries: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Numbers of values of row ``rows[j]`` below and at most ``queries[j]``.
+
+        Both are 0 for a NaN query (it compares False with everything).
+        """
+        at_most = self._bisect(rows, queries, inclusive=True)
+        # "below" differs only where the row holds the query value itself: bisect those again
+        width = self.values.shape[1]
+        largest = self.values.ravel()[rows * width + np.maximum(at_most - 1, 0)]
+        tied = (at_most > 0) & (largest == queries)
+        below = at_most.copy()
+        if tied.any():
+            below[tied] = self._bisect(rows[tied], queries[tied], inclusive=False)
+        return below, at_most
+
+    def _bisect(self, rows: np.ndarray, queries: np.ndarray, inclusive: bool) -> np.ndarray:
+        """Branch-free bisection: the NaN padding compares False, so no row bounds needed."""
+        width = self.values.shape[1]
+        flat = self.values.ravel()
+        cursor = rows * width - 1  # flat index of the last value counted so far
+        step = width >> 1
+        while step:
+            value = flat[cursor + step]
+            cursor += step * ((value <= queries) if inclusive else (value < queries))
+            step >>= 1
+        return cursor - rows * width + 1
+
+
+@dataclass(frozen=True)
+class _ScopeInputs:
+    """What :func:`scoped_tests` computes once for the whole panel.
+
+    Everything here belongs to a pair (or a pair and a cross-section) and is therefore the
+    same in every scope that holds the pair; :meth:`scope_block` slices it and adds what
+    depends on the scope's membership.
+    """
+
+    arrays: dict[str, np.ndarray]  # _PAIR_FIELDS of every pair
+    event_start: int
+    rel_days: np.ndarray  # (E,) event-period rel_days
+    labels: list[str]  # '[a,b]' per window
+    est_residuals: np.ndarray  # (N, T) estimation residuals, NaN elsewhere (r_bar input)
+    rank_weight: np.ndarray  # (N, T) Corrado's ranked cells as 0/1
+    rank_dev: np.ndarray  # (N, T) Corrado's K_it - (T_i + 1)/2
+    cz_sar: np.ndarray  # (N, T) AR / s_i on the ranked cells, NaN elsewhere
+    fixed: _SortedRows  # cz_sar before event_start: Corrado-Zivney values of every scope
+    est_sorted: _SortedRows  # estimation SARs (GRANK)
+    days: _CrossSections  # (E, N) one per event-period day
+    windows: _CrossSections | None  # (W, N) one per window, None without windows
+
+    @classmethod
+    def build(cls, panel: AbnormalPanel, windows: Sequence[tuple[int, int]]) -> _ScopeInputs:
+        arrays = _pair_arrays(panel)
+        ar = np.asarray(panel.ar, dtype=float)
+        start = int(panel.event_start)
+        is_event_col = np.arange(ar.shape[1]) >= start
+        rank_mask = np.isfinite(ar) & (arrays["est_mask"] | is_event_col[None, :])
+        scale = _residual_scale(arrays["s2"])
+        cz_sar = np.where(rank_mask, ar / scale[:, None], np.nan)
+        est_sorted = _SortedRows.build(arrays["est_sar"])
+        fixed_values = np.where(is_event_col[None, :], np.nan, cz_sar)
+        same = np.array_equal(fixed_values, arrays["est_sar"], equal_nan=True)
+        n_days = ar.shape[1] - start
+        selectors = [panel.window_selector(window).astype(bool) for window in windows]
+        return cls(
+            arrays=arrays,
+            event_start=start,
+            rel_days=panel.event_rel_days.astype(np.int64),
+            labels=[f"[{first},{last}]" for first, last in windows],
+            est_residuals=np.where(arrays["est_mask"], ar, np.nan),
+            rank_weight=rank_mask.astype(float),
+            rank_dev=_centred_ranks(np.where(rank_mask, ar, np.nan)),
+            cz_sar=cz_sar,
+            fixed=est_sorted if same else _SortedRows.build(fixed_values),
+            est_sorted=est_sorted,
+            days=_panel_sections(arrays, np.eye(n_days, dtype=bool), is_window=False),
+            windows=_panel_sections(arrays, np.array(selectors), is_window=True)
+            if selectors
+            else None,
+        )
+
+    def context(self, rows: np.ndarray) -> _PanelContext:
+        """The :class:`_PanelContext` of ``panel.subset(rows)`` (``rows`` an integer index)."""
+        cz_mask, cz_dev = _scope_corrado_zivney(self, rows)
+        est_sorted = self.est_sorted.take(rows)
+        ranked = _RankedInputs(
+            correlation=_CorrelationStructure.build(self.est_residuals[rows]),
+            rank_weight=self.rank_weight[rows],
+            rank_dev=self.rank_dev[rows],
+            cz_mask=cz_mask,
+            cz_weight=cz_mask.astype(float),
+            cz_dev=cz_dev,
+            est_sar_rank=est_sorted.rank,
+        )
+        arrays = {name: values[rows] for name, values in self.arrays.items()}
+        return _PanelContext(
+            **arrays,
+            ranked=ranked,
+            event_start=self.event_start,
+            est_sorted=est_sorted,
+            distinct_rows=True,
+        )
+
+    def scope_block(self, scope: str, scope_id: str, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Output columns (all but ``p_value``) of one scope, rows in output order."""
+        context = self.context(rows)
+        days = self.days.take(rows)
+        windows = self.windows.take(rows) if self.windows is not None else None
+        _prefill_r_bar(context, [cs.std_members for cs in (days, windows) if cs is not None])
+        n_tests = len(TEST_IDS)
+        day_rel = np.tile(self.rel_days, n_tests)
+        order = np.argsort(day_rel, kind="stable")
+        columns = _results_columns(_run_all(context, days))
+        columns = {name: values[order] for name, values in columns.items()}
+        columns["rel_day"] = day_rel[order]
+        columns["window"] = np.full(len(order), "", dtype=object)
+        if windows is not None:
+            n_windows = len(self.labels)
+            order = np.arange(n_tests * n_windows).reshape(n_tests, n_windows).T.ravel()
+            extra = _results_columns(_run_all(context, windows))
+            extra = {name: values[order] for name, values in extra.items()}
+            extra["rel_day"] = np.full(len(order), -1, dtype=np.int64)
+            extra["window"] = np.repeat(np.array(self.labels, dtype=object), n_tests)
+            columns = {name: np.concatenate([columns[name], extra[name]]) for name in columns}
+        columns["scope"] = np.full(len(columns["test"]), scope, dtype=object)
+        columns["scope_id"] = np.full(len(columns["test"]), scope_id, dtype=object)
+        columns["is_day"] = np.arange(len(columns["test"])) < len(day_rel)
+        return columns
+
+
+def _panel_sections(
+    arrays: dict[str, np.ndarray], selector: np.ndarray, is_window: bool
+) -> _CrossSections:
+    """Cross-sections of every pair of the panel (sliced per scope with ``take``)."""
+    return _CrossSections.from_arrays(
+        arrays["event_ar"], arrays["cov_factor"], arrays["s2"], selector, is_window
+    )
+
+
+def _scope_corrado_zivney(inputs: _ScopeInputs, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Corrado-Zivney ``cz_mask`` and ``cz_dev`` of the pairs ``rows`` as a panel of their own.
+
+    The same numbers as ``_uniform_ranks(_corrado_zivney_values(...))`` on the subset, without
+    sorting it: the event-period values depend on the scope (each day's cross-sectional s.d.
+    over the scope's pairs) and are ranked by bisection among the pair's fixed values (sorted
+    once) and by comparison among themselves; a fixed value keeps its rank among the fixed
+    values plus one for each event value below it and one half for each equal one. Ranks are
+    integers or halves, so they are exact and the values equal the subset's bit for bit.
+    """
+    start = inputs.event_start
+    sar = inputs.cz_sar[rows]
+    event = sar[:, start:]
+    has = np.isfinite(event)
+    _, sd = _mean_sd(event.T, has.T)
+    sd = np.where(has.sum(axis=0) >= 2, sd, np.nan)
+    value = event / sd[None, :]
+    fixed = sar[:, :start]
+    below, at_most = inputs.fixed.count_below(np.broadcast_to(rows[:, None], value.shape), value)
+    among_below = (value[:, None, :] < value[:, :, None]).sum(axis=2)
+    among_at_most = (value[:, None, :] <= value[:, :, None]).sum(axis=2)
+    ties = (at_most - below) + (among_at_most - among_below)
+    event_rank = (below + among_below) + (ties + 1) / 2.0
+    count = np.isfinite(fixed).sum(axis=1) + np.isfinite(value).sum(axis=1)
+    event_dev = np.where(np.isfinite(value), event_rank / (count[:, None] + 1.0) - 0.5, 0.0)
+    # twice[i, j]: event values below the j-th smallest fixed value, twice, plus equal ones
+    n_rows, width = len(rows), inputs.fixed.values.shape[1] + 1
+    valid = ~np.isnan(value)
+    offset = (np.arange(n_rows) * width)[:, None]
+    steps = np.bincount(
+        np.concatenate([(offset + at_most)[valid], (offset + below)[valid]]),
+        minlength=n_rows * width,
+    )
+    twice = np.cumsum(steps.reshape(n_rows, width), axis=1)
+    position = np.maximum(inputs.fixed.position[rows, :start], 0).astype(np.intp)
+    fixed_rank = inputs.fixed.rank[rows, :start] + 0.5 * np.take_along_axis(twice, position, 1)
+    fixed_dev = np.where(np.isfinite(fixed), fixed_rank / (count[:, None] + 1.0) - 0.5, 0.0)
+    cz_mask = np.concatenate([np.isfinite(fixed), np.isfinite(value)], axis=1)
+    return cz_mask, np.concatenate([fixed_dev, event_dev], axis=1)
+
+
+def _prefill_r_bar(context: _PanelContext, member_sets: list[np.ndarray]) -> None:
+    """``r_bar`` of every cross-section of ``member_sets`` in one pass over distinct member sets."""
+    stacked = np.concatenate(member_sets, axis=0)
+    if stacked.shape[0] == 0 or stacked.shape[1] == 0:
+        return
+    first, inverse = _distinct_rows(stacked)
+    total, count = context.ranked.correlation.pair_sums(stacked[first])
+    r_bar = _r_bar_from_sums(total, count)[inverse]
+    start = 0
+    for m in member_sets:
+        context.r_bar_memo[_members_key(m)] = r_bar[start : start + len(m)]
+        start += len(m)
+
+
+def _scoped_frame(blocks: list[dict[str, np.ndarray]], alternative: str) -> pd.DataFrame:
+    """One frame of every scope's rows (:data:`_SCOPED_COLUMNS`), p-values computed here."""
+    if not blocks:
+        return pd.DataFrame({name: [] for name in _SCOPED_COLUMNS})
+    columns = {name: np.concatenate([block[name] for block in blocks]) for name in blocks[0]}
+    columns["p_value"] = _p_value(
+        columns["statistic"], columns["distribution"], columns["df"], alternative
+    )
+    columns["rel_day"] = pd.arrays.IntegerArray(columns["rel_day"], ~columns["is_day"])
+    columns["asset"] = np.full(len(columns["test"]), "", dtype=object)
+    return pd.DataFrame({name: columns[name] for name in _SCOPED_COLUMNS})
 
 
 # ----------------------------------------------------------------------------------------
@@ -1107,25 +1586,29 @@ def _p_value(
 
 def _results_frame(results: list[tuple[str, _TestResult]], alternative: str) -> pd.DataFrame:
     """Stack per-test results (each over K cross-sections) test by test."""
+    columns = _results_columns(results)
+    p_value = _p_value(columns["statistic"], columns["distribution"], columns["df"], alternative)
+    return pd.DataFrame({name: columns[name] if name != "p_value" else p_value for name in
+                         ["test", *_RESULT_COLUMNS]})
+
+
+def _results_columns(results: list[tuple[str, _TestResult]]) -> dict[str, np.ndarray]:
+    """``test`` and every column of :data:`_RESULT_COLUMNS` but ``p_value``, test by test."""
     sizes = [len(result.statistic) for _, result in results]
-    statistic = np.concatenate([result.statistic for _, result in results])
-    distribution = np.repeat([result.distribution for _, result in results], sizes)
-    df = np.concatenate([result.df for _, result in results])
     r_bar = np.concatenate(
         [r.r_bar if r.r_bar is not None else np.full(len(r.statistic), np.nan) for _, r in results]
     )
-    return pd.DataFrame(
-        {
-            "test": np.repeat([test_id for test_id, _ in results], sizes).astype(object),
-            "statistic": statistic,
-            "p_value": _p_value(statistic, distribution, df, alternative),
-            "distribution": distribution.astype(object),
-            "df": df,
-            "n": np.concatenate([result.n for _, result in results]).astype(np.int64),
-            "r_bar": r_bar.astype(float),
-            "note": np.concatenate([result.note for _, result in results]).astype(object),
-        }
-    )
+    return {
+        "test": np.repeat([test_id for test_id, _ in results], sizes).astype(object),
+        "statistic": np.concatenate([result.statistic for _, result in results]),
+        "distribution": np.repeat([result.distribution for _, result in results], sizes).astype(
+            object
+        ),
+        "df": np.concatenate([result.df for _, result in results]),
+        "n": np.concatenate([result.n for _, result in results]).astype(np.int64),
+        "r_bar": r_bar.astype(float),
+        "note": np.concatenate([result.note for _, result in results]).astype(object),
+    }
 
 
 # ----------------------------------------------------------------------------------------

@@ -243,10 +243,10 @@ class Study:
         return AssetInput(asset.ticker, asset.exchange, prices.index, asset_returns.to_numpy(), design)
 
     def _tests(self, panel: AbnormalPanel) -> pd.DataFrame:
-        frames = [self._single_asset_tests(panel)]
-        for scope, scope_id, rows in self._scopes(panel):
-            frames.append(scope_tests(panel.subset(rows), scope, scope_id, self.config.settings.event_windows))
-        frames = [f for f in frames if len(f)]
+        windows = self.config.settings.event_windows
+        # one pass over every scope: per-pair inputs (ranks, CARs) are computed once, not per scope
+        scoped = inference.scoped_tests(panel, list(self._scopes(panel)), windows)
+        frames = [f for f in (self._single_asset_tests(panel), scoped) if len(f)]
         if not frames:
             return pd.DataFrame(columns=TEST_COLUMNS)
         return pd.concat(frames, ignore_index=True)[TEST_COLUMNS]

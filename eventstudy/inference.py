@@ -261,8 +261,11 @@ def single_asset_tests(
     """
     _check_alternative(alternative)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        blocks = [_single_asset_day_block(panel, alternative)]
-        blocks += [_single_asset_window_block(panel, tuple(w), alternative) for w in windows]
+        residuals = _packed_estimation_residuals(panel)  # once for every block
+        blocks = [_single_asset_day_block(panel, residuals, alternative)]
+        blocks += [
+            _single_asset_window_block(panel, residuals, tuple(w), alternative) for w in windows
+        ]
     return _single_asset_frame(panel, blocks)
 
 
@@ -1628,9 +1631,10 @@ class _SingleBlock:
     ts_t_p: np.ndarray
 
 
-def _single_asset_day_block(panel: AbnormalPanel, alternative: str) -> _SingleBlock:
+def _single_asset_day_block(
+    panel: AbnormalPanel, residuals: np.ndarray, alternative: str
+) -> _SingleBlock:
     event_ar = np.asarray(panel.event_ar, dtype=float)
-    residuals = _packed_estimation_residuals(panel)
     return _single_block(
         panel,
         values=event_ar,
@@ -1643,11 +1647,10 @@ def _single_asset_day_block(panel: AbnormalPanel, alternative: str) -> _SingleBl
 
 
 def _single_asset_window_block(
-    panel: AbnormalPanel, window: tuple[int, int], alternative: str
+    panel: AbnormalPanel, residuals: np.ndarray, window: tuple[int, int], alternative: str
 ) -> _SingleBlock:
     car, var_car = panel.car(window)
     length = int(panel.window_selector(window).sum())
-    residuals = _packed_estimation_residuals(panel)
     if residuals.shape[1] >= length:
         sums = np.lib.stride_tricks.sliding_window_view(residuals, length, axis=1).sum(axis=2)
     else:
@@ -1726,41 +1729,40 @@ def _packed_estimation_residuals(panel: AbnormalPanel) -> np.ndarray:
 def _single_asset_frame(panel: AbnormalPanel, blocks: list[_SingleBlock]) -> pd.DataFrame:
     """Rows ordered by pair, then days before windows, then ts_t before sq."""
     n_pairs = panel.n_pairs
-    frames = []
+    parts: dict[str, list[np.ndarray]] = {}
     for order, block in enumerate(blocks):
         cells = len(block.ts_t.statistic) // max(n_pairs, 1) if n_pairs else 0
         pair = np.repeat(np.arange(n_pairs), cells)
         cell = np.tile(np.arange(cells), n_pairs)
-        if block.rel_day is None:
-            rel_day = pd.array([pd.NA] * len(pair), dtype="Int64")
-        else:
-            rel_day = pd.array(block.rel_day[cell], dtype="Int64")
+        is_window = block.rel_day is None
+        rel_day = np.zeros(len(pair), dtype=np.int64) if is_window else block.rel_day[cell]
         for test_rank, (test_id, result, p) in enumerate(
             (("ts_t", block.ts_t, block.ts_t_p), ("sq", block.sq, block.sq_p))
         ):
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "event_id": panel.event_ids[pair],
-                        "asset": panel.assets[pair],
-                        "rel_day": rel_day,
-                        "window": np.full(len(pair), block.window, dtype=object),
-                        "test": np.full(len(pair), test_id, dtype=object),
-                        "statistic": result.statistic,
-                        "p_value": p,
-                        "distribution": np.full(len(pair), result.distribution, dtype=object),
-                        "df": result.df.astype(float),
-                        "n": result.n.astype(np.int64),
-                        "note": result.note.astype(object),
-                        "_pair": pair,
-                        "_block": order,
-                        "_cell": cell,
-                        "_test": test_rank,
-                    }
-                )
-            )
-    if not frames:
+            columns = {
+                "pair": pair,
+                "rel_day": rel_day.astype(np.int64),
+                "rel_day_na": np.full(len(pair), is_window),
+                "window": np.full(len(pair), block.window, dtype=object),
+                "test": np.full(len(pair), test_id, dtype=object),
+                "statistic": result.statistic,
+                "p_value": p,
+                "distribution": np.full(len(pair), result.distribution, dtype=object),
+                "df": result.df.astype(float),
+                "n": result.n.astype(np.int64),
+                "note": result.note.astype(object),
+                "_block": np.full(len(pair), order),
+                "_cell": cell,
+                "_test": np.full(len(pair), test_rank),
+            }
+            for name, values in columns.items():
+                parts.setdefault(name, []).append(values)
+    if not parts:
         return pd.DataFrame({column: [] for column in _SINGLE_COLUMNS})
-    frame = pd.concat(frames, ignore_index=True)
-    frame = frame.sort_values(["_pair", "_block", "_cell", "_test"], kind="stable")
-    return frame[_SINGLE_COLUMNS].reset_index(drop=True)
+    stacked = {name: np.concatenate(values) for name, values in parts.items()}
+    rows = np.lexsort((stacked["_test"], stacked["_cell"], stacked["_block"], stacked["pair"]))
+    out = {name: values[rows] for name, values in stacked.items()}
+    out["event_id"] = panel.event_ids[out["pair"]]
+    out["asset"] = panel.assets[out["pair"]]
+    out["rel_day"] = pd.arrays.IntegerArray(out["rel_day"], out["rel_day_na"])
+    return pd.DataFrame({column: out[column] for column in _SINGLE_COLUMNS})

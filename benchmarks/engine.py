@@ -23,10 +23,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from eventstudy import abnormal, calendars  # noqa: E402
-from eventstudy.data import SnapshotSource, snapshot_universe  # noqa: E402
-from eventstudy.events import Asset, ModelSpec, load_config  # noqa: E402
-from eventstudy.study import Study  # noqa: E402
+from eventstudy import abnormal, calendars
+from eventstudy.data import SnapshotSource, snapshot_universe
+from eventstudy.events import Asset, ModelSpec, load_config
+from eventstudy.study import Study
 
 
 def universe_config(snapshot: Path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["Study", "StudyResult", "run", "load_config", "event_study", "event_panel", "__version__"]
+__all__ = ["Study", "StudyResult", "__version__", "event_panel", "event_study", "load_config", "run"]
 
 
 def __getattr__(name: str):

@@ -11,8 +11,9 @@ design or zero residual variance are refused with a reason in the models table.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -366,7 +367,7 @@ def _json_rows(names: tuple[str, ...], values: np.ndarray, ok: np.ndarray) -> li
         if not good:
             out.append("{}")
             continue
-        parts = [f"{k}: {'null' if v != v else repr(v)}" for k, v in zip(keys, row)]
+        parts = [f"{k}: {'null' if math.isnan(v) else repr(v)}" for k, v in zip(keys, row)]
         out.append("{" + ", ".join(parts) + "}")
     return out
 

@@ -13,18 +13,17 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
-from eventstudy import abnormal, inference
+from eventstudy import abnormal
 from eventstudy.abnormal import AssetInput
 from eventstudy.events import Event, ModelSpec, StudySettings
 from eventstudy.models import build_design
 from eventstudy.panel import AbnormalPanel
-from eventstudy.study import TEST_COLUMNS, scope_tests
+from eventstudy.study import all_tests
 
 EXCHANGE = "USER"
 MARKET = "__market__"
@@ -105,16 +104,8 @@ def event_study(
     """
     panel, models = event_panel(returns, events, market, model, estimation_window, event_windows,
                                 min_estimation_returns, exclude_other_events)
-    frames = []
-    if panel.n_pairs:
-        single = inference.single_asset_tests(panel, event_windows).rename(columns={"event_id": "scope_id"})
-        single.insert(0, "scope", "event")
-        single["r_bar"] = np.nan
-        single["note"] = single.get("note", "")
-        frames.append(single)
-        for event_id in dict.fromkeys(panel.event_ids):
-            frames.append(scope_tests(panel.subset(panel.event_ids == event_id), "event", event_id, event_windows))
-    tests = pd.concat(frames, ignore_index=True)[TEST_COLUMNS] if frames else pd.DataFrame(columns=TEST_COLUMNS)
+    scopes = [("event", e, panel.event_ids == e) for e in dict.fromkeys(panel.event_ids)]
+    tests = all_tests(panel, scopes, event_windows)
     return FrameResult(
         abnormal=abnormal.abnormal_table(panel),
         car=abnormal.car_table(panel, event_windows),

@@ -25,7 +25,7 @@ estimation sample) the day-dummy ARs equal the two-step ARs exactly (Karafiath 1
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -201,7 +201,7 @@ def _block_regression(asset, y, base, use, blocks, distinct, day0_positions, win
         reason = "window dummies are collinear"
         return [[cluster_name, e, asset.ticker, "window_hac", pd.NA, label, pd.NaT, np.nan, np.nan, np.nan,
                  np.nan, np.nan, "HAC", int(use.sum()), "singular", reason] for e in day0_positions]
-    maxlags = int(math.floor(4 * (use.sum() / 100) ** (2 / 9)))
+    maxlags = math.floor(4 * (use.sum() / 100) ** (2 / 9))
     fit = sm.OLS(y[use], design).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags, "use_correction": True})
     k = base.shape[1]
     length = window[1] - window[0] + 1

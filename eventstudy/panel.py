@@ -130,7 +130,7 @@ class AbnormalPanel:
         """Residuals on estimation days, NaN elsewhere, shape (N, T)."""
         return np.where(self.is_estimation, self.ar, np.nan)
 
-    def subset(self, rows: np.ndarray) -> "AbnormalPanel":
+    def subset(self, rows: np.ndarray) -> AbnormalPanel:
         """The panel restricted to ``rows`` (boolean mask or integer index)."""
         take = np.asarray(rows)
         return replace(

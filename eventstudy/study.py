@@ -7,9 +7,9 @@ tests -> volatility. No file is written here (see :mod:`eventstudy.report`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -243,23 +243,7 @@ class Study:
         return AssetInput(asset.ticker, asset.exchange, prices.index, asset_returns.to_numpy(), design)
 
     def _tests(self, panel: AbnormalPanel) -> pd.DataFrame:
-        windows = self.config.settings.event_windows
-        # one pass over every scope: per-pair inputs (ranks, CARs) are computed once, not per scope
-        scoped = inference.scoped_tests(panel, list(self._scopes(panel)), windows)
-        frames = [f for f in (self._single_asset_tests(panel), scoped) if len(f)]
-        if not frames:
-            return pd.DataFrame(columns=TEST_COLUMNS)
-        return pd.concat(frames, ignore_index=True)[TEST_COLUMNS]
-
-    def _single_asset_tests(self, panel: AbnormalPanel) -> pd.DataFrame:
-        if panel.n_pairs == 0:
-            return pd.DataFrame(columns=TEST_COLUMNS)
-        single = inference.single_asset_tests(panel, self.config.settings.event_windows)
-        single = single.rename(columns={"event_id": "scope_id"})
-        single.insert(0, "scope", "event")
-        single["r_bar"] = np.nan
-        single["note"] = single.get("note", "")
-        return single
+        return all_tests(panel, list(self._scopes(panel)), self.config.settings.event_windows)
 
     def _scopes(self, panel: AbnormalPanel) -> Iterable[tuple[str, str, np.ndarray]]:
         """Rows of each test scope: every event, then pooled categories and tags.
@@ -320,6 +304,27 @@ class Study:
 
 
 VOLATILITY_INDICES = ("NIKKEI_VI", "^VIX")
+
+
+def all_tests(
+    panel: AbnormalPanel, scopes: list[tuple[str, str, np.ndarray]], windows: Iterable[tuple[int, int]]
+) -> pd.DataFrame:
+    """The tests table: single-asset tests of every pair, then the cross-sectional tests per scope.
+
+    One pass over every scope: per-pair inputs (ranks, CARs) are computed once, not per scope.
+    """
+    windows = list(windows)
+    frames = []
+    if panel.n_pairs:
+        single = inference.single_asset_tests(panel, windows).rename(columns={"event_id": "scope_id"})
+        single.insert(0, "scope", "event")
+        single["r_bar"] = np.nan
+        frames.append(single)
+    scoped = inference.scoped_tests(panel, scopes, windows)
+    frames += [scoped] if len(scoped) else []
+    if not frames:
+        return pd.DataFrame(columns=TEST_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[TEST_COLUMNS]
 
 
 def scope_tests(

@@ -59,7 +59,7 @@ def test_pairs_are_ordered_by_event_then_asset_and_tables_are_tidy():
     rng = np.random.default_rng(11)
     events = [_event("b", 400), _event("a", 300)]
     assets = [_asset("Z", rng), _asset("Y", rng)]
-    panel, models = estimate(assets, events, _day0(events), SETTINGS)
+    panel, _models = estimate(assets, events, _day0(events), SETTINGS)
     assert list(panel.event_ids) == ["b", "b", "a", "a"]
     assert list(panel.assets) == ["Z", "Y", "Z", "Y"]
     table = abnormal_table(panel)

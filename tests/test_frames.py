@@ -33,7 +33,7 @@ def test_per_asset_event_dates_and_date_between_sessions():
     returns, market, idx = _frames()
     events = pd.DataFrame({"event_id": ["x", "x"], "asset": ["A", "B"],
                            "date": [idx[300], idx[320] - pd.Timedelta(days=0)]})
-    panel, models = es.event_panel(returns[["A", "B"]], events, market=market)
+    panel, _models = es.event_panel(returns[["A", "B"]], events, market=market)
     assert set(panel.event_ids) == {"x|A", "x|B"}
     saturday = pd.Timestamp("2021-02-13")  # not a session: day 0 is the next session
     panel, _ = es.event_panel(returns, {"sat": saturday}, market=market)

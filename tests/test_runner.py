@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import yaml
 import pandas as pd
 import pytest
+import yaml
 
 import eventstudy as es
 from eventstudy.cli import main

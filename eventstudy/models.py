@@ -215,12 +215,6 @@ def fit_batch(
     return BatchFit(theta, xtx_inv, s2, n_est, k, residual, expected, cov_factor, r2, status, message)
 
 
-def _masked_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    total = weights.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (values * weights).sum(axis=1) / total
-
-
 def _is_singular(xtx: np.ndarray) -> np.ndarray:
     """Rank test on the column-scaled cross-product matrices (batched SVD)."""
     scale = np.sqrt(np.clip(np.diagonal(xtx, axis1=1, axis2=2), 1e-300, None))

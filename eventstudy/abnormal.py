@@ -141,12 +141,15 @@ def _gather(
 
     local = position[:, None] + rel_days[None, :]
     inside = (local >= 0) & (local < lengths[pair_asset][:, None]) & (position[:, None] >= 0)
-    flat = np.where(inside, starts[pair_asset][:, None] + local, 0)
-    y = np.where(inside, y_flat[flat], np.nan)
+    flat = local
+    flat += starts[pair_asset][:, None]
+    flat[~inside] = 0
+    y = y_flat[flat]
+    y[~inside] = np.nan
     ok = inside & valid_flat[flat]
-    x = np.where(ok[:, :, None], x_flat[flat], 0.0)
+    x = _gather_columns(x_flat, flat, ok)
     event_cols = slice(event_start, None)
-    x_pred = np.where(ok[:, event_cols, None], xp_flat[flat[:, event_cols]], 0.0)
+    x_pred = _gather_columns(xp_flat, flat[:, event_cols], ok[:, event_cols])
     offset = np.where(ok, off_flat[flat], 0.0)
     dates = np.where(inside, dates_flat[flat], np.datetime64("NaT"))
     in_window = (rel_days >= settings.estimation_window[0]) & (rel_days <= settings.estimation_window[1])
@@ -160,6 +163,18 @@ def _gather(
                                    [assets[j] for j in pair_asset], [day0.get((events[e].id, assets[j].exchange))
                                                                       for e, j in zip(pair_event, pair_asset)])
     return _Group(pair_asset, pair_event, y, x, x_pred, offset, dates, estimation, status, message)
+
+
+def _gather_columns(values: np.ndarray, index: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """``values[index]`` for a (S, k) array, column by column (fast 1-D takes), 0 where not ``ok``."""
+    out = np.zeros((*index.shape, values.shape[1]))
+    for j in range(values.shape[1]):
+        column = values[:, j]
+        if np.all(column == 1.0):  # the intercept: no gather needed
+            out[:, :, j] = ok
+        else:
+            out[:, :, j] = np.where(ok, np.take(column, index), 0.0)
+    return out
 
 
 def _event_positions(asset: AssetInput, events: Sequence[Event], day0) -> list[tuple[int, int]]:
@@ -285,6 +300,7 @@ def _assemble_panel(gathered, assets, events, rel_days, event_start) -> Abnormal
 
     y = pick(lambda g: g.y)
     expected = pick(lambda g: g.fit.expected)
+    expected[~np.isfinite(y)] = np.nan  # no return that day: no normal return to report either
     estimation = pick(lambda g: g.estimation)
     ar = np.where(estimation, pick(lambda g: g.fit.residual), np.nan)
     ar[:, event_start:] = (y - expected)[:, event_start:]

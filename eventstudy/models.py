@@ -187,8 +187,8 @@ def fit_batch(
         if theta is None:
             theta = (xtx_inv @ xty[:, :, None])[:, :, 0]
         theta = np.where(singular[:, None], np.nan, theta)
-        fitted = offset + (np.where(np.isfinite(x), x, 0.0) @ theta[:, :, None])[:, :, 0]
-        predicted = offset[:, event_start:] + (x_pred @ theta[:, :, None])[:, :, 0]
+        fitted = offset + _combine(x, theta)
+        predicted = offset[:, event_start:] + _combine(x_pred, theta)
     else:
         xtx_inv = np.zeros((n_pairs, 0, 0))
         theta = np.zeros((n_pairs, 0))
@@ -200,8 +200,7 @@ def fit_batch(
     with np.errstate(invalid="ignore", divide="ignore"):
         s2 = np.where(dof > 0, ssr / dof, np.nan)
         mean = target.sum(axis=1) / n_est
-        centred = np.where(estimation, target - mean[:, None], 0.0)
-        sst = np.einsum("pt,pt->p", centred, centred)
+        sst = np.einsum("pt,pt->p", target, target) - n_est * mean**2  # target is 0 off the sample
         r2 = np.where(sst > 0, 1.0 - ssr / sst, np.nan) if k > 1 else np.full(n_pairs, np.nan)
     degenerate = (status == "ok") & ~(s2 > ZERO_VARIANCE)
     status[degenerate] = "degenerate"
@@ -209,10 +208,32 @@ def fit_batch(
     residual = np.where(estimation, resid_est, np.nan)
     expected = fitted
     expected[:, event_start:] = predicted
-    cov_factor = x_pred @ xtx_inv @ x_pred.transpose(0, 2, 1) if k else np.zeros((n_pairs, 0, 0))
-    n_event = n_days - event_start
-    cov_factor = (cov_factor if k else np.zeros((n_pairs, n_event, n_event))) + np.eye(n_event)[None]
+    cov_factor = _prediction_covariance(x_pred, xtx_inv)
     return BatchFit(theta, xtx_inv, s2, n_est, k, residual, expected, cov_factor, r2, status, message)
+
+
+def _combine(x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """``x @ theta`` per pair as a sum over the k columns (faster than tiny batched matmuls).
+
+    Rows of ``x`` that are not finite give NaN (they are off the estimation sample).
+    """
+    out = np.zeros(x.shape[:2])
+    for j in range(x.shape[2]):
+        out += x[:, :, j] * theta[:, j, None]
+    return out
+
+
+def _prediction_covariance(x_pred: np.ndarray, xtx_inv: np.ndarray) -> np.ndarray:
+    """``I + X* (X'X)^-1 X*'`` for every pair, shape (P, E, E), as explicit sums over k x k."""
+    n_pairs, n_event, k = x_pred.shape
+    out = np.zeros((n_pairs, n_event, n_event))
+    for a in range(k):
+        left = x_pred[:, :, a, None]
+        for b in range(k):
+            out += (left * xtx_inv[:, a, b, None, None]) * x_pred[:, None, :, b]
+    diagonal = np.arange(n_event)
+    out[:, diagonal, diagonal] += 1.0
+    return out
 
 
 def _is_singular(xtx: np.ndarray) -> np.ndarray:

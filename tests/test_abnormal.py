@@ -105,6 +105,7 @@ def test_missing_prices_stay_missing_and_event_outside_data_is_reported():
     panel, models = estimate([asset], [*events, outside], day0, SETTINGS)
     assert models.query("event_id == 'gone'")["status"].iloc[0] == "no_data"
     assert np.isnan(panel.ar[0, panel.column(1)])
+    assert np.isnan(panel.expected[0, panel.column(1)])  # not a silent 0
     car = car_table(panel, SETTINGS.event_windows).set_index("window")["car"]
     assert np.isfinite(car["[0,0]"]) and np.isnan(car["[0,1]"])
 

@@ -457,6 +457,7 @@ class YahooSource:
         self.backoff = backoff
         self.downloader = downloader
         self.aliases = dict(YAHOO_ALIASES if aliases is None else aliases)
+        self.on_download: Callable[[int], None] | None = None  # called with each batch's size
 
     def __repr__(self) -> str:
         return f"YahooSource(cache_dir={str(self.cache.directory)!r}, offline={self.offline})"
@@ -573,6 +574,8 @@ class YahooSource:
             for i in range(0, len(tickers), self.batch_size):
                 batch = tickers[i : i + self.batch_size]
                 self._download_batch(batch, first, last, start, end, result)
+                if self.on_download is not None:
+                    self.on_download(len(batch))
 
     def _download_batch(
         self,
@@ -858,8 +861,11 @@ def fetch_prices(
     snapshot: str | Path | None = None,
     cache_dir: str | Path | None = None,
     offline: bool = False,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
 ) -> PriceData:
     """Prices of every ticker the study needs (``config.all_tickers()``).
+
+    ``progress(label, total)``, when given, returns a counter advanced per Yahoo download batch.
 
     The range is ``study.prices.start`` (default: :func:`default_start`, three years before
     the first event, so every estimation window fits) to ``study.prices.end`` (default today).
@@ -875,7 +881,10 @@ def fetch_prices(
     settings = config.settings.prices
     start = settings.start if settings.start is not None else default_start(config)
     end = settings.end if settings.end is not None else _today()
-    return source.get(config.all_tickers(), start, end)
+    tickers = config.all_tickers()
+    if progress is not None and isinstance(source, YahooSource):
+        source.on_download = progress("download batches (tickers)", len(tickers))
+    return source.get(tickers, start, end)
 
 
 def describe_cached(ticker: str, cache_dir: str | Path | None = None) -> str:

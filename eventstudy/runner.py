@@ -63,18 +63,14 @@ def _write_report(result, out: Path, joint, progress) -> None:
 
 
 def _progress_printer(verbose: bool):
-    interactive = sys.stderr.isatty()
+    """A :class:`Reporter`: bars and stage lines on a terminal, quiet otherwise; ``--verbose`` logs."""
+    from eventstudy.progress import Reporter
+
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     else:
         logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
-    started = time.perf_counter()
-
-    def progress(stage: str) -> None:
-        if interactive or verbose:
-            print(f"[{time.perf_counter() - started:6.1f}s] {stage}", file=sys.stderr, flush=True)
-
-    return progress
+    return Reporter(enabled=sys.stderr.isatty() or verbose)
 
 
 def _print_summary(result, out: Path, n_files: int, seconds: float) -> None:

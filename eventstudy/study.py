@@ -149,12 +149,15 @@ class Study:
         self._prices = prices
         self._snapshot = snapshot
 
-    def load_prices(self):
-        """Prices for every ticker the study needs (cached on the Study object)."""
+    def load_prices(self, counter=None):
+        """Prices for every ticker the study needs (cached on the Study object).
+
+        ``counter(label, total)``, optional, returns a progress counter for download batches.
+        """
         if self._prices is None:
             from eventstudy import data
 
-            self._prices = data.fetch_prices(self.config, snapshot=self._snapshot)
+            self._prices = data.fetch_prices(self.config, snapshot=self._snapshot, progress=counter)
         return self._prices
 
     def run(
@@ -172,12 +175,15 @@ class Study:
         n_jobs : int
             Worker processes for GARCH fits.
         progress : callable, optional
-            Called with a short stage name as each stage starts.
+            Called with a short stage name as each stage starts; if it also has a method
+            ``counter(label, total)`` (see :class:`eventstudy.progress.Reporter`), downloads and
+            GARCH fits report their progress through it.
         """
         step = progress or (lambda stage: None)
+        counter = getattr(progress, "counter", None)
         settings = self.config.settings
         step("prices")
-        prices = self.load_prices()
+        prices = self.load_prices(counter)
         step("event sessions")
         skipped = dict(prices.missing)
         assets, skipped = self._usable_assets(prices, skipped)
@@ -193,7 +199,8 @@ class Study:
         vol = None
         if settings.volatility if volatility is None else volatility:
             step("volatility")
-            vol = self._volatility(panel, prices.closes, day0, n_jobs)
+            fits = counter("GARCH fits", panel.n_pairs) if counter else None
+            vol = self._volatility(panel, prices.closes, day0, n_jobs, fits)
         return StudyResult(
             config=self.config,
             abnormal=abnormal.abnormal_table(panel),
@@ -265,11 +272,13 @@ class Study:
             if rows.any():
                 yield scope, scope_id, rows
 
-    def _volatility(self, panel: AbnormalPanel, closes: pd.DataFrame, day0, n_jobs: int) -> pd.DataFrame:
+    def _volatility(self, panel: AbnormalPanel, closes: pd.DataFrame, day0, n_jobs: int,
+                    on_progress=None) -> pd.DataFrame:
         from eventstudy import volatility
 
         windows = self.config.settings.event_windows
-        pair_rows = volatility.pair_volatility(panel, windows, garch=True, n_jobs=n_jobs)
+        pair_rows = volatility.pair_volatility(panel, windows, garch=True, n_jobs=n_jobs,
+                                               on_progress=on_progress)
         pair_rows.insert(0, "scope", "pair")
         frames = [pair_rows]
         for scope, scope_id, rows in self._scopes(panel):

@@ -52,7 +52,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -480,22 +480,29 @@ def _garch_jobs(panel: AbnormalPanel) -> tuple[list[tuple[np.ndarray, int]], np.
     return jobs, last
 
 
-def fit_garch_forecasts(panel: AbnormalPanel, n_jobs: int = 1) -> GarchForecasts:
+def fit_garch_forecasts(panel: AbnormalPanel, n_jobs: int = 1,
+                        on_progress: Callable[[int], None] | None = None) -> GarchForecasts:
     """Fit GARCH(1,1) once per pair and forecast ``h`` over the event period.
 
     The sample is the pair's estimation residuals in time order (excluded and missing days are
     dropped); the analytic forecast runs from the last estimation day through the gap to the
     event-period end. ``n_jobs > 1`` spreads chunks of pairs over a ``ProcessPoolExecutor``.
+    ``on_progress(n)`` is called as each chunk of ``n`` fits completes.
     """
     jobs, last = _garch_jobs(panel)
+    n_chunks = min(len(jobs), 4 * n_jobs if n_jobs > 1 else 20)
+    bounds = np.linspace(0, len(jobs), max(n_chunks, 1) + 1).astype(int)
+    chunks = [jobs[a:b] for a, b in itertools.pairwise(bounds)]
+    results = []
     if n_jobs > 1 and len(jobs) > 1:
-        n_chunks = min(len(jobs), 4 * n_jobs)
-        bounds = np.linspace(0, len(jobs), n_chunks + 1).astype(int)
-        chunks = [jobs[a:b] for a, b in itertools.pairwise(bounds)]
         with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            results = [r for chunk in pool.map(_garch_chunk, chunks) for r in chunk]
+            for chunk, done in zip(chunks, pool.map(_garch_chunk, chunks)):
+                results.extend(done)
+                _notify(on_progress, len(chunk))
     else:
-        results = _garch_chunk(jobs)
+        for chunk in chunks:
+            results.extend(_garch_chunk(chunk))
+            _notify(on_progress, len(chunk))
     n_event = panel.event_ar.shape[1]
     h = np.full((panel.n_pairs, n_event), np.nan)
     event_cols = np.arange(panel.event_start, panel.ar.shape[1])
@@ -505,6 +512,11 @@ def fit_garch_forecasts(panel: AbnormalPanel, n_jobs: int = 1) -> GarchForecasts
     status = np.array([r[1] for r in results], dtype=object)
     message = np.array([r[2] for r in results], dtype=object)
     return GarchForecasts(h, status, message)
+
+
+def _notify(on_progress: Callable[[int], None] | None, n: int) -> None:
+    if on_progress is not None:
+        on_progress(n)
 
 
 def garch_daily(panel: AbnormalPanel, forecasts: GarchForecasts | None = None,
@@ -582,7 +594,8 @@ def _frame(panel: AbnormalPanel, window: tuple[int, int], measure: _Measure,
 
 
 def pair_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], garch: bool = True,
-                    n_jobs: int = 1, forecasts: GarchForecasts | None = None) -> pd.DataFrame:
+                    n_jobs: int = 1, forecasts: GarchForecasts | None = None,
+                    on_progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Volatility-shift measures per (event, asset) pair and window.
 
     Parameters
@@ -597,6 +610,8 @@ def pair_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], ga
     forecasts : GarchForecasts, optional
         Fits from :func:`fit_garch_forecasts` to reuse (e.g. shared with :func:`garch_daily`);
         by default they are computed here when ``garch`` is true.
+    on_progress : callable, optional
+        Called with the number of GARCH fits completed, chunk by chunk.
 
     Returns
     -------
@@ -611,7 +626,7 @@ def pair_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], ga
     >>> table = pair_volatility(panel, [(0, 0), (0, 4)], n_jobs=2)  # doctest: +SKIP
     """
     if garch and forecasts is None:
-        forecasts = fit_garch_forecasts(panel, n_jobs)
+        forecasts = fit_garch_forecasts(panel, n_jobs, on_progress)
     if not garch:
         forecasts = None
     frames = []

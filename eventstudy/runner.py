@@ -30,6 +30,13 @@ def package_versions() -> dict[str, str]:
 
 def run_command(args) -> int:
     """Run the study named by ``args.file`` and write ``args.out`` (default ``reports/<study>``)."""
+    from eventstudy.study import single_blas_thread
+
+    with single_blas_thread():  # byte-identical outputs whatever the machine's BLAS threading
+        return _run(args)
+
+
+def _run(args) -> int:
     from eventstudy import report
     from eventstudy.events import load_config
     from eventstudy.study import Study

@@ -82,7 +82,8 @@ class StudyResult:
         ids = list(event_ids) if event_ids is not None else [e.id for e in self.config.events]
         day0 = {(r.event_id, r.exchange): r.session for r in self.event_sessions.itertuples()}
         excluded = {a.ticker: _exclusion_mask(a, self.config, day0) for a in self.inputs}
-        return joint.joint_table(self.inputs, day0, ids, self.config.settings, excluded)
+        with single_blas_thread():
+            return joint.joint_table(self.inputs, day0, ids, self.config.settings, excluded)
 
     def summary(self, window: tuple[int, int] = (0, 1)) -> pd.DataFrame:
         """CAR over ``window`` per (event, asset) with t, p-value and significance stars.
@@ -116,6 +117,17 @@ class StudyResult:
             f"{ok}/{len(self.models)} (event, asset) pairs estimated, {len(self.tests)} test rows, "
             f"skipped={sorted(self.skipped)})"
         )
+
+
+def single_blas_thread():
+    """Context limiting BLAS to one thread.
+
+    The matrices here are small (threads only add overhead), and a fixed reduction order
+    makes results byte-identical whatever ``OPENBLAS_NUM_THREADS`` the machine has.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def stars(p: float) -> str:
@@ -179,6 +191,10 @@ class Study:
             ``counter(label, total)`` (see :class:`eventstudy.progress.Reporter`), downloads and
             GARCH fits report their progress through it.
         """
+        with single_blas_thread():
+            return self._run(volatility, n_jobs, progress)
+
+    def _run(self, volatility: bool | None, n_jobs: int, progress) -> StudyResult:
         step = progress or (lambda stage: None)
         counter = getattr(progress, "counter", None)
         settings = self.config.settings

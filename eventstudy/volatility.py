@@ -489,6 +489,23 @@ def fit_garch_forecasts(panel: AbnormalPanel, n_jobs: int = 1,
     event-period end. ``n_jobs > 1`` spreads chunks of pairs over a ``ProcessPoolExecutor``.
     ``on_progress(n)`` is called as each chunk of ``n`` fits completes.
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # fixed reduction order: same fits everywhere
+        results, last = _fit_all(panel, n_jobs, on_progress)
+    n_event = panel.event_ar.shape[1]
+    h = np.full((panel.n_pairs, n_event), np.nan)
+    event_cols = np.arange(panel.event_start, panel.ar.shape[1])
+    for i, (forecast, _, _) in enumerate(results):
+        if forecast is not None:
+            h[i] = forecast[event_cols - last[i] - 1]
+    status = np.array([r[1] for r in results], dtype=object)
+    message = np.array([r[2] for r in results], dtype=object)
+    return GarchForecasts(h, status, message)
+
+
+def _fit_all(panel: AbnormalPanel, n_jobs: int, on_progress: Callable[[int], None] | None):
+    """GARCH fit results per pair (in panel order) and each pair's last estimation column."""
     jobs, last = _garch_jobs(panel)
     n_chunks = min(len(jobs), 4 * n_jobs if n_jobs > 1 else 20)
     bounds = np.linspace(0, len(jobs), max(n_chunks, 1) + 1).astype(int)
@@ -503,15 +520,7 @@ def fit_garch_forecasts(panel: AbnormalPanel, n_jobs: int = 1,
         for chunk in chunks:
             results.extend(_garch_chunk(chunk))
             _notify(on_progress, len(chunk))
-    n_event = panel.event_ar.shape[1]
-    h = np.full((panel.n_pairs, n_event), np.nan)
-    event_cols = np.arange(panel.event_start, panel.ar.shape[1])
-    for i, (forecast, _, _) in enumerate(results):
-        if forecast is not None:
-            h[i] = forecast[event_cols - last[i] - 1]
-    status = np.array([r[1] for r in results], dtype=object)
-    message = np.array([r[2] for r in results], dtype=object)
-    return GarchForecasts(h, status, message)
+    return results, last
 
 
 def _notify(on_progress: Callable[[int], None] | None, n: int) -> None:

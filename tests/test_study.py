@@ -172,3 +172,15 @@ def test_constant_prices_are_reported_in_the_models_table_not_silent_nan():
     assert (flat["status"] == "degenerate").all()
     assert flat["message"].str.contains("zero residual variance").all()
     assert "FLAT" not in set(result.car["asset"])
+
+
+def test_results_do_not_depend_on_the_callers_blas_threading(snapshot_dir, repo_root):
+    from threadpoolctl import threadpool_limits
+
+    config = load_config(repo_root / "events.yaml")
+    config = dataclasses.replace(config, events=tuple(e for e in config.events if e.id in (LIBERATION, PAUSE)))
+    with threadpool_limits(limits=2, user_api="blas"):
+        two = es.Study(config, snapshot=snapshot_dir).run()
+    one = es.Study(config, snapshot=snapshot_dir).run()
+    pd.testing.assert_frame_equal(one.volatility, two.volatility, check_exact=True)
+    pd.testing.assert_frame_equal(one.tests, two.tests, check_exact=True)

@@ -547,7 +547,11 @@ def _cs_t(context: _PanelContext, cs: _CrossSections) -> _TestResult:
     ``t = sqrt(N) mean(x) / s(x)``, ``s`` with divisor ``N - 1``, on ``x_i = AR_i,tau``
     (day) or ``x_i = CAR_i`` (window); reference t(N - 1). Source: estudy2 ``t_test``.
     """
-    x, m = cs.values, cs.members
+    return _cross_sectional_t(cs.values, cs.members)
+
+
+def _cross_sectional_t(x: np.ndarray, m: np.ndarray) -> _TestResult:
+    """``sqrt(N) mean(x) / s(x)`` over the members of each cross-section, t(N - 1)."""
     n = m.sum(axis=1)
     result = _TestResult.start(n, "t")
     mean, sd = _mean_sd(x, m)
@@ -581,14 +585,7 @@ def _bmp(context: _PanelContext, cs: _CrossSections) -> _TestResult:
     ``t = sqrt(N) mean(SAR) / s(SAR)`` (``s`` with ``N - 1``); window on ``SCAR_i``
     (Stata estudy); reference t(N - 1) (estudy2).
     """
-    z, m = cs.standardized, cs.std_members
-    n = m.sum(axis=1)
-    result = _TestResult.start(n, "t")
-    mean, sd = _mean_sd(z, m)
-    result.fail(n < 2, "fewer than 2 pairs")
-    result.fail(_is_constant(z, m), "zero cross-sectional dispersion")
-    result.df = (n - 1).astype(float)
-    return result.finish(np.sqrt(n) * mean / sd)
+    return _cross_sectional_t(cs.standardized, cs.std_members)
 
 
 def _kp_bmp(context: _PanelContext, cs: _CrossSections) -> _TestResult:

@@ -106,7 +106,7 @@ def main() -> None:
     n_pairs = int((result.models["status"] == "ok").sum())
     day0 = {(r.event_id, r.exchange): r.session for r in result.event_sessions.itertuples()}
     t0 = time.perf_counter()
-    inputs = [study._asset_input(a, prices.closes) for a in config.studied_assets]
+    inputs = study.asset_inputs(prices.closes)
     prep_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     abnormal.estimate(inputs, config.events, day0, config.settings)

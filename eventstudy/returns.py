@@ -21,10 +21,11 @@ import pandas as pd
 from eventstudy import calendars
 
 
-def session_prices(closes: pd.Series, exchange: str) -> pd.Series:
+def session_prices(closes: pd.Series, exchange: str, grid: pd.DatetimeIndex | None = None) -> pd.Series:
     """Place a close series on its exchange's session grid (NaN where a session has no price).
 
-    Rows dated on non-sessions of the exchange are dropped.
+    Rows dated on non-sessions of the exchange are dropped. ``grid``, optional, is the
+    exchange's sessions over a range covering the data (saves a calendar look-up per series).
 
     Examples
     --------
@@ -33,7 +34,11 @@ def session_prices(closes: pd.Series, exchange: str) -> pd.Series:
     observed = closes.dropna()
     if observed.empty:
         return observed.astype(float)
-    sessions = calendars.get_sessions(exchange, observed.index[0], observed.index[-1])
+    first, last = observed.index[0], observed.index[-1]
+    if grid is not None and len(grid) and grid[0] <= first and grid[-1] >= last:
+        sessions = grid[grid.searchsorted(first) : grid.searchsorted(last, side="right")]
+    else:
+        sessions = calendars.get_sessions(exchange, first, last)
     return observed.reindex(sessions).astype(float)
 
 

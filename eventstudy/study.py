@@ -119,6 +119,29 @@ class StudyResult:
         )
 
 
+class _SessionPrices:
+    """Each ticker's closes on its exchange's session grid, built once per run (a benchmark such
+    as ^TOPX is shared by every asset)."""
+
+    def __init__(self, closes: pd.DataFrame, config: StudyConfig) -> None:
+        self._closes = closes
+        self._config = config
+        self._built: dict[str, pd.Series] = {}
+        self._grids: dict[str, pd.DatetimeIndex | None] = {}
+
+    def __getitem__(self, ticker: str) -> pd.Series:
+        if ticker not in self._built:
+            exchange = self._config.asset(ticker).exchange
+            self._built[ticker] = returns.session_prices(self._closes[ticker], exchange, self._grid(exchange))
+        return self._built[ticker]
+
+    def _grid(self, exchange: str) -> pd.DatetimeIndex | None:
+        if exchange not in self._grids:
+            dates = self._closes.index
+            self._grids[exchange] = calendars.get_sessions(exchange, dates[0], dates[-1]) if len(dates) else None
+        return self._grids[exchange]
+
+
 def single_blas_thread():
     """Context limiting BLAS to one thread.
 
@@ -207,7 +230,7 @@ class Study:
         sessions = calendars.map_events(self.config, exchanges)
         day0 = {(r.event_id, r.exchange): r.session for r in sessions.itertuples()}
         step("abnormal returns")
-        inputs = [self._asset_input(a, prices.closes) for a in assets]
+        inputs = self.asset_inputs(prices.closes, assets)
         panel, models = abnormal.estimate(inputs, self.config.events, day0, settings)
         _log_refusals(models)
         step("tests")
@@ -249,15 +272,21 @@ class Study:
             log.warning("price series %s unavailable: %s", ticker, reason)
         return usable, skipped
 
-    def _asset_input(self, asset: Asset, closes: pd.DataFrame) -> AssetInput:
+    def asset_inputs(self, closes: pd.DataFrame, assets: Iterable[Asset] | None = None) -> list[AssetInput]:
+        """Returns and model designs of ``assets`` (default: every studied asset) on their grids."""
+        session_prices = _SessionPrices(closes, self.config)
+        chosen = self.config.studied_assets if assets is None else assets
+        return [self._asset_input(a, session_prices) for a in chosen]
+
+    def _asset_input(self, asset: Asset, session_prices: _SessionPrices) -> AssetInput:
         kind = self.config.settings.returns
-        prices = returns.session_prices(closes[asset.ticker], asset.exchange)
+        prices = session_prices[asset.ticker]
         asset_returns = returns.to_returns(prices, kind)
         spec = self.config.model_for(asset)
         regressors = {}
         for ticker, lag in _regressor_keys(spec):
             bench = self.config.asset(ticker)
-            bench_prices = returns.session_prices(closes[ticker], bench.exchange)
+            bench_prices = session_prices[ticker]
             key = f"{ticker}@1" if lag else ticker
             regressors[key] = returns.aligned_returns(
                 bench_prices, bench.exchange, prices.index, asset.exchange, lag, kind

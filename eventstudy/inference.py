@@ -1574,13 +1574,16 @@ def _p_value(
     df = np.broadcast_to(np.asarray(df, dtype=float), statistic.shape)
 
     def cdf(x: np.ndarray) -> np.ndarray:
-        return np.where(is_t, special.stdtr(np.where(is_t, df, 1.0), x), special.ndtr(x))
+        # each function only where it applies: elementwise, so the values are unchanged
+        out = np.empty(x.shape)
+        out[is_t] = special.stdtr(df[is_t], x[is_t])
+        out[~is_t] = special.ndtr(x[~is_t])
+        return out
 
-    p = {
-        "two-sided": 2.0 * cdf(-np.abs(statistic)),
-        "greater": cdf(-statistic),
-        "less": cdf(statistic),
-    }[alternative]
+    if alternative == "two-sided":
+        p = 2.0 * cdf(-np.abs(statistic))
+    else:  # only the chosen tail is evaluated
+        p = cdf(-statistic if alternative == "greater" else statistic)
     return np.where(np.isfinite(statistic), np.minimum(p, 1.0), np.nan)
 
 
@@ -1640,6 +1643,7 @@ def _single_asset_day_block(
         alternative=alternative,
         rel_day=panel.event_rel_days.astype(np.int64),
         window="",
+        counts=_sorted_reference_counts(residuals, event_ar),
     )
 
 
@@ -1649,7 +1653,7 @@ def _single_asset_window_block(
     car, var_car = panel.car(window)
     length = int(panel.window_selector(window).sum())
     if residuals.shape[1] >= length:
-        sums = np.lib.stride_tricks.sliding_window_view(residuals, length, axis=1).sum(axis=2)
+        sums = _window_sums(residuals, length)
     else:
         sums = np.full((residuals.shape[0], 1), np.nan)
     return _single_block(
@@ -1671,8 +1675,13 @@ def _single_block(
     alternative: str,
     rel_day: np.ndarray | None,
     window: str,
+    counts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> _SingleBlock:
-    """ts_t and sq for the (N, K) cells ``values`` against their (N, 1, M) reference sets."""
+    """ts_t and sq for the (N, K) cells ``values`` against their (N, 1, M) reference sets.
+
+    ``counts``, when given, are the numbers of reference values ``<=`` and ``>=`` each cell
+    (as :func:`_direct_reference_counts` would return them), computed by the caller.
+    """
     shape = values.shape
     dof = np.broadcast_to(np.asarray(panel.n_est - panel.k, dtype=float)[:, None], shape)
     n_est = np.broadcast_to(np.asarray(panel.n_est, dtype=np.int64)[:, None], shape)
@@ -1684,11 +1693,9 @@ def _single_block(
     ts_t.finish((values / np.sqrt(variance)).ravel())
 
     size = np.isfinite(reference).sum(axis=2)
-    n_at_most, n_at_least = np.zeros(shape), np.zeros(shape)
-    for part in _chunks(shape[0], shape[1] * reference.shape[2]):
-        v = values[part][:, :, None]  # NaN residual padding compares False
-        n_at_most[part] = (reference[part] <= v).sum(axis=2)
-        n_at_least[part] = (reference[part] >= v).sum(axis=2)
+    if counts is None:
+        counts = _direct_reference_counts(reference, values)
+    n_at_most, n_at_least = counts
     at_most = n_at_most / size
     # permutation p-values (k + 1) / (n + 1): exact size under exchangeability; the plain
     # empirical CDF of METHODS 2.2 rejects 2*7/251 = 5.6% at L1 = 250 by construction
@@ -1714,6 +1721,143 @@ def _single_block(
     )
 
 
+def _direct_reference_counts(
+    reference: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers of reference values ``<=`` and ``>=`` each cell, by direct comparison.
+
+    Parameters
+    ----------
+    reference : ndarray, shape (N, 1, M)
+        Each pair's reference set, NaN-padded (NaN compares False).
+    values : ndarray, shape (N, K)
+        The cells compared with their pair's reference set.
+
+    Returns
+    -------
+    tuple of ndarray, shape (N, K)
+        ``(n_at_most, n_at_least)`` as floats; both 0 for a NaN cell.
+    """
+    shape = values.shape
+    n_at_most, n_at_least = np.zeros(shape), np.zeros(shape)
+    for part in _chunks(shape[0], shape[1] * reference.shape[2]):
+        v = values[part][:, :, None]  # NaN residual padding compares False
+        n_at_most[part] = (reference[part] <= v).sum(axis=2)
+        n_at_least[part] = (reference[part] >= v).sum(axis=2)
+    return n_at_most, n_at_least
+
+
+def _sorted_reference_counts(
+    reference: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_direct_reference_counts` by sorting each reference row once and bisecting.
+
+    Counts are integers from the same ``<=`` / ``<`` comparisons, so they equal the direct
+    counts exactly; the cost is O(N M log M + N K log M) instead of O(N K M).
+
+    Parameters
+    ----------
+    reference : ndarray, shape (N, M)
+        Each pair's reference set, NaN-padded; no infinities expected but allowed.
+    values : ndarray, shape (N, K)
+        The cells compared with their pair's reference set.
+
+    Returns
+    -------
+    tuple of ndarray, shape (N, K)
+        ``(n_at_most, n_at_least)`` as floats; both 0 for a NaN cell.
+    """
+    n_rows, n_ref = reference.shape
+    size = (~np.isnan(reference)).sum(axis=1)
+    width = 1 << int(n_ref).bit_length()  # > n_ref: at least one NaN pad per row
+    padded = np.full((n_rows, width), np.nan)
+    padded[:, :n_ref] = np.sort(reference, axis=1)  # NaN last
+    rows = np.broadcast_to(np.arange(n_rows, dtype=np.intp)[:, None], values.shape)
+    at_most = _bisect_sorted(padded, rows, values, inclusive=True)
+    below = _bisect_sorted(padded, rows, values, inclusive=False)
+    at_least = np.where(np.isnan(values), 0, size[:, None] - below)
+    return at_most.astype(float), at_least.astype(float)
+
+
+def _bisect_sorted(
+    padded: np.ndarray, rows: np.ndarray, queries: np.ndarray, inclusive: bool
+) -> np.ndarray:
+    """Number of values of row ``rows`` of ``padded`` that are ``<=`` (``<``) each query.
+
+    ``padded`` is (N, W) ascending with a NaN tail, ``W`` a power of two; the NaN padding
+    compares False, so the branch-free bisection needs no row bounds. A NaN query counts 0.
+    """
+    width = padded.shape[1]
+    flat = padded.ravel()
+    base = rows * width
+    cursor = base - 1  # flat index of the last value counted so far
+    step = width >> 1
+    while step:
+        value = flat[cursor + step]
+        cursor += step * ((value <= queries) if inclusive else (value < queries))
+        step >>= 1
+    return cursor - base + 1
+
+
+def _window_sums(residuals: np.ndarray, length: int) -> np.ndarray:
+    """Sums of ``length`` consecutive columns, bit for bit as numpy's pairwise ``sum``.
+
+    Equal (up to the sign of a zero) to
+    ``sliding_window_view(residuals, length, axis=1).sum(axis=2)``, which numpy reduces
+    with its pairwise summation (blocks of eight accumulators below 128 terms, halving
+    above); the same additions are done here on whole shifted column slices, which avoids
+    one tiny strided reduction per cell.
+
+    Parameters
+    ----------
+    residuals : ndarray, shape (N, M)
+        Rows of values, NaN-padded (a sum touching a NaN is NaN).
+    length : int
+        Window length, ``1 <= length <= M``.
+
+    Returns
+    -------
+    ndarray, shape (N, M - length + 1)
+    """
+    n_rows, n_cols = residuals.shape
+    out = np.empty((n_rows, n_cols - length + 1))
+    for part in _chunks(n_rows, n_cols, budget=100_000):  # cache-sized row blocks
+        out[part] = _window_sums_rows(residuals[part], length)
+    return out
+
+
+def _window_sums_rows(residuals: np.ndarray, length: int) -> np.ndarray:
+    """:func:`_window_sums` of one block of rows."""
+    n_sums = residuals.shape[1] - length + 1
+
+    def column(i: int) -> np.ndarray:
+        return residuals[:, i : i + n_sums]
+
+    def pairwise(first: int, n: int) -> np.ndarray:
+        if n < 8:
+            total = 0.0 + column(first)
+            for i in range(first + 1, first + n):
+                total = total + column(i)
+            return total
+        if n <= 128:
+            acc = [column(first + j).copy() for j in range(8)]
+            i = 8
+            while i < n - (n % 8):
+                for j in range(8):
+                    acc[j] += column(first + i + j)
+                i += 8
+            left = (acc[0] + acc[1]) + (acc[2] + acc[3])
+            total = left + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+            for k in range(i, n):
+                total += column(first + k)
+            return total
+        half = n // 2
+        half -= half % 8
+        return pairwise(first, half) + pairwise(first + half, n - half)
+
+    return pairwise(0, length)
+
+
 def _packed_estimation_residuals(panel: AbnormalPanel) -> np.ndarray:
     """Each pair's estimation residuals in sample order, left-aligned, NaN-padded."""
     ar = np.asarray(panel.ar, dtype=float)
@@ -1727,6 +1871,9 @@ def _single_asset_frame(panel: AbnormalPanel, blocks: list[_SingleBlock]) -> pd.
     """Rows ordered by pair, then days before windows, then ts_t before sq."""
     n_pairs = panel.n_pairs
     parts: dict[str, list[np.ndarray]] = {}
+    distributions = sorted(
+        {b.ts_t.distribution for b in blocks} | {b.sq.distribution for b in blocks}
+    )
     for order, block in enumerate(blocks):
         cells = len(block.ts_t.statistic) // max(n_pairs, 1) if n_pairs else 0
         pair = np.repeat(np.arange(n_pairs), cells)
@@ -1740,11 +1887,9 @@ def _single_asset_frame(panel: AbnormalPanel, blocks: list[_SingleBlock]) -> pd.
                 "pair": pair,
                 "rel_day": rel_day.astype(np.int64),
                 "rel_day_na": np.full(len(pair), is_window),
-                "window": np.full(len(pair), block.window, dtype=object),
-                "test": np.full(len(pair), test_id, dtype=object),
                 "statistic": result.statistic,
                 "p_value": p,
-                "distribution": np.full(len(pair), result.distribution, dtype=object),
+                "_distribution": np.full(len(pair), distributions.index(result.distribution)),
                 "df": result.df.astype(float),
                 "n": result.n.astype(np.int64),
                 "note": result.note.astype(object),
@@ -1759,7 +1904,38 @@ def _single_asset_frame(panel: AbnormalPanel, blocks: list[_SingleBlock]) -> pd.
     stacked = {name: np.concatenate(values) for name, values in parts.items()}
     rows = np.lexsort((stacked["_test"], stacked["_cell"], stacked["_block"], stacked["pair"]))
     out = {name: values[rows] for name, values in stacked.items()}
-    out["event_id"] = panel.event_ids[out["pair"]]
-    out["asset"] = panel.assets[out["pair"]]
+    out["event_id"] = _labels_taken(panel.event_ids, out["pair"])
+    out["asset"] = _labels_taken(panel.assets, out["pair"])
+    out["window"] = _labels_taken([block.window for block in blocks], out["_block"])
+    out["test"] = _labels_taken(["ts_t", "sq"], out["_test"])
+    out["distribution"] = _labels_taken(distributions, out["_distribution"])
     out["rel_day"] = pd.arrays.IntegerArray(out["rel_day"], out["rel_day_na"])
     return pd.DataFrame({column: out[column] for column in _SINGLE_COLUMNS})
+
+
+def _labels_taken(
+    labels: Sequence[str] | np.ndarray, codes: np.ndarray
+) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """``labels[codes]`` as the column :class:`~pandas.DataFrame` would make of it.
+
+    The labels go through the frame's own type inference once (so the column dtype is what
+    an object array of the same strings gives, e.g. ``str`` under pandas 3) and are then
+    gathered with ``take``, which is much faster than converting one string per row.
+
+    Parameters
+    ----------
+    labels : sequence of str or ndarray
+        The distinct labels (or one per pair).
+    codes : ndarray of int
+        Index into ``labels`` per output row.
+
+    Returns
+    -------
+    ndarray or ExtensionArray
+        One label per row.
+    """
+    labels = np.asarray(labels, dtype=object)
+    codes = np.asarray(codes, dtype=np.intp)
+    if len(labels) == 0 or len(codes) == 0:
+        return labels[codes]
+    return pd.Series(labels).array.take(codes)

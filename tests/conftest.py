@@ -49,3 +49,22 @@ def _no_network(monkeypatch):
         return real_connect(sock, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+@pytest.fixture(scope="module")
+def reference_events(repo_root: Path) -> list[dict]:
+    """Events of ../shared/events-2025-reference.yaml (skipped when absent)."""
+    import yaml
+
+    path = repo_root.parent / "shared" / "events-2025-reference.yaml"
+    if not path.exists():
+        pytest.skip(f"reference events not found at {path}")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["events"]
+
+
+@pytest.fixture(scope="module")
+def study(repo_root: Path):
+    """The project's events.yaml, parsed."""
+    from eventstudy.events import load_config
+
+    return load_config(repo_root / "events.yaml")

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,19 +24,6 @@ from eventstudy.errors import EventStudyError
 from eventstudy.events import StudyConfig, load_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "events" / "minimal.yaml"
-
-
-@pytest.fixture(scope="module")
-def reference_events(repo_root: Path) -> list[dict]:
-    path = repo_root.parent / "shared" / "events-2025-reference.yaml"
-    if not path.exists():
-        pytest.skip(f"reference events not found at {path}")
-    return yaml.safe_load(path.read_text(encoding="utf-8"))["events"]
-
-
-@pytest.fixture(scope="module")
-def study(repo_root: Path) -> StudyConfig:
-    return load_config(repo_root / "events.yaml")
 
 
 def day(text: str) -> pd.Timestamp:

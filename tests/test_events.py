@@ -47,19 +47,6 @@ def config_error(text: str) -> str:
     return message
 
 
-@pytest.fixture(scope="module")
-def reference_events(repo_root: Path) -> list[dict]:
-    path = repo_root.parent / "shared" / "events-2025-reference.yaml"
-    if not path.exists():
-        pytest.skip(f"reference events not found at {path}")
-    return yaml.safe_load(path.read_text(encoding="utf-8"))["events"]
-
-
-@pytest.fixture(scope="module")
-def study(repo_root: Path) -> StudyConfig:
-    return load_config(repo_root / "events.yaml")
-
-
 # --- the real study file ----------------------------------------------------------------------
 
 

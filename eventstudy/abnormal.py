@@ -33,6 +33,7 @@ class AssetInput:
     sessions: pd.DatetimeIndex
     returns: np.ndarray
     design: Design
+    reaction: str = "total"  # 'total' | 'relative' (StudyConfig.reaction_of)
 
 
 @dataclass
@@ -320,6 +321,7 @@ def _assemble_panel(gathered, assets, events, rel_days, event_start) -> Abnormal
         s2=pick(lambda g: g.fit.s2),
         n_est=pick(lambda g: g.fit.n_est),
         k=pick(lambda g: np.full(len(g.pair_event), g.fit.k)),
+        reactions=np.array([a.reaction for a in assets], dtype=object)[pick(lambda g: g.members[g.pair_asset])],
     )
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 import re
 import reprlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +38,13 @@ MODEL_NAMES = (
 )
 RETURN_KINDS = ("simple", "log")
 BENCHMARK_GROUP = "benchmark"
+REACTIONS = ("total", "relative")
+"""A pair's abnormal return is a *total* reaction (constant-mean model, or a benchmark outside
+the asset's own market) or a *relative* one (net of a same-exchange, same-day benchmark such as
+the home index). Cross-sections never pool the two (see :meth:`StudyConfig.reaction_of`)."""
+ASSET_KINDS = ("price", "volatility_index")
+"""``price``: returns are studied; ``volatility_index``: a level series (e.g. an implied-volatility
+index) whose level change around each event is reported by the volatility stage."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ class ModelSpec:
     factors: tuple[FactorSpec, ...] = ()
     lags: int = 1
     leads: int = 1
+    reaction: str | None = None  # 'total' | 'relative'; None: decided by StudyConfig.reaction_of
 
     def tickers(self) -> tuple[str, ...]:
         """Every ticker the model needs besides the asset itself."""
@@ -87,6 +96,21 @@ class PriceSettings:
     snapshot: Path | None = None
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
+    proxies: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """Ticker -> Yahoo symbol of a *different* series used in its place only when the study asks
+    (e.g. an ETF for an index Yahoo lacks); stated in the output and the provenance."""
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """Optional ``report`` block: what the report features. ``None`` = choose automatically."""
+
+    title: str | None = None
+    question: str | None = None
+    key_events: tuple[str, ...] | None = None
+    headline_windows: tuple[tuple[int, int], ...] | None = None
+    market_group: str | None = None
+    joint: tuple[tuple[str, ...], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +127,10 @@ class StudySettings:
     model: ModelSpec = ModelSpec("constant_mean")
     prices: PriceSettings = PriceSettings()
     volatility: bool = True
+    total_reactions: bool = True
+    """Also estimate a constant-mean (total) reaction for every asset whose model gives a relative one."""
+    group_by: tuple[str, ...] = ("group",)
+    """Asset partitions that define cross-sectional scopes: ``group`` and/or attribute names."""
 
     @property
     def event_period(self) -> tuple[int, int]:
@@ -124,10 +152,26 @@ class Asset:
     exchange: str
     group: str
     model: ModelSpec | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """Free-form characteristics (e.g. ``sector33``, ``size_class``) from the file or ``assets_from``."""
+    kind: str = "price"
+    yahoo: str | None = ""
+    """Yahoo Finance symbol: ``''`` = the ticker itself, ``None`` = not available on Yahoo."""
 
     @property
     def is_benchmark(self) -> bool:
         return self.group == BENCHMARK_GROUP
+
+    @property
+    def yahoo_symbol(self) -> str | None:
+        """The symbol to download from Yahoo Finance, or None when Yahoo does not carry the series."""
+        return self.ticker if self.yahoo == "" else self.yahoo
+
+    def attribute(self, name: str) -> str | None:
+        """``group`` or an attribute value (None when the asset does not carry it)."""
+        if name == "group":
+            return self.group
+        return self.attributes.get(name)
 
 
 @dataclass(frozen=True)
@@ -155,6 +199,7 @@ class StudyConfig:
     assets: tuple[Asset, ...]
     events: tuple[Event, ...]
     path: Path | None = None
+    report: ReportSettings = ReportSettings()
 
     @property
     def studied_assets(self) -> tuple[Asset, ...]:
@@ -168,6 +213,30 @@ class StudyConfig:
 
     def model_for(self, asset: Asset) -> ModelSpec:
         return asset.model or self.settings.model
+
+    def reaction_of(self, asset: Asset, model: ModelSpec | None = None) -> str:
+        """``'relative'`` when the model nets out a same-exchange, same-day series, else ``'total'``.
+
+        A constant-mean model, or one whose regressors all trade elsewhere or enter lagged (an
+        outside benchmark), measures the asset's total reaction; a market model against the
+        home index measures the reaction relative to that market. ``model.reaction`` overrides.
+
+        Examples
+        --------
+        >>> config.reaction_of(config.asset("8035.T"))  # doctest: +SKIP
+        'relative'
+        """
+        spec = model or self.model_for(asset)
+        if spec.reaction is not None:
+            return spec.reaction
+        if spec.name == "factor":
+            keys = [(f.ticker, f.lag) for f in spec.factors]
+        else:
+            keys = [(spec.benchmark, spec.lag)] if spec.benchmark else []
+        for ticker, lag in keys:
+            if lag == 0 and self.asset(ticker).exchange == asset.exchange:
+                return "relative"
+        return "total"
 
     def all_tickers(self) -> tuple[str, ...]:
         """Assets plus every benchmark/factor ticker any model refers to, in file order, unique."""

@@ -45,6 +45,9 @@ class AbnormalPanel:
         ``L1``, the number of estimation returns used.
     k : ndarray of int, shape (N,)
         Number of estimated mean parameters.
+    reactions : ndarray of object, shape (N,), optional
+        ``'total'`` or ``'relative'`` per pair (see :meth:`StudyConfig.reaction_of`); a
+        cross-section never mixes the two. None when the caller did not say (all alike).
     """
 
     event_ids: np.ndarray
@@ -60,6 +63,7 @@ class AbnormalPanel:
     s2: np.ndarray
     n_est: np.ndarray
     k: np.ndarray
+    reactions: np.ndarray | None = None
 
     @property
     def n_pairs(self) -> int:
@@ -146,4 +150,5 @@ class AbnormalPanel:
             s2=self.s2[take],
             n_est=self.n_est[take],
             k=self.k[take],
+            reactions=None if self.reactions is None else self.reactions[take],
         )

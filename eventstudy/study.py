@@ -292,7 +292,8 @@ class Study:
                 bench_prices, bench.exchange, prices.index, asset.exchange, lag, kind
             ).to_numpy()
         design = build_design(spec, len(prices), regressors)
-        return AssetInput(asset.ticker, asset.exchange, prices.index, asset_returns.to_numpy(), design)
+        return AssetInput(asset.ticker, asset.exchange, prices.index, asset_returns.to_numpy(), design,
+                          reaction=self.config.reaction_of(asset, spec))
 
     def _tests(self, panel: AbnormalPanel) -> pd.DataFrame:
         return all_tests(panel, list(self._scopes(panel)), self.config.settings.event_windows)

@@ -1,0 +1,120 @@
+"""Every statistic a run reports, in one place: id, readable label, table, and whether its
+p-value survives same-date clustering.
+
+Plots, the report and the docs read this registry instead of keeping their own name lists.
+A statistic that is not here is not reported. ``robust_to_clustering`` is ``None`` for
+single-pair statistics (one asset, one event: clustering across assets does not apply),
+``True`` for cross-sectional statistics whose size holds when every pair shares the event
+date (measured in ``benchmarks/size_power.py``, see ``docs/validation.md``), ``False`` for
+cross-sectional statistics that assume independent pairs (kept in the tables, marked in
+their ``note``, never featured as the answer).
+
+Each computing module owns the entries of its section below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StatisticInfo:
+    """What a reported statistic is.
+
+    Attributes
+    ----------
+    id : str
+        The value in the table's ``test`` / ``measure`` / ``kind`` column.
+    label : str
+        Short readable name for figures and the report.
+    table : str
+        Output table: ``'tests'``, ``'car'``, ``'volatility'`` or ``'joint'``.
+    level : str
+        ``'pair'`` (one event, one asset) or ``'cross-section'`` (a scope of pairs).
+    robust_to_clustering : bool or None
+        See the module docstring.
+    reference : str
+        Null distribution or calibration of the p-value.
+    """
+
+    id: str
+    label: str
+    table: str
+    level: str
+    robust_to_clustering: bool | None
+    reference: str
+
+
+def _entries(*items: StatisticInfo) -> dict[str, StatisticInfo]:
+    return {item.id: item for item in items}
+
+
+# --- inference: single-pair tests (tests table, scope 'pair') -----------------------------
+PAIR_TESTS = _entries(
+    StatisticInfo("ts_t", "time-series t", "tests", "pair", None, "t(L1 - k)"),
+    StatisticInfo("sq", "sample-quantile (SQ)", "tests", "pair", None, "empirical, (k+1)/(n+1)"),
+)
+
+# --- inference: cross-sectional tests (tests table) ---------------------------------------
+CROSS_SECTIONAL_TESTS = _entries(
+    StatisticInfo("cs_t", "cross-sectional t", "tests", "cross-section", False, "t(N - 1)"),
+    StatisticInfo("patell", "Patell z", "tests", "cross-section", False, "N(0, 1)"),
+    StatisticInfo("bmp", "BMP t", "tests", "cross-section", False, "t(N - 1)"),
+    StatisticInfo("kp_bmp", "Kolari-Pynnonen BMP", "tests", "cross-section", True, "t(N - 1)"),
+    StatisticInfo("kp_patell", "Kolari-Pynnonen Patell", "tests", "cross-section", True, "N(0, 1)"),
+    StatisticInfo("crude_dependence", "portfolio t (crude dependence)", "tests", "cross-section", True,
+                  "t(L1 - 1) / N(0, 1)"),
+    StatisticInfo("lamb", "Lamb portfolio t", "tests", "cross-section", True, "N(0, 1)"),
+    StatisticInfo("skew_t", "skewness-adjusted t", "tests", "cross-section", False, "N(0, 1)"),
+    StatisticInfo("sign", "sign test", "tests", "cross-section", False, "N(0, 1)"),
+    StatisticInfo("gen_sign", "generalised sign", "tests", "cross-section", False, "N(0, 1)"),
+    StatisticInfo("corrado", "Corrado rank", "tests", "cross-section", True, "N(0, 1)"),
+    StatisticInfo("corrado_zivney", "Corrado-Zivney rank", "tests", "cross-section", True, "N(0, 1)"),
+    StatisticInfo("grank", "generalised rank (GRANK)", "tests", "cross-section", True, "t(L1 - 2)"),
+    StatisticInfo("wilcoxon", "Wilcoxon signed rank", "tests", "cross-section", False, "N(0, 1)"),
+)
+
+# --- volatility (volatility table) --------------------------------------------------------
+VOLATILITY_MEASURES = _entries(
+    StatisticInfo("variance_ratio", "variance ratio", "volatility", "pair", None, "F(L2, L1 - k)"),
+    StatisticInfo("brown_forsythe", "Brown-Forsythe", "volatility", "pair", None, "F(1, n - 2)"),
+    StatisticInfo("garch_cav", "GARCH cumulative abnormal volatility", "volatility", "pair", None,
+                  "chi2(L2)"),
+    StatisticInfo("log_variance_dummy", "log-variance dummy", "volatility", "pair", None, "N(0, 1), HAC"),
+    StatisticInfo("realized_vol", "realized volatility change", "volatility", "pair", None,
+                  "F(L2 - 1, L1 - 1)"),
+    StatisticInfo("cs_variance_ratio", "mean log variance ratio", "volatility", "cross-section", False,
+                  "t(N - 1)"),
+    StatisticInfo("cs_standardized_variance_ratio", "standardised log variance ratio", "volatility",
+                  "cross-section", False, "t(N - 1)"),
+    StatisticInfo("beaver_u", "Beaver U", "volatility", "cross-section", True, "empirical, (k+1)/(n+1)"),
+)
+
+# --- joint estimation (joint table) -------------------------------------------------------
+JOINT_ESTIMATES = _entries(
+    StatisticInfo("day", "day dummy", "joint", "pair", None, "t(n - p), classical OLS"),
+    StatisticInfo("window", "sum of day dummies", "joint", "pair", None, "t(n - p), w'Cov w"),
+)
+
+STATISTICS: dict[str, StatisticInfo] = {
+    **PAIR_TESTS, **CROSS_SECTIONAL_TESTS, **VOLATILITY_MEASURES,
+}
+"""Tests and volatility measures by id (joint estimates are keyed by ``kind``, see
+:data:`JOINT_ESTIMATES`)."""
+
+
+def label(statistic_id: str) -> str:
+    """Readable label of a statistic id (the id itself when unknown).
+
+    Examples
+    --------
+    >>> label("kp_bmp")
+    'Kolari-Pynnonen BMP'
+    """
+    info = STATISTICS.get(statistic_id)
+    return info.label if info else statistic_id
+
+
+def robust_tests() -> list[str]:
+    """Ids of the cross-sectional tests whose size holds under same-date clustering."""
+    return [k for k, v in CROSS_SECTIONAL_TESTS.items() if v.robust_to_clustering]

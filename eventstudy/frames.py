@@ -23,6 +23,7 @@ from eventstudy.abnormal import AssetInput
 from eventstudy.events import Event, ModelSpec, StudySettings
 from eventstudy.models import build_design
 from eventstudy.panel import AbnormalPanel
+from eventstudy.scopes import Scope
 from eventstudy.study import all_tests
 
 EXCHANGE = "USER"
@@ -104,7 +105,9 @@ def event_study(
     """
     panel, models = event_panel(returns, events, market, model, estimation_window, event_windows,
                                 min_estimation_returns, exclude_other_events)
-    scopes = [("event", e, panel.event_ids == e) for e in dict.fromkeys(panel.event_ids)]
+    reaction = "total" if model == "constant_mean" else "relative"
+    scopes = [Scope("event", e, "all", "all", reaction, panel.event_ids == e)
+              for e in dict.fromkeys(panel.event_ids)]
     tests = all_tests(panel, scopes, event_windows)
     return FrameResult(
         abnormal=abnormal.abnormal_table(panel),

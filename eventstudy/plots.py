@@ -788,6 +788,9 @@ def test_comparison(
     frame = result.tests
     rows = frame[(frame["scope"] == "event") & (frame["scope_id"] == event_id)
                  & (frame["asset"] == "") & (frame["window"] == label)]
+    if len(rows):  # the largest cross-section of the event (one group, one reaction kind)
+        largest = rows.loc[rows["n"].idxmax(), ["group_by", "group", "reaction"]]
+        rows = rows[(rows[["group_by", "group", "reaction"]] == largest).all(axis=1)]
     rows = rows.set_index("test").reindex([t for t in tests if t in set(rows["test"])])
     title = f"Cross-sectional tests of CAR{label}: {event_id}"
     if rows.empty or not np.isfinite(rows["p_value"].to_numpy(dtype=float)).any():
@@ -820,7 +823,8 @@ def test_comparison(
     r_bar = rows["r_bar"].dropna()
     r_text = f"r̄ = {r_bar.iloc[0]:.2f}" if len(r_bar) else "r̄ n/a"
     n = int(rows["n"].max())
-    ax.set_title(f"{title}\n{r_text}, N = {n} assets (indices and chips pooled)", fontsize=10)
+    scope = f"{rows['group'].iloc[0]}, {rows['reaction'].iloc[0]} reactions"
+    ax.set_title(f"{title}\n{r_text}, N = {n} assets ({scope})", fontsize=10)
     ax.legend(fontsize=7, loc="lower left")
     ax.grid(axis="x", alpha=0.3, which="major")
     return ax

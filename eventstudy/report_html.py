@@ -427,15 +427,19 @@ def pooled_table(result: StudyResult, window: tuple[int, int]) -> str:
     tests = result.tests[result.tests["scope"].isin(["category", "tag"]) & (result.tests["window"] == label)]
     car = result.car[result.car["window"] == label]
     members = _scope_events(result)
-    header = ["scope", "events", "N pairs", "CAAR", "r̄"] + [TEST_NAMES[t] for t in POOLED_TESTS]
+    header = ["scope", "assets", "events", "N pairs", "CAAR", "r̄"] + [TEST_NAMES[t] for t in POOLED_TESTS]
     rows = []
-    for (scope, scope_id), group in tests.groupby(["scope", "scope_id"], sort=False):
+    group_of = {a.ticker: a.group for a in result.config.assets}
+    keys = ["scope", "scope_id", "group_by", "group", "reaction"]
+    for (scope, scope_id, group_by, group_name, reaction), group in tests.groupby(keys, sort=False):
         by_test = group.set_index("test")
         ids = members.get((scope, scope_id), [])
-        caar = car[car["event_id"].isin(ids)]["car"].mean()
+        in_group = car["asset"].map(group_of) == group_name if group_by == "group" else True
+        caar = car[car["event_id"].isin(ids) & in_group]["car"].mean()
         r_bar = by_test["r_bar"].dropna()
         badge = _category_badge(scope_id) if scope == "category" else f"<i>tag</i> {html.escape(scope_id)}"
-        cells = [badge, str(len(ids)), str(int(by_test["n"].max())), _pct(caar),
+        cells = [badge, html.escape(f"{group_name} ({reaction})"), str(len(ids)), str(int(by_test["n"].max())),
+                 _pct(caar),
                  _num(r_bar.iloc[0]) if len(r_bar) else "–"]
         for test in POOLED_TESTS:
             if test in by_test.index:

@@ -13,9 +13,16 @@ Every cross-sectional table (tests, volatility, portfolio CARs) carries the labe
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from eventstudy.events import REACTIONS, Asset, StudyConfig
+from eventstudy.panel import AbnormalPanel
+
+log = logging.getLogger("eventstudy")
 
 SCOPE_KINDS = ("event", "category", "tag")
 SCOPE_LABELS = ["scope", "scope_id", "group_by", "group", "reaction"]
@@ -53,3 +60,102 @@ class Scope:
     def labels(self) -> list[str]:
         """The label values in :data:`SCOPE_LABELS` order."""
         return [self.kind, self.id, self.group_by, self.group, self.reaction]
+
+
+def build_scopes(
+    config: StudyConfig,
+    panel: AbnormalPanel,
+    day0: Mapping[tuple[str, str], object],
+) -> list[Scope]:
+    """Every cross-section of a study: per event, then pooled per category and per tag; each
+    split by the asset partitions of ``study.group_by`` and by reaction kind.
+
+    A pooled scope keeps one pair per (asset, reaction, day-0 session): two events mapped to the
+    same session (e.g. announcements on two evenings before one Tokyo open) would otherwise enter
+    the same return twice. ``group_by='all'`` is added only when every pair shares one reaction
+    kind and no single group already holds every asset.
+
+    Parameters
+    ----------
+    config : StudyConfig
+        The study (events, asset groups and attributes, ``study.group_by``).
+    panel : AbnormalPanel
+        The estimated pairs.
+    day0 : mapping
+        ``(event_id, exchange) -> day-0 session`` from :func:`eventstudy.calendars.map_events`.
+
+    Returns
+    -------
+    list of Scope
+        Scopes with at least one pair, events in file order, then categories, then tags.
+    """
+    reactions = _reactions(panel)
+    partitions = _partitions(config, panel, reactions)
+    events = config.events
+    pooled = [("category", c, [e.id for e in events if e.category == c])
+              for c in dict.fromkeys(e.category for e in events)]
+    pooled += [("tag", t, [e.id for e in events if t in e.tags])
+               for t in dict.fromkeys(t for e in events for t in e.tags)]
+    selections = [("event", e.id, panel.event_ids == e.id) for e in events]
+    selections += [(kind, key, _first_per_session(config, panel, reactions, day0, np.isin(panel.event_ids, ids)))
+                   for kind, key, ids in pooled]
+    scopes = []
+    for kind, key, chosen in selections:
+        for group_by, group, members in partitions:
+            for reaction in REACTIONS:
+                rows = chosen & members & (reactions == reaction)
+                if rows.any():
+                    scopes.append(Scope(kind, key, group_by, group, reaction, rows))
+    return scopes
+
+
+def _reactions(panel: AbnormalPanel) -> np.ndarray:
+    if panel.reactions is None:
+        return np.full(panel.n_pairs, "total", dtype=object)
+    return np.asarray(panel.reactions, dtype=object)
+
+
+def _partitions(config: StudyConfig, panel: AbnormalPanel, reactions: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
+    """``(group_by, group, pair mask)`` for every value of every partition in ``study.group_by``."""
+    assets = {a.ticker: a for a in config.assets}
+    partitions = []
+    for group_by in config.settings.group_by:
+        values = np.array([_value(assets.get(t), group_by) for t in panel.assets], dtype=object)
+        for value in dict.fromkeys(v for v in values if v is not None):
+            partitions.append((group_by, value, values == value))
+    one_kind = len(set(reactions)) <= 1
+    if one_kind and not any(mask.all() for _, _, mask in partitions):
+        partitions.append(("all", "all", np.ones(panel.n_pairs, dtype=bool)))
+    return partitions
+
+
+def _value(asset: Asset | None, group_by: str) -> str | None:
+    value = None if asset is None else asset.attribute(group_by)
+    return None if value is None or value == "" else str(value)
+
+
+def _first_per_session(
+    config: StudyConfig,
+    panel: AbnormalPanel,
+    reactions: np.ndarray,
+    day0: Mapping[tuple[str, str], object],
+    rows: np.ndarray,
+) -> np.ndarray:
+    """``rows`` without pairs whose (asset, reaction, day-0 session) already appeared (panel order)."""
+    if not rows.any():
+        return rows
+    exchange = {a.ticker: a.exchange for a in config.assets}
+    keys = [f"{a}|{r}|{day0.get((e, exchange.get(a)))}" if keep else None
+            for a, r, e, keep in zip(panel.assets, reactions, panel.event_ids, rows)]
+    seen: set[str] = set()
+    out = rows.copy()
+    for i, key in enumerate(keys):
+        if key is None:
+            continue
+        if key in seen:
+            out[i] = False
+        seen.add(key)
+    dropped = int(rows.sum() - out.sum())
+    if dropped:
+        log.info("pooled scope: %d pairs share (asset, day 0) with another event and are counted once", dropped)
+    return out

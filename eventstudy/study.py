@@ -7,7 +7,7 @@ tests -> volatility. No file is written here (see :mod:`eventstudy.report`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,12 +19,17 @@ from eventstudy.abnormal import AssetInput, format_window
 from eventstudy.events import Asset, StudyConfig, load_config
 from eventstudy.models import build_design
 from eventstudy.panel import AbnormalPanel
+from eventstudy.scopes import SCOPE_LABELS, Scope, build_scopes
 
 log = logging.getLogger("eventstudy")
 
 TEST_COLUMNS = [
-    "scope", "scope_id", "asset", "rel_day", "window", "test", "statistic", "p_value",
+    *SCOPE_LABELS, "asset", "rel_day", "window", "test", "statistic", "p_value",
     "distribution", "df", "n", "r_bar", "note",
+]
+VOLATILITY_COLUMNS = [
+    *SCOPE_LABELS, "asset", "window", "measure", "estimate", "statistic", "p_value",
+    "distribution", "df", "n", "status", "message",
 ]
 
 
@@ -84,6 +89,11 @@ class StudyResult:
         excluded = {a.ticker: _exclusion_mask(a, self.config, day0) for a in self.inputs}
         with single_blas_thread():
             return joint.joint_table(self.inputs, day0, ids, self.config.settings, excluded)
+
+    def scopes(self) -> list[Scope]:
+        """The cross-sections tested in ``tests`` (see :func:`eventstudy.scopes.build_scopes`)."""
+        day0 = {(r.event_id, r.exchange): r.session for r in self.event_sessions.itertuples()}
+        return build_scopes(self.config, self.panel, day0)
 
     def summary(self, window: tuple[int, int] = (0, 1)) -> pd.DataFrame:
         """CAR over ``window`` per (event, asset) with t, p-value and significance stars.
@@ -234,12 +244,13 @@ class Study:
         panel, models = abnormal.estimate(inputs, self.config.events, day0, settings)
         _log_refusals(models)
         step("tests")
-        tests = self._tests(panel)
+        scopes = self.scopes(panel, day0)
+        tests = all_tests(panel, scopes, settings.event_windows, self._groups(panel))
         vol = None
         if settings.volatility if volatility is None else volatility:
             step("volatility")
             fits = counter("GARCH fits", panel.n_pairs) if counter else None
-            vol = self._volatility(panel, prices.closes, day0, n_jobs, fits)
+            vol = self._volatility(panel, scopes, prices.closes, day0, n_jobs, fits)
         return StudyResult(
             config=self.config,
             abnormal=abnormal.abnormal_table(panel),
@@ -295,47 +306,38 @@ class Study:
         return AssetInput(asset.ticker, asset.exchange, prices.index, asset_returns.to_numpy(), design,
                           reaction=self.config.reaction_of(asset, spec))
 
-    def _tests(self, panel: AbnormalPanel) -> pd.DataFrame:
-        return all_tests(panel, list(self._scopes(panel)), self.config.settings.event_windows)
+    def scopes(self, panel: AbnormalPanel, day0) -> list[Scope]:
+        """The study's cross-sections of ``panel`` (see :func:`eventstudy.scopes.build_scopes`)."""
+        return build_scopes(self.config, panel, day0)
 
-    def _scopes(self, panel: AbnormalPanel) -> Iterable[tuple[str, str, np.ndarray]]:
-        """Rows of each test scope: every event, then pooled categories and tags.
+    def _groups(self, panel: AbnormalPanel) -> np.ndarray:
+        """Each pair's asset group."""
+        group = {a.ticker: a.group for a in self.config.assets}
+        return np.array([group.get(t, "") for t in panel.assets], dtype=object)
 
-        A pooled scope keeps one pair per (asset, day-0 session): two events mapped to the same
-        session (e.g. 10 Feb and 7 Aug 2025) would otherwise enter the same return twice.
-        """
-        events = self.config.events
-        for event in events:
-            rows = panel.event_ids == event.id
-            if rows.any():
-                yield "event", event.id, rows
-        pooled = [("category", c, [e.id for e in events if e.category == c])
-                  for c in dict.fromkeys(e.category for e in events)]
-        pooled += [("tag", t, [e.id for e in events if t in e.tags])
-                   for t in dict.fromkeys(t for e in events for t in e.tags)]
-        for scope, scope_id, ids in pooled:
-            rows = _first_per_session(panel, np.isin(panel.event_ids, ids))
-            if rows.any():
-                yield scope, scope_id, rows
-
-    def _volatility(self, panel: AbnormalPanel, closes: pd.DataFrame, day0, n_jobs: int,
-                    on_progress=None) -> pd.DataFrame:
+    def _volatility(self, panel: AbnormalPanel, scopes: list[Scope], closes: pd.DataFrame, day0,
+                    n_jobs: int, on_progress=None) -> pd.DataFrame:
         from eventstudy import volatility
 
         windows = self.config.settings.event_windows
         pair_rows = volatility.pair_volatility(panel, windows, garch=True, n_jobs=n_jobs,
                                                on_progress=on_progress)
-        pair_rows.insert(0, "scope", "pair")
-        frames = [pair_rows]
-        for scope, scope_id, rows in self._scopes(panel):
-            subset_rows = pair_rows[pair_rows["event_id"].isin(set(panel.event_ids[rows]))]
-            cs = volatility.cross_sectional_volatility(panel.subset(rows), windows, subset_rows)
-            cs.insert(0, "scope", scope)
-            cs.insert(1, "event_id", scope_id)
-            cs.insert(2, "asset", "")
+        reactions = panel.reactions if panel.reactions is not None else np.full(panel.n_pairs, "total")
+        frames = [_pair_labels(pair_rows, panel, self._groups(panel), reactions)]
+        pair_keys = pd.MultiIndex.from_frame(pair_rows[["event_id", "asset"]])
+        for scope in scopes:
+            members = pd.MultiIndex.from_arrays([panel.event_ids[scope.rows], panel.assets[scope.rows]])
+            subset_rows = pair_rows[pair_keys.isin(members)]
+            cs = volatility.cross_sectional_volatility(panel.subset(scope.rows), windows, subset_rows)
+            for position, (name, value) in enumerate(zip(SCOPE_LABELS, scope.labels())):
+                cs.insert(position, name, value)
+            cs.insert(len(SCOPE_LABELS), "asset", "")
             frames.append(cs)
         frames.extend(self._index_levels(closes, day0, windows))
-        return pd.concat([f for f in frames if len(f)], ignore_index=True)
+        frames = [f for f in frames if len(f)]
+        if not frames:
+            return pd.DataFrame(columns=VOLATILITY_COLUMNS)
+        return pd.concat(frames, ignore_index=True)[VOLATILITY_COLUMNS]
 
     def _index_levels(self, closes: pd.DataFrame, day0, windows) -> list[pd.DataFrame]:
         """Level changes of volatility indices (Nikkei VI) around each event."""
@@ -351,9 +353,10 @@ class Study:
                 if session is None or session not in levels.index:
                     continue
                 rows = volatility.level_change(levels, session, windows)
-                rows.insert(0, "scope", "pair")
-                rows.insert(1, "event_id", event.id)
-                rows.insert(2, "asset", asset.ticker)
+                for position, (name, value) in enumerate(
+                        zip(SCOPE_LABELS, ["pair", event.id, "", asset.group, "total"])):
+                    rows.insert(position, name, value)
+                rows.insert(len(SCOPE_LABELS), "asset", asset.ticker)
                 frames.append(rows)
         return frames
 
@@ -362,24 +365,69 @@ VOLATILITY_INDICES = ("NIKKEI_VI", "^VIX")
 
 
 def all_tests(
-    panel: AbnormalPanel, scopes: list[tuple[str, str, np.ndarray]], windows: Iterable[tuple[int, int]]
+    panel: AbnormalPanel,
+    scopes: Sequence[Scope],
+    windows: Iterable[tuple[int, int]],
+    groups: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """The tests table: single-asset tests of every pair, then the cross-sectional tests per scope.
+    """The tests table: single-pair tests of every pair, then the cross-sectional tests per scope.
 
-    One pass over every scope: per-pair inputs (ranks, CARs) are computed once, not per scope.
+    Parameters
+    ----------
+    panel : AbnormalPanel
+        The estimated pairs.
+    scopes : sequence of Scope
+        Cross-sections to test (:func:`eventstudy.scopes.build_scopes`).
+    windows : iterable of (int, int)
+        CAR windows.
+    groups : ndarray, optional
+        Each pair's asset group (the ``group`` label of single-pair rows).
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`TEST_COLUMNS`.
     """
     windows = list(windows)
     frames = []
     if panel.n_pairs:
-        single = inference.single_asset_tests(panel, windows).rename(columns={"event_id": "scope_id"})
-        single.insert(0, "scope", "event")
+        single = inference.single_asset_tests(panel, windows)
+        pair = single.pop("event_id").to_numpy()
+        reactions = panel.reactions if panel.reactions is not None else np.full(panel.n_pairs, "total")
+        single = _pair_labels(single.assign(event_id=pair), panel,
+                              groups if groups is not None else np.full(panel.n_pairs, ""), reactions)
         single["r_bar"] = np.nan
         frames.append(single)
-    scoped = inference.scoped_tests(panel, scopes, windows)
-    frames += [scoped] if len(scoped) else []
+    scoped = inference.scoped_tests(panel, [(str(i), "", s.rows) for i, s in enumerate(scopes)], windows)
+    if len(scoped):
+        index = scoped.pop("scope").astype(int).to_numpy()
+        scoped = scoped.drop(columns="scope_id")
+        labels = np.array([s.labels() for s in scopes], dtype=object)[index]
+        for position, name in enumerate(SCOPE_LABELS):
+            scoped.insert(position, name, labels[:, position])
+        frames.append(scoped)
     if not frames:
         return pd.DataFrame(columns=TEST_COLUMNS)
     return pd.concat(frames, ignore_index=True)[TEST_COLUMNS]
+
+
+def _pair_labels(rows: pd.DataFrame, panel: AbnormalPanel, groups: np.ndarray,
+                 reactions: np.ndarray) -> pd.DataFrame:
+    """Single-pair rows keyed by ``event_id, asset``, with the scope label columns in front
+    (``scope='pair'``, ``scope_id`` = event id, ``group`` and ``reaction`` of the pair)."""
+    position = {key: i for i, key in enumerate(zip(panel.event_ids, panel.assets, reactions))}
+    rows = rows.copy()
+    if "reaction" not in rows:
+        lookup = {(e, a): r for e, a, r in zip(panel.event_ids, panel.assets, reactions)}
+        rows["reaction"] = [lookup[(e, a)] for e, a in zip(rows["event_id"], rows["asset"])]
+    index = np.array([position[key] for key in zip(rows["event_id"], rows["asset"], rows["reaction"])], int)
+    out = rows.drop(columns=["event_id", "reaction"])
+    front = {"scope": "pair", "scope_id": rows["event_id"].to_numpy(), "group_by": "",
+             "group": groups[index] if len(index) else np.empty(0, object),
+             "reaction": reactions[index] if len(index) else np.empty(0, object)}
+    for position_, (name, value) in enumerate(front.items()):
+        out.insert(position_, name, value)
+    return out
 
 
 def scope_tests(
@@ -415,19 +463,6 @@ def _exclusion_mask(asset: AssetInput, config: StudyConfig, day0) -> np.ndarray 
             pos = asset.sessions.get_loc(session)
             mask[max(pos + lo, 0) : max(pos + hi + 1, 0)] = True
     return mask
-
-
-def _first_per_session(panel: AbnormalPanel, rows: np.ndarray) -> np.ndarray:
-    """``rows`` without pairs whose (asset, day-0 session) already appeared (panel order)."""
-    if not rows.any():
-        return rows
-    day0 = panel.dates[:, panel.column(0)].astype("datetime64[D]").astype(str)
-    keys = pd.Series(panel.assets.astype(str)) + "|" + pd.Series(day0)
-    duplicate = keys.where(rows).duplicated(keep="first").to_numpy() & rows
-    if duplicate.any():
-        log.info("pooled scope: %d pairs share (asset, day 0) with another event and are counted once",
-                 int(duplicate.sum()))
-    return rows & ~duplicate
 
 
 def _regressor_keys(spec) -> list[tuple[str, int]]:

@@ -54,7 +54,7 @@ vol["measure"].value_counts()
 # `estimate` = CAV = Σ AR²/ĥ − 6 (0 under H0), `statistic` = Σ AR²/ĥ ~ χ²(6).
 
 # %%
-vol.query("scope == 'pair' and event_id == @LIBERATION and window == '[0,5]' "
+vol.query("scope == 'pair' and scope_id == @LIBERATION and window == '[0,5]' "
           "and measure == 'garch_cav'")[["asset", "estimate", "statistic", "p_value", "status"]].round(4)
 
 # %%
@@ -69,7 +69,7 @@ ax = plots.volatility_paths(res, LIBERATION)
 
 # %%
 vol.query("scope == 'category' and window == '[0,5]'")[
-    ["event_id", "measure", "estimate", "statistic", "p_value", "n"]
+    ["scope_id", "group", "reaction", "measure", "estimate", "statistic", "p_value", "n"]
 ].round(4)
 
 # %% [markdown]
@@ -78,8 +78,8 @@ vol.query("scope == 'category' and window == '[0,5]'")[
 # each window (relative change in `estimate`, points in `message`).
 
 # %%
-vol.query("asset == 'NIKKEI_VI' and event_id in [@LIBERATION, @PAUSE]")[
-    ["event_id", "window", "estimate", "message"]
+vol.query("asset == 'NIKKEI_VI' and scope_id in [@LIBERATION, @PAUSE]")[
+    ["scope_id", "window", "estimate", "message"]
 ]
 
 # %%

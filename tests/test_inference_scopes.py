@@ -11,6 +11,7 @@ import pytest
 from eventstudy import inference
 from eventstudy.events import load_config
 from eventstudy.panel import AbnormalPanel
+from eventstudy.scopes import SCOPE_LABELS
 from eventstudy.study import Study, scope_tests
 
 WINDOWS = [(0, 0), (0, 1), (-1, 1), (0, 3), (-5, 9)]
@@ -146,7 +147,8 @@ def test_scoped_tests_equal_the_subset_route_on_a_real_study(snapshot_dir, repo_
     result = study.run(volatility=False)
     panel = result.panel
     windows = config.settings.event_windows
-    scopes = list(study._scopes(panel))
+    study_scopes = result.scopes()
+    scopes = [(str(i), "", s.rows) for i, s in enumerate(study_scopes)]
     one = np.zeros(panel.n_pairs, dtype=bool)
     one[0] = True
     scopes.append(("tag", "one-pair", one))
@@ -154,4 +156,8 @@ def test_scoped_tests_equal_the_subset_route_on_a_real_study(snapshot_dir, repo_
     # the study's own table holds exactly these rows after the single-asset ones
     cross = result.tests[result.tests["asset"] == ""].reset_index(drop=True)
     expected = _subset_route(panel, scopes[:-1], windows)
+    labels = np.array([s.labels() for s in study_scopes], dtype=object)[expected["scope"].astype(int)]
+    expected = expected.drop(columns=["scope", "scope_id"])
+    for position, name in enumerate(SCOPE_LABELS):
+        expected.insert(position, name, labels[:, position])
     pd.testing.assert_frame_equal(cross, expected[cross.columns], rtol=1e-10)

@@ -340,9 +340,11 @@ def _models_table(gathered, assets, events) -> pd.DataFrame:
             message = np.where(ok, "prediction-error covariance uses the market-model form (approximation)", message)
         labels = np.array([assets[m].design.spec.label() for m in members], dtype=object)
         tickers = np.array([assets[m].ticker for m in members], dtype=object)
+        reactions = np.array([assets[m].reaction for m in members], dtype=object)
         frames.append(pd.DataFrame({
             "event_id": event_ids[group.pair_event],
             "asset": tickers[group.pair_asset],
+            "reaction": reactions[group.pair_asset],
             "model": labels[group.pair_asset],
             "alpha": theta[:, design.names.index("alpha")] if "alpha" in design.names else np.nan,
             "beta": _beta(design, theta, ok),
@@ -362,7 +364,7 @@ def _models_table(gathered, assets, events) -> pd.DataFrame:
     return table.drop(columns="_order").reset_index(drop=True)[MODEL_COLUMNS]
 
 
-MODEL_COLUMNS = ["event_id", "asset", "model", "alpha", "beta", "params", "std_errors", "sigma", "r2",
+MODEL_COLUMNS = ["event_id", "asset", "reaction", "model", "alpha", "beta", "params", "std_errors", "sigma", "r2",
                  "n_obs", "k", "status", "message"]
 
 
@@ -391,13 +393,15 @@ def _json_rows(names: tuple[str, ...], values: np.ndarray, ok: np.ndarray) -> li
 
 
 def abnormal_table(panel: AbnormalPanel) -> pd.DataFrame:
-    """Tidy daily rows over the event period: event_id, asset, rel_day, date, ret, expected, ar, sar, var_ar."""
+    """Tidy daily rows over the event period: event_id, asset, reaction, rel_day, date, ret, expected, ar,
+    sar, var_ar."""
     n, e = panel.n_pairs, len(panel.event_rel_days)
     sl = slice(panel.event_start, None)
     return pd.DataFrame(
         {
             "event_id": np.repeat(panel.event_ids, e),
             "asset": np.repeat(panel.assets, e),
+            "reaction": np.repeat(_reactions(panel), e),
             "rel_day": np.tile(panel.event_rel_days, n),
             "date": pd.to_datetime(panel.dates[:, sl].ravel()),
             "ret": panel.ret[:, sl].ravel(),
@@ -410,7 +414,7 @@ def abnormal_table(panel: AbnormalPanel) -> pd.DataFrame:
 
 
 def car_table(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], returns: str = "simple") -> pd.DataFrame:
-    """Tidy CAR rows: event_id, asset, window, car, scar, var_car, bhar, t, p_value, df.
+    """Tidy CAR rows: event_id, asset, reaction, window, car, scar, var_car, bhar, t, p_value, df.
 
     ``t`` is the single-asset time-series statistic ``CAR / sqrt(Var CAR)`` (= SCAR) with the
     full prediction-error covariance, referred to t(L1 - k), two-sided (METHODS 2.1).
@@ -426,6 +430,7 @@ def car_table(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], returns:
                 {
                     "event_id": panel.event_ids,
                     "asset": panel.assets,
+                    "reaction": _reactions(panel),
                     "window": format_window(window),
                     "car": car,
                     "scar": scar,
@@ -447,6 +452,12 @@ def _bhar(panel: AbnormalPanel, window: tuple[int, int], returns: str) -> np.nda
     ret = np.expm1(panel.ret[:, panel.event_start:][:, inside])
     exp = np.expm1(panel.expected[:, panel.event_start:][:, inside])
     return np.prod(1 + ret, axis=1) - np.prod(1 + exp, axis=1)
+
+
+def _reactions(panel: AbnormalPanel) -> np.ndarray:
+    if panel.reactions is None:
+        return np.full(panel.n_pairs, "total", dtype=object)
+    return panel.reactions
 
 
 def format_window(window: tuple[int, int]) -> str:

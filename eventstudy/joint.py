@@ -242,9 +242,11 @@ def joint_table(
         for group in clusters(positions, settings):
             name = "+".join(group)
             excluded = None if excluded_by_asset is None else excluded_by_asset.get(asset.ticker)
-            frames.append(joint_estimate(asset, {e: positions[e] for e in group}, settings, excluded, name))
+            rows = joint_estimate(asset, {e: positions[e] for e in group}, settings, excluded, name)
+            rows.insert(JOINT_COLUMNS.index("asset") + 1, "reaction", asset.reaction)
+            frames.append(rows)
     if not frames:
-        return pd.DataFrame(columns=JOINT_COLUMNS)
+        return pd.DataFrame(columns=JOINT_COLUMNS[:3] + ["reaction"] + JOINT_COLUMNS[3:])
     out = pd.concat(frames, ignore_index=True)
     out["rel_day"] = out["rel_day"].astype("Int64")
     return out

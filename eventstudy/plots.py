@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 
 import matplotlib.dates as mdates
@@ -162,6 +163,24 @@ def asset_groups(result: StudyResult) -> dict[str, list[str]]:
 def chip_tickers(result: StudyResult, group: str = "chips") -> list[str]:
     """Tickers of the studied assets in ``group`` (default the chip stocks)."""
     return [a.ticker for a in result.config.studied_assets if a.group == group]
+
+
+def own_model_view(result: StudyResult) -> StudyResult:
+    """``result`` restricted to each asset's own model (drops the constant-mean twins that carry
+    the total reactions of relatively measured assets), so one (event, asset) is one row."""
+    if result.panel.reactions is None:
+        return result
+    own = {a.ticker: result.config.reaction_of(a) for a in result.config.studied_assets}
+
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["reaction"] == frame["asset"].map(own)].reset_index(drop=True)
+
+    rows = np.array([r == own.get(a) for a, r in zip(result.panel.assets, result.panel.reactions)], bool)
+    if rows.all():
+        return result
+    inputs = tuple(i for i in result.inputs if i.reaction == own.get(i.ticker))
+    return dataclasses.replace(result, panel=result.panel.subset(rows), car=keep(result.car),
+                              abnormal=keep(result.abnormal), inputs=inputs)
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
@@ -378,6 +397,7 @@ def car_paths(
     --------
     >>> fig = car_paths(res, by="category")  # doctest: +SKIP
     """
+    result = own_model_view(result)
     if band not in ("events", "pairs"):
         raise ValueError("band must be 'events' or 'pairs'")
     paths = _car_path_frame(result, window)
@@ -495,6 +515,7 @@ def car_path_event(
     --------
     >>> ax = car_path_event(res, "liberation-day-reciprocal-tariffs")  # doctest: +SKIP
     """
+    result = own_model_view(result)
     ax = _new_axes(ax, (8, 4.6))
     event = _event(result, event_id)
     day0 = _day0(result, event_id)
@@ -561,6 +582,7 @@ def car_heatmap(
     --------
     >>> ax = car_heatmap(res, window=(0, 1))  # doctest: +SKIP
     """
+    result = own_model_view(result)
     label = format_window(window)
     rows = result.car[result.car["window"] == label]
     events = event_table(result)
@@ -616,6 +638,7 @@ def chips_vs_topix(
     --------
     >>> ax = chips_vs_topix(res)  # doctest: +SKIP
     """
+    result = own_model_view(result)
     label = format_window(window)
     rows = result.car[(result.car["window"] == label) & result.car["event_id"].isin(list(event_ids))]
     others = [t for t in chip_tickers(result, "index") if t != benchmark and t != "^N225"]
@@ -679,6 +702,7 @@ def volatility_paths(
     --------
     >>> ax = volatility_paths(res, "liberation-day-reciprocal-tariffs")  # doctest: +SKIP
     """
+    result = own_model_view(result)
     ax = _new_axes(ax, (8, 4.6))
     title = f"Abnormal volatility AR²/ĥ (GARCH(1,1) forecast ĥ): {event_id}"
     if daily is None:

@@ -99,6 +99,10 @@ def write_report(
     PosixPath('reports/tariffs-2025/report.html')
     """
     step = progress or (lambda stage: None)
+    result = plots.own_model_view(result)
+    if joint is not None and "reaction" in joint:
+        own = {a.ticker: result.config.reaction_of(a) for a in result.config.studied_assets}
+        joint = joint[joint["reaction"] == joint["asset"].map(own)]
     out = Path(out)
     folder = out / "figures"
     folder.mkdir(parents=True, exist_ok=True)

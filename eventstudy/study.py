@@ -16,7 +16,7 @@ import pandas as pd
 
 from eventstudy import abnormal, calendars, inference, returns
 from eventstudy.abnormal import AssetInput, format_window
-from eventstudy.events import Asset, StudyConfig, load_config
+from eventstudy.events import Asset, ModelSpec, StudyConfig, load_config
 from eventstudy.models import build_design
 from eventstudy.panel import AbnormalPanel
 from eventstudy.scopes import SCOPE_LABELS, Scope, build_scopes
@@ -105,7 +105,8 @@ class StudyResult:
         """
         rows = self.car[self.car["window"] == format_window(window)].copy()
         rows["stars"] = rows["p_value"].map(stars)
-        return rows[["event_id", "asset", "window", "car", "t", "p_value", "stars", "bhar"]].reset_index(drop=True)
+        columns = ["event_id", "asset", "reaction", "window", "car", "t", "p_value", "stars", "bhar"]
+        return rows[columns].reset_index(drop=True)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The output tables by name (as written to ``OUT/tables``)."""
@@ -150,6 +151,17 @@ class _SessionPrices:
             dates = self._closes.index
             self._grids[exchange] = calendars.get_sessions(exchange, dates[0], dates[-1]) if len(dates) else None
         return self._grids[exchange]
+
+
+def total_reaction_input(asset: AssetInput) -> AssetInput:
+    """The constant-mean twin of an asset whose own model measures a relative reaction.
+
+    Its abnormal returns are the asset's total reaction (nothing netted out), reported beside the
+    relative ones with ``reaction='total'`` (DESIGN: report total and relative reactions and say
+    which is which).
+    """
+    design = build_design(ModelSpec("constant_mean"), len(asset.sessions), {})
+    return AssetInput(asset.ticker, asset.exchange, asset.sessions, asset.returns, design, reaction="total")
 
 
 def single_blas_thread():
@@ -287,7 +299,13 @@ class Study:
         """Returns and model designs of ``assets`` (default: every studied asset) on their grids."""
         session_prices = _SessionPrices(closes, self.config)
         chosen = self.config.studied_assets if assets is None else assets
-        return [self._asset_input(a, session_prices) for a in chosen]
+        inputs = []
+        for asset in chosen:
+            own = self._asset_input(asset, session_prices)
+            inputs.append(own)
+            if self.config.settings.total_reactions and own.reaction == "relative":
+                inputs.append(total_reaction_input(own))
+        return inputs
 
     def _asset_input(self, asset: Asset, session_prices: _SessionPrices) -> AssetInput:
         kind = self.config.settings.returns
@@ -324,9 +342,10 @@ class Study:
                                                on_progress=on_progress)
         reactions = panel.reactions if panel.reactions is not None else np.full(panel.n_pairs, "total")
         frames = [_pair_labels(pair_rows, panel, self._groups(panel), reactions)]
-        pair_keys = pd.MultiIndex.from_frame(pair_rows[["event_id", "asset"]])
+        pair_keys = pd.MultiIndex.from_frame(pair_rows[["event_id", "asset", "reaction"]])
         for scope in scopes:
-            members = pd.MultiIndex.from_arrays([panel.event_ids[scope.rows], panel.assets[scope.rows]])
+            members = pd.MultiIndex.from_arrays(
+                [panel.event_ids[scope.rows], panel.assets[scope.rows], reactions[scope.rows]])
             subset_rows = pair_rows[pair_keys.isin(members)]
             cs = volatility.cross_sectional_volatility(panel.subset(scope.rows), windows, subset_rows)
             for position, (name, value) in enumerate(zip(SCOPE_LABELS, scope.labels())):

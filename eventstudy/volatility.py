@@ -63,10 +63,10 @@ from scipy import special, stats
 from eventstudy.panel import AbnormalPanel
 
 PAIR_COLUMNS = [
-    "event_id", "asset", "window", "measure", "estimate", "statistic", "p_value",
+    "event_id", "asset", "reaction", "window", "measure", "estimate", "statistic", "p_value",
     "distribution", "df", "n", "status", "message",
 ]
-SCOPE_COLUMNS = PAIR_COLUMNS[2:]
+SCOPE_COLUMNS = PAIR_COLUMNS[3:]
 
 TRADING_DAYS_PER_YEAR = 252
 GARCH_SCALE = 100.0
@@ -91,6 +91,13 @@ BEAVER_MIN_BLOCK_COVERAGE = 0.5
 def window_label(window: tuple[int, int]) -> str:
     """Text label of a window, ``'[a,b]'``."""
     return f"[{int(window[0])},{int(window[1])}]"
+
+
+def _reactions(panel: AbnormalPanel) -> np.ndarray:
+    """Each pair's reaction kind ('total' when the panel does not say)."""
+    if panel.reactions is None:
+        return np.full(panel.n_pairs, "total", dtype=object)
+    return np.asarray(panel.reactions, dtype=object)
 
 
 def _two_sided(sf: np.ndarray, cdf: np.ndarray) -> np.ndarray:
@@ -591,7 +598,7 @@ def _frame(panel: AbnormalPanel, window: tuple[int, int], measure: _Measure,
     reported = np.isin(measure.status, ["ok", "fallback"])
     return pd.DataFrame({
         "event_id": panel.event_ids[rows], "asset": panel.assets[rows],
-        "window": window_label(window), "measure": measure.name,
+        "reaction": _reactions(panel)[rows], "window": window_label(window), "measure": measure.name,
         "estimate": measure.estimate, "statistic": measure.statistic,
         "p_value": measure.p_value,
         "distribution": np.where(reported, measure.distribution if measure.row_distribution is None
@@ -688,8 +695,9 @@ def _ratios_for_window(panel: AbnormalPanel, window: tuple[int, int],
         dfs = ratio.df[ok]
         values = ratio.statistic[ok]
     else:
-        keys = pd.MultiIndex.from_arrays([pair_results["event_id"], pair_results["asset"]])
-        in_scope = keys.isin(list(zip(panel.event_ids, panel.assets)))
+        keys = pd.MultiIndex.from_arrays(
+            [pair_results["event_id"], pair_results["asset"], pair_results["reaction"]])
+        in_scope = keys.isin(list(zip(panel.event_ids, panel.assets, _reactions(panel))))
         rows = pair_results[in_scope & (pair_results["measure"] == "variance_ratio")
                             & (pair_results["window"] == window_label(window))
                             & (pair_results["status"] == "ok")]

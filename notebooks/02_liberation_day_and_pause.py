@@ -69,7 +69,7 @@ daily.pivot_table(index="date", columns="asset", values=["ret", "ar"]).round(4)
 
 # %%
 cars = res.car.query("event_id in [@LIBERATION, @PAUSE] and window in ['[0,1]', '[0,3]']")
-table = cars.pivot_table(index="asset", columns=["event_id", "window"], values="car")
+table = cars.pivot_table(index=["asset", "reaction"], columns=["event_id", "window"], values="car")
 (100 * table).round(2)
 
 # %% [markdown]

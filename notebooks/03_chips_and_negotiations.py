@@ -55,7 +55,7 @@ print(len(chips), "chip stocks:", ", ".join(plots.asset_name(res, t) for t in ch
 # %%
 def chip_tests(event_id: str, window=(0, 1)) -> dict:
     panel = res.panel
-    rows = (panel.event_ids == event_id) & np.isin(panel.assets, chips)
+    rows = (panel.event_ids == event_id) & np.isin(panel.assets, chips) & (panel.reactions == "relative")
     sub = panel.subset(rows)
     car, _ = sub.car(window)
     tests = inference.window_tests(sub, window).set_index("test")
@@ -94,7 +94,7 @@ pooled = res.tests.query(
     "scope in ['category', 'tag'] and window == '[0,1]' and "
     "test in ['kp_bmp', 'grank', 'crude_dependence', 'bmp', 'patell']"
 )
-pooled.pivot_table(index=["scope", "scope_id"], columns="test", values="p_value").round(4)
+pooled.pivot_table(index=["scope", "scope_id", "group", "reaction"], columns="test", values="p_value").round(4)
 
 # %% [markdown]
 # ## Mean CAR paths by category

@@ -63,7 +63,8 @@ def test_pairs_are_ordered_by_event_then_asset_and_tables_are_tidy():
     assert list(panel.event_ids) == ["b", "b", "a", "a"]
     assert list(panel.assets) == ["Z", "Y", "Z", "Y"]
     table = abnormal_table(panel)
-    assert list(table.columns) == ["event_id", "asset", "rel_day", "date", "ret", "expected", "ar", "sar", "var_ar"]
+    assert list(table.columns) == ["event_id", "asset", "reaction", "rel_day", "date", "ret", "expected", "ar",
+                                   "sar", "var_ar"]
     assert len(table) == 4 * len(panel.event_rel_days)
     row = table.query("event_id == 'a' and asset == 'Y' and rel_day == 0").iloc[0]
     assert row["date"] == SESSIONS[300]

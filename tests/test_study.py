@@ -48,7 +48,7 @@ def test_nikkei_car_after_liberation_day_is_significantly_negative(real_result):
 
 def test_tables_have_documented_columns(real_result):
     assert list(real_result.abnormal.columns) == [
-        "event_id", "asset", "rel_day", "date", "ret", "expected", "ar", "sar", "var_ar"]
+        "event_id", "asset", "reaction", "rel_day", "date", "ret", "expected", "ar", "sar", "var_ar"]
     assert {"event_id", "asset", "window", "car", "scar", "var_car", "bhar", "t", "p_value"} <= set(real_result.car)
     assert {"scope", "scope_id", "rel_day", "window", "test", "statistic", "p_value", "distribution", "df",
             "n"} <= set(real_result.tests)

@@ -387,5 +387,9 @@ def timestamp_with_offset(value: object, where: Where, field_name: str) -> pd.Ti
             field_name, f"expected an ISO 8601 timestamp string ({example}), got {kind(value)}"
         )
     if moment.tzinfo is None or moment.utcoffset() is None:
+        if len(shown) == len("2025-04-02"):
+            raise where.error(
+                field_name, f"date {shown} has no time of day and UTC offset ({example})"
+            )
         raise where.error(field_name, f"naive timestamp {show(shown)} has no UTC offset")
     return pd.Timestamp(moment)

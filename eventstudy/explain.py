@@ -47,7 +47,9 @@ def explain(parsed: ParsedStudy) -> str:
     for key in STUDY_KEYS:
         value = _study_value(config, key)
         lines.append(_line(f"  {key}: {_flow(value)}", _note(parsed, f"study.{key}")))
-    lines.append("report:" + ("  # default: chosen by the report" if "report" in parsed.defaulted else ""))
+    lines.append(
+        "report:" + ("  # default: chosen by the report" if "report" in parsed.defaulted else "")
+    )
     for key in REPORT_KEYS:
         value = getattr(config.report, key)
         note = "default: chosen by the report" if f"report.{key}" in parsed.defaulted else ""
@@ -118,9 +120,11 @@ def _asset_lines(parsed: ParsedStudy) -> list[str]:
     benchmarks = len(config.assets) - len(studied)
     origins = Counter(parsed.asset_origin.get(a.ticker, "") for a in config.assets)
     lines = [
-        f"# {len(config.assets)} assets: {len(studied)} studied "
-        f"({', '.join(f'{group} {n}' for group, n in groups.items())}), "
-        f"{benchmarks} benchmark{'s' if benchmarks != 1 else ''} (regressors only)",
+        (
+            f"# {len(config.assets)} assets: {len(studied)} studied "
+            f"({', '.join(f'{group} {n}' for group, n in groups.items())}), "
+            f"{benchmarks} benchmark{'s' if benchmarks != 1 else ''} (regressors only)"
+        ),
         "# listed in: " + ", ".join(f"{origin} {n}" for origin, n in origins.items() if origin),
         "assets:",
     ]

@@ -256,6 +256,14 @@ def check_keys(
     return not problems.since(mark)
 
 
+def without_nulls(mapping: dict, optional: Iterable[str]) -> dict:
+    """The mapping without its ``optional`` keys written as null (``key: null`` = the default)."""
+    optional = set(optional)
+    kept = LineDict((k, v) for k, v in mapping.items() if v is not None or k not in optional)
+    kept.line = getattr(mapping, "line", 0)
+    return kept
+
+
 def mapping_of(value: object, where: Where, field_name: str | None) -> dict:
     if not isinstance(value, dict):
         raise where.error(field_name, f"expected a mapping, got {kind(value)} {show(value)}")

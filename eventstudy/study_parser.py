@@ -58,6 +58,7 @@ from eventstudy.study_fields import (
     timestamp_with_offset,
     window,
     windows,
+    without_nulls,
 )
 
 # --- schema ----------------------------------------------------------------------------------------
@@ -313,6 +314,7 @@ class _StudyParser:
             study = problems.take(lambda: mapping_of(document["study"], where, "study"))
             if study is None:
                 return None
+            study = without_nulls(study, STUDY_KEYS)
         check_keys(study, STUDY_KEYS, (), where, problems, prefix="study.")
 
         def get(key: str, parse, default=None):
@@ -380,7 +382,7 @@ class _StudyParser:
 
     def _prices(self, value: object) -> PriceSettings:
         where, problems = self.where, self.problems
-        prices = mapping_of(value, where, "study.prices")
+        prices = without_nulls(mapping_of(value, where, "study.prices"), PRICES_KEYS)
         mark = problems.mark()
         check_keys(prices, PRICES_KEYS, (), where, problems, prefix="study.prices.")
         snapshot = start = end = None
@@ -565,6 +567,7 @@ class _StudyParser:
         if asset is None:
             self._unresolved("asset", None)
             return None
+        asset = without_nulls(asset, [key for key in ASSET_KEYS if key not in ("ticker", "yahoo")])
         raw_ticker = asset.get("ticker")
         if isinstance(raw_ticker, str) and raw_ticker.strip():
             where = self.where.at(f"asset {raw_ticker.strip()!r}")
@@ -838,6 +841,7 @@ class _StudyParser:
         if event is None:
             self._unresolved("event", None)
             return None
+        event = without_nulls(event, [key for key in EVENT_KEYS if key not in EVENT_REQUIRED])
         raw_id = event.get("id")
         if isinstance(raw_id, str) and IDENTIFIER.fullmatch(raw_id.strip()):
             where = file_where.at(f"event {raw_id.strip()!r}")
@@ -898,6 +902,7 @@ class _StudyParser:
         report = problems.take(lambda: mapping_of(document["report"], where, "report"))
         if report is None:
             return ReportSettings()
+        report = without_nulls(report, REPORT_KEYS)
         check_keys(report, REPORT_KEYS, (), where, problems, prefix="report.")
         ids = [event.id for event in events]
         groups = sorted({asset.group for asset in assets if not asset.is_benchmark})

@@ -1044,3 +1044,30 @@ def test_the_real_file_points_users_at_no_workshop_file(repo_root: Path):
     text = (repo_root / "events.yaml").read_text(encoding="utf-8")
     for word in ("../shared", "METHODS", "DESIGN"):
         assert word not in text
+
+
+def test_optional_keys_written_as_null_take_their_defaults():
+    text = """
+study: {name: null, exclusion_window: null, model: null, prices: {snapshot: null, start: null}}
+report: {title: null, key_events: null}
+assets:
+  - {ticker: ^N225, name: null, group: null, exchange: null, yahoo: null}
+events:
+  - {id: e1, title: null, tags: null, assets: null, category: x,
+     announced: '2025-04-02T16:00:00-04:00', sources: [S]}
+"""
+    config = parse_config(text, "nulls.yaml")
+    assert config.settings == StudySettings(name="nulls")
+    assert config.report == ReportSettings()
+    nikkei = config.asset("^N225")
+    assert (nikkei.name, nikkei.group, nikkei.exchange, nikkei.yahoo_symbol) == (
+        "^N225",
+        DEFAULT_GROUP,
+        "XTKS",
+        None,  # yahoo: null means "not on Yahoo", not the default
+    )
+    assert config.events[0].title == "e1" and config.events[0].assets is None
+    lines = config_errors(
+        text.replace("id: e1", "id: null").replace("sources: [S]", "sources: null")
+    )
+    assert [line.split(": ")[2] for line in lines] == ["field 'id'", "field 'sources'"]

@@ -321,38 +321,39 @@ class _StudyParser:
             default = STUDY_DEFAULTS.get(key) if default is None else default
             return self._optional(study, key, "study.", parse, default)
 
-        estimation = get("estimation_window", lambda v: window(v, where, "study.estimation_window"))
-        event_windows = get("event_windows", lambda v: windows(v, where, "study.event_windows"))
+        values = {  # parsed in file-schema order, so problems are listed in that order
+            "name": get("name", lambda v: text(v, where, "study.name"), self.path.stem),
+            "returns": get("returns", lambda v: choice(v, RETURN_KINDS, where, "study.returns")),
+            "estimation_window": get(
+                "estimation_window", lambda v: window(v, where, "study.estimation_window")
+            ),
+            "event_windows": get(
+                "event_windows", lambda v: windows(v, where, "study.event_windows")
+            ),
+        }
+        estimation, event_windows = values["estimation_window"], values["event_windows"]
         self.event_windows = event_windows
         if estimation is not None and event_windows is not None:
             problems.take(lambda: self._check_estimation_window(estimation, event_windows))
-        min_returns = None
+        values["exclude_other_events"] = get(
+            "exclude_other_events", lambda v: boolean(v, where, "study.exclude_other_events")
+        )
+        values["exclusion_window"] = get(
+            "exclusion_window", lambda v: window(v, where, "study.exclusion_window")
+        )
         if estimation is not None:
-            min_returns = get(
+            values["min_estimation_returns"] = get(
                 "min_estimation_returns",
                 lambda v: self._min_returns(v, estimation),
                 default_min_returns(estimation),
             )
-        values = {
-            "name": get("name", lambda v: text(v, where, "study.name"), self.path.stem),
-            "returns": get("returns", lambda v: choice(v, RETURN_KINDS, where, "study.returns")),
-            "estimation_window": estimation,
-            "event_windows": event_windows,
-            "exclude_other_events": get(
-                "exclude_other_events", lambda v: boolean(v, where, "study.exclude_other_events")
-            ),
-            "exclusion_window": get(
-                "exclusion_window", lambda v: window(v, where, "study.exclusion_window")
-            ),
-            "min_estimation_returns": min_returns,
-            "model": get("model", lambda v: self._model(v, where, "study.model")),
-            "prices": get("prices", self._prices),
-            "volatility": get("volatility", lambda v: boolean(v, where, "study.volatility")),
-            "total_reactions": get(
-                "total_reactions", lambda v: boolean(v, where, "study.total_reactions")
-            ),
-            "group_by": get("group_by", self._group_by),
-        }
+        values["model"] = get("model", lambda v: self._model(v, where, "study.model"))
+        values["prices"] = get("prices", self._prices)
+        values["volatility"] = get("volatility", lambda v: boolean(v, where, "study.volatility"))
+        values["total_reactions"] = get(
+            "total_reactions", lambda v: boolean(v, where, "study.total_reactions")
+        )
+        values["group_by"] = get("group_by", self._group_by)
         if problems.since(mark):
             return None
         return StudySettings(**values)

@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 
 from eventstudy.events import ModelSpec, StudyConfig
-from eventstudy.study_parser import REPORT_KEYS, STUDY_KEYS, ParsedStudy, read_study
+from eventstudy.study_parser import ParsedStudy, read_study
+from eventstudy.study_schema import REPORT_KEYS, STUDY_KEYS
 
 MAX_LISTED_ASSETS = 40
 """Longer asset lists are summarised after this many entries."""

@@ -1,20 +1,19 @@
-"""The schema of a study file and its parser: YAML sections -> :class:`~eventstudy.events.StudyConfig`.
+"""The study-file parser: YAML sections -> :class:`~eventstudy.events.StudyConfig`.
 
-Every optional key has a default (:data:`STUDY_DEFAULTS` mirrors ``StudySettings``); the parser
-records which values were defaulted so ``eventstudy events check --explain`` can show them.
-Problems are collected over the whole file (and the CSV or study file it reads) and raised
-together as one :class:`~eventstudy.study_fields.StudyFileError`, one line per problem.
-Cross-references (benchmarks, event assets, ``group_by``, the ``report`` block) are checked
-against the parts that parsed, so one broken asset does not cascade into more lines.
+Every optional key takes its default (the key tables and value parsers are in
+:mod:`eventstudy.study_schema`); the parser records which values were defaulted so
+``eventstudy events check --explain`` can show them. Problems are collected over the whole file
+(and the CSV or study file it reads) and raised together as one
+:class:`~eventstudy.study_fields.StudyFileError`, one line per problem. Cross-references
+(benchmarks, event assets, ``group_by``, the ``report`` block) are checked against the parts
+that parsed, so one broken asset does not cascade into more lines.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
 from pathlib import Path
 
 from eventstudy.asset_table import ROLE_COLUMNS, AssetRow, AssetTableSpec, read_asset_table
@@ -22,13 +21,9 @@ from eventstudy.events import (
     ASSET_KINDS,
     BENCHMARK_GROUP,
     DEFAULT_GROUP,
-    FX_EXCHANGE,
-    MODEL_NAMES,
-    REACTIONS,
     RETURN_KINDS,
     Asset,
     Event,
-    FactorSpec,
     ModelSpec,
     PriceSettings,
     ReportSettings,
@@ -49,9 +44,7 @@ from eventstudy.study_fields import (
     line_of,
     list_of,
     mapping_of,
-    non_negative,
     read_yaml,
-    show,
     strings,
     suggestion,
     text,
@@ -60,67 +53,24 @@ from eventstudy.study_fields import (
     windows,
     without_nulls,
 )
-
-# --- schema ----------------------------------------------------------------------------------------
-
-TOP_KEYS = ("study", "assets", "events", "report", "assets_from", "events_from")
-STUDY_KEYS = (
-    "name",
-    "returns",
-    "estimation_window",
-    "event_windows",
-    "exclude_other_events",
-    "exclusion_window",
-    "min_estimation_returns",
-    "model",
-    "prices",
-    "volatility",
-    "total_reactions",
-    "group_by",
+from eventstudy.study_schema import (
+    ASSET_KEYS,
+    ASSET_REQUIRED,
+    ASSETS_FROM_KEYS,
+    EVENT_KEYS,
+    EVENT_REQUIRED,
+    IDENTIFIER,
+    PRICES_KEYS,
+    REPORT_KEYS,
+    STUDY_DEFAULTS,
+    STUDY_KEYS,
+    TOP_KEYS,
+    default_min_returns,
+    parse_attributes,
+    parse_model,
+    parse_yahoo,
+    resolve_exchange,
 )
-STUDY_DEFAULTS: Mapping[str, object] = {
-    f.name: f.default for f in dataclasses.fields(StudySettings) if f.name != "name"
-}
-"""Defaults of the ``study`` block, taken from :class:`StudySettings` (one source of truth).
-``name`` defaults to the file's stem; ``min_estimation_returns`` to at most half the
-estimation window (see :func:`default_min_returns`)."""
-PRICES_KEYS = ("snapshot", "start", "end", "proxies")
-ASSET_KEYS = ("ticker", "name", "group", "exchange", "model", "attributes", "kind", "yahoo")
-ASSET_REQUIRED = ("ticker",)
-EVENT_KEYS = ("id", "title", "category", "announced", "sources", "time_precision", "tags", "assets")
-EVENT_REQUIRED = ("id", "category", "announced", "sources")
-REPORT_KEYS = tuple(f.name for f in dataclasses.fields(ReportSettings))
-ASSETS_FROM_KEYS = ("path", "ticker", *ROLE_COLUMNS, "attributes")
-FACTOR_KEYS = ("ticker", "lag")
-_MODEL_FIELDS = {
-    "constant_mean": ((), ()),
-    "market_adjusted": (("benchmark",), ("lag",)),
-    "market": (("benchmark",), ("lag",)),
-    "factor": (("factors",), ()),
-    "dimson": (("benchmark",), ("lag", "lags", "leads")),
-    "scholes_williams": (("benchmark",), ("lag",)),
-}
-MODEL_REQUIRED = {name: ("name", *req) for name, (req, _) in _MODEL_FIELDS.items()}
-MODEL_KEYS = {
-    name: ("name", *req, *optional, "reaction") for name, (req, optional) in _MODEL_FIELDS.items()
-}
-LAG_VALUES = (0, 1)
-IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-"""Event ids and categories: a letter or digit, then letters, digits, '.', '_', '-'."""
-MIN_RETURNS_SHARE = 2
-"""The default ``min_estimation_returns`` is at most 1/MIN_RETURNS_SHARE of the window."""
-
-
-def default_min_returns(estimation_window: tuple[int, int]) -> int:
-    """120 returns, or half the estimation window when that is shorter than 240 sessions.
-
-    Examples
-    --------
-    >>> default_min_returns((-260, -11)), default_min_returns((-120, -11))
-    (120, 55)
-    """
-    length = estimation_window[1] - estimation_window[0] + 1
-    return max(1, min(int(STUDY_DEFAULTS["min_estimation_returns"]), length // MIN_RETURNS_SHARE))
 
 
 @dataclass(frozen=True)
@@ -168,49 +118,6 @@ def parse_study_text(
     where = Where(str(path))
     document = read_yaml(text_, where, "study, assets, events")
     return _StudyParser(path, where, assets_from).parse(document)
-
-
-# --- exchanges -------------------------------------------------------------------------------------
-
-
-def resolve_exchange(value: object, where: Where, field_name: str = "exchange") -> str:
-    """The canonical ``exchange_calendars`` name of an exchange code or alias, or ``FX``.
-
-    Examples
-    --------
-    >>> resolve_exchange("NYSE", Where("s.yaml")), resolve_exchange("jpx", Where("s.yaml"))
-    ('XNYS', 'XTKS')
-    """
-    name = text(value, where, field_name)
-    canonical = _canonical_exchange(name.upper())
-    if canonical is None:
-        names = _exchange_names()
-        raise where.error(
-            field_name,
-            f"unknown exchange {show(name)} (use an exchange_calendars code or alias such as "
-            f"XTKS, XNYS, JPX or NYSE, or {FX_EXCHANGE} for Yahoo FX rates; list them with "
-            f'python -c "import exchange_calendars; print(exchange_calendars.get_calendar_names())")'
-            f"{suggestion(name.upper(), names)}",
-        )
-    return canonical
-
-
-@cache
-def _canonical_exchange(name: str) -> str | None:
-    if name == FX_EXCHANGE:
-        return FX_EXCHANGE
-    if name not in _exchange_names():
-        return None
-    import exchange_calendars
-
-    return exchange_calendars.resolve_alias(name)
-
-
-@lru_cache(maxsize=1)
-def _exchange_names() -> tuple[str, ...]:
-    import exchange_calendars  # slow import, only needed when a file names an exchange
-
-    return tuple(exchange_calendars.get_calendar_names(include_aliases=True))
 
 
 # --- the parser ------------------------------------------------------------------------------------
@@ -347,7 +254,7 @@ class _StudyParser:
                 lambda v: self._min_returns(v, estimation),
                 default_min_returns(estimation),
             )
-        values["model"] = get("model", lambda v: self._model(v, where, "study.model"))
+        values["model"] = get("model", lambda v: parse_model(v, where, "study.model"))
         values["prices"] = get("prices", self._prices)
         values["volatility"] = get("volatility", lambda v: boolean(v, where, "study.volatility"))
         values["total_reactions"] = get(
@@ -424,37 +331,6 @@ class _StudyParser:
         return strings(items, self.where, field_name)
 
     # -- models --
-
-    def _model(self, value: object, where: Where, field_name: str) -> ModelSpec:
-        """One model spec (a mapping, or just its name); tickers are checked against the assets."""
-        if isinstance(value, str):
-            value = {"name": value}
-        model = mapping_of(value, where, field_name)
-        if "name" not in model:
-            raise where.error(f"{field_name}.name", "missing (required)")
-        name = choice(model["name"], MODEL_NAMES, where, f"{field_name}.name")
-        problems = Problems()
-        prefix = f"{field_name}."
-        check_keys(model, MODEL_KEYS[name], MODEL_REQUIRED[name], where, problems, prefix=prefix)
-        spec = problems.take(
-            lambda: ModelSpec(
-                name=name,
-                benchmark=None
-                if model.get("benchmark") is None
-                else text(model["benchmark"], where, f"{prefix}benchmark"),
-                lag=_lag(model.get("lag", 0), where, f"{prefix}lag"),
-                factors=_factors(model["factors"], where, f"{prefix}factors")
-                if "factors" in model
-                else (),
-                lags=non_negative(model.get("lags", 1), where, f"{prefix}lags"),
-                leads=non_negative(model.get("leads", 1), where, f"{prefix}leads"),
-                reaction=choice(model["reaction"], REACTIONS, where, f"{prefix}reaction")
-                if "reaction" in model
-                else None,
-            )
-        )
-        problems.raise_if_any()
-        return spec
 
     def _check_models(self, default: ModelSpec, assets: tuple[Asset, ...]) -> None:
         """Benchmarks/factors are assets; benchmarks take no model; no asset is its own benchmark."""
@@ -590,16 +466,16 @@ class _StudyParser:
             "exchange": problems.take(lambda: resolve_exchange(asset["exchange"], where))
             if "exchange" in asset
             else None,
-            "model": problems.take(lambda: self._model(asset["model"], where, "model"))
+            "model": problems.take(lambda: parse_model(asset["model"], where, "model"))
             if "model" in asset
             else None,
-            "attributes": problems.take(lambda: _attributes(asset["attributes"], where))
+            "attributes": problems.take(lambda: parse_attributes(asset["attributes"], where))
             if "attributes" in asset
             else {},
             "kind": problems.take(lambda: choice(asset["kind"], ASSET_KINDS, where, "kind"))
             if "kind" in asset
             else "price",
-            "yahoo": problems.take(lambda: _yahoo(asset["yahoo"], where))
+            "yahoo": problems.take(lambda: parse_yahoo(asset["yahoo"], where))
             if "yahoo" in asset
             else "",
         }
@@ -965,63 +841,3 @@ class _StudyParser:
                 raise self.where.error(field_name, "a joint estimation needs at least two events")
             joint.append(members)
         return tuple(joint)
-
-
-# --- small value parsers ---------------------------------------------------------------------------
-
-
-def _lag(value: object, where: Where, field_name: str) -> int:
-    lag = integer(value, where, field_name)
-    if lag not in LAG_VALUES:
-        raise where.error(field_name, f"{lag} is not 0 (same date) or 1 (latest closed session)")
-    return lag
-
-
-def _factors(value: object, where: Where, field_name: str) -> tuple[FactorSpec, ...]:
-    factors: list[FactorSpec] = []
-    for i, item in enumerate(list_of(value, where, field_name)):
-        item_field = f"{field_name}[{i}]"
-        factor = mapping_of(item, where, item_field)
-        problems = Problems()
-        check_keys(factor, FACTOR_KEYS, ("ticker",), where, problems, prefix=f"{item_field}.")
-        problems.raise_if_any()
-        spec = FactorSpec(
-            ticker=text(factor["ticker"], where, f"{item_field}.ticker"),
-            lag=_lag(factor.get("lag", 0), where, f"{item_field}.lag"),
-        )
-        if spec in factors:
-            raise where.error(item_field, f"duplicate factor {spec.ticker} with lag {spec.lag}")
-        factors.append(spec)
-    return tuple(factors)
-
-
-def _attributes(value: object, where: Where) -> dict[str, str]:
-    """``{name: value}``; values are text (numbers are written as text), names identifiers."""
-    mapping = mapping_of(value, where, "attributes")
-    problems = Problems()
-    attributes: dict[str, str] = {}
-    for key, item in mapping.items():
-        field_name = f"attributes.{key}"
-        name = problems.take(lambda key=key: text(key, where, "attributes"))
-        if name == "group":
-            problems.add(where.error(field_name, "'group' is an asset field, not an attribute"))
-            continue
-        if isinstance(item, bool) or not isinstance(item, str | int | float):
-            problems.add(where.error(field_name, f"expected text or a number, got {show(item)}"))
-        elif name is not None:
-            value_text = problems.take(
-                lambda item=item, field_name=field_name: text(str(item), where, field_name)
-            )
-            if value_text is not None:
-                attributes[name] = value_text
-    problems.raise_if_any()
-    return attributes
-
-
-def _yahoo(value: object, where: Where) -> str | None:
-    """A Yahoo Finance symbol, or None (written ``null``) when Yahoo does not carry the series."""
-    if value is None:
-        return None
-    if isinstance(value, str) and not value.strip():
-        raise where.error("yahoo", "must not be empty (write null when Yahoo lacks the series)")
-    return text(value, where, "yahoo")

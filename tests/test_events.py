@@ -26,7 +26,7 @@ from eventstudy.events import (
     parse_config,
 )
 from eventstudy.study_fields import MAX_SHOWN, StudyFileError
-from eventstudy.study_parser import STUDY_DEFAULTS
+from eventstudy.study_schema import STUDY_DEFAULTS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "events" / "minimal.yaml"
 FILE_NAME = "broken-study.yaml"

@@ -119,14 +119,14 @@ def _asset_lines(parsed: ParsedStudy) -> list[str]:
     studied = config.studied_assets
     groups = Counter(asset.group for asset in studied)
     benchmarks = len(config.assets) - len(studied)
-    origins = Counter(parsed.asset_origin.get(a.ticker, "") for a in config.assets)
+    origins = Counter(origin for a in config.assets for origin in parsed.asset_origin[a.ticker])
     lines = [
         (
             f"# {len(config.assets)} assets: {len(studied)} studied "
             f"({', '.join(f'{group} {n}' for group, n in groups.items())}), "
             f"{benchmarks} benchmark{'s' if benchmarks != 1 else ''} (regressors only)"
         ),
-        "# listed in: " + ", ".join(f"{origin} {n}" for origin, n in origins.items() if origin),
+        "# listed in: " + ", ".join(f"{origin} {n}" for origin, n in origins.items()),
         "assets:",
     ]
     for asset in config.assets[:MAX_LISTED_ASSETS]:

@@ -84,8 +84,8 @@ class ParsedStudy:
     """Ticker -> asset fields filled by default (``name``, ``group``, ``exchange``)."""
     event_defaults: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Event id -> event fields filled by default (``title``)."""
-    asset_origin: Mapping[str, str] = field(default_factory=dict)
-    """Ticker -> the file that lists it (the study file, or the ``assets_from`` CSV)."""
+    asset_origin: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Ticker -> the files that list it (the study file and/or the ``assets_from`` CSV)."""
     event_origin: Mapping[str, str] = field(default_factory=dict)
     """Event id -> the study file it comes from (this one, or an ``events_from`` file)."""
 
@@ -144,7 +144,7 @@ class _StudyParser:
         self.defaulted: set[str] = set()
         self.asset_defaults: dict[str, tuple[str, ...]] = {}
         self.event_defaults: dict[str, tuple[str, ...]] = {}
-        self.asset_origin: dict[str, str] = {}
+        self.asset_origin: dict[str, tuple[str, ...]] = {}
         self.event_origin: dict[str, str] = {}
         self.unresolved_tickers: set[str] = set()  # tickers of assets that failed to parse
         self.unresolved_events: set[str] = set()  # ids of events that failed to parse
@@ -418,7 +418,7 @@ class _StudyParser:
                     )
                     continue
                 listed.append(asset)
-                self.asset_origin[asset.ticker] = str(self.path)
+                self.asset_origin[asset.ticker] = (str(self.path),)
         if table_spec is not None:
             listed = self._merge_table(listed, table_spec)
             if listed is None:
@@ -551,7 +551,7 @@ class _StudyParser:
             if row.ticker not in position:
                 merged.append(asset)
                 self.asset_defaults[row.ticker] = row_defaults
-                self.asset_origin[row.ticker] = spec.shown
+                self.asset_origin[row.ticker] = (spec.shown,)
                 continue
             listed_asset = merged[position[row.ticker]]
             listed_defaults = self.asset_defaults[row.ticker]
@@ -560,7 +560,7 @@ class _StudyParser:
                 listed_asset, attributes={**asset.attributes, **listed_asset.attributes}, **fill
             )
             self.asset_defaults[row.ticker] = tuple(k for k in listed_defaults if k not in fill)
-            self.asset_origin[row.ticker] = f"{self.path} and {spec.shown}"
+            self.asset_origin[row.ticker] = (str(self.path), spec.shown)
         return merged
 
     def _table_asset(self, row: AssetRow, shown: str) -> tuple[Asset, tuple[str, ...]] | None:

@@ -130,3 +130,15 @@ def test_cli_explain_of_a_broken_file_exits_2(tmp_path: Path, capsys):
 def test_cli_help_documents_explain(capsys):
     assert cli.main(["events", "check", "--help"]) == 0
     assert "--explain" in capsys.readouterr().out
+
+
+def test_assets_listed_in_the_file_and_the_csv_count_for_both(repo_root: Path):
+    path = repo_root / "tests" / "studies" / "parse-assets-from.yaml"
+    lines = explain_study(path).splitlines()
+    listed = next(line for line in lines if line.startswith("# listed in: "))
+    assert listed.endswith(
+        "parse-assets-from.yaml 2, " + str(path.parent / "firms-sample.csv") + " 8"
+    )
+    tel = next(line for line in lines if "ticker: 8035.T" in line)
+    assert "name: Tokyo Electron Limited, group: chips" in tel  # name from the CSV, group written
+    assert "size_class: Core30, exposure: china" in tel

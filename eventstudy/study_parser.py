@@ -456,28 +456,18 @@ class _StudyParser:
             else None
         )
         defaults = [key for key in ("name", "group", "exchange") if key not in asset]
+
+        def get(key: str, parse, default=None):
+            return _written(problems, asset, key, parse, default)
+
         built = {
-            "name": problems.take(lambda: text(asset["name"], where, "name"))
-            if "name" in asset
-            else ticker,
-            "group": problems.take(lambda: text(asset["group"], where, "group"))
-            if "group" in asset
-            else DEFAULT_GROUP,
-            "exchange": problems.take(lambda: resolve_exchange(asset["exchange"], where))
-            if "exchange" in asset
-            else None,
-            "model": problems.take(lambda: parse_model(asset["model"], where, "model"))
-            if "model" in asset
-            else None,
-            "attributes": problems.take(lambda: parse_attributes(asset["attributes"], where))
-            if "attributes" in asset
-            else {},
-            "kind": problems.take(lambda: choice(asset["kind"], ASSET_KINDS, where, "kind"))
-            if "kind" in asset
-            else "price",
-            "yahoo": problems.take(lambda: parse_yahoo(asset["yahoo"], where))
-            if "yahoo" in asset
-            else "",
+            "name": get("name", lambda v: text(v, where, "name"), ticker),
+            "group": get("group", lambda v: text(v, where, "group"), DEFAULT_GROUP),
+            "exchange": get("exchange", lambda v: resolve_exchange(v, where)),
+            "model": get("model", lambda v: parse_model(v, where, "model")),
+            "attributes": get("attributes", lambda v: parse_attributes(v, where), {}),
+            "kind": get("kind", lambda v: choice(v, ASSET_KINDS, where, "kind"), "price"),
+            "yahoo": get("yahoo", lambda v: parse_yahoo(v, where), ""),
         }
         if problems.since(mark) or ticker is None:
             self._unresolved("asset", raw_ticker)
@@ -726,7 +716,7 @@ class _StudyParser:
         check_keys(event, EVENT_KEYS, EVENT_REQUIRED, where, problems)
 
         def get(key: str, parse, default=None):
-            return problems.take(lambda: parse(event[key])) if key in event else default
+            return _written(problems, event, key, parse, default)
 
         event_id = get("id", lambda v: identifier(v, IDENTIFIER, where, "id", "liberation-day"))
         built = {
@@ -841,3 +831,8 @@ class _StudyParser:
                 raise self.where.error(field_name, "a joint estimation needs at least two events")
             joint.append(members)
         return tuple(joint)
+
+
+def _written(problems: Problems, mapping: dict, key: str, parse, default=None):
+    """``parse(mapping[key])`` when the key is written (None after a problem), else ``default``."""
+    return problems.take(lambda: parse(mapping[key])) if key in mapping else default

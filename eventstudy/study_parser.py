@@ -202,6 +202,11 @@ class _StudyParser:
             return False
         return name not in (self.unresolved_tickers if item == "asset" else self.unresolved_events)
 
+    @property
+    def _assets_complete(self) -> bool:
+        """Every asset of the file parsed (so a group or attribute missing is really missing)."""
+        return not (self.unresolved_tickers or self.unnamed_failures["asset"])
+
     def _optional(self, block: dict, key: str, prefix: str, parse, default):
         """``parse(block[key])`` when written, else ``default`` (recorded as defaulted)."""
         if key not in block:
@@ -580,9 +585,8 @@ class _StudyParser:
         if settings is None:
             return
         studied = [a for a in assets if not a.is_benchmark]
-        complete = not (self.unresolved_tickers or self.unnamed_failures["asset"])
         for i, name in enumerate(settings.group_by):
-            if name == "group" or not complete or not studied:
+            if name == "group" or not self._assets_complete or not studied:
                 continue
             if not any(asset.attribute(name) is not None for asset in studied):
                 carried = sorted({key for asset in studied for key in asset.attributes})
@@ -813,7 +817,7 @@ class _StudyParser:
 
     def _market_group(self, value: object, groups: list[str]) -> str:
         group = text(value, self.where, "report.market_group")
-        if groups and group not in groups:
+        if groups and self._assets_complete and group not in groups:
             raise self.where.error(
                 "report.market_group",
                 f"no studied asset is in group {group!r} (groups: {', '.join(groups)})"

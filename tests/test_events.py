@@ -1071,3 +1071,12 @@ events:
         text.replace("id: e1", "id: null").replace("sources: [S]", "sources: null")
     )
     assert [line.split(": ")[2] for line in lines] == ["field 'id'", "field 'sources'"]
+
+
+def test_a_broken_asset_hides_no_group_from_the_report_check():
+    document = minimal()
+    document["assets"][0]["kind"] = "level"  # ^N225 fails, and only it is in group 'index'
+    document["assets"][1]["group"] = "market"
+    document["report"] = {"market_group": "index"}
+    lines = config_errors(dump(document))
+    assert len(lines) == 1 and "asset '^N225': field 'kind'" in lines[0]

@@ -31,7 +31,16 @@ PROG = "eventstudy"
 
 
 def events_check(args: argparse.Namespace) -> int:
-    """Validate a study file and print each event's Tokyo and New York day 0."""
+    """Validate a study file and print each event's Tokyo and New York day 0.
+
+    With ``--explain``, print the effective settings instead: every default filled in and
+    marked, each asset's model and reaction, and counts of assets and events.
+    """
+    if args.explain:
+        from eventstudy.explain import explain_study
+
+        sys.stdout.write(explain_study(args.file))
+        return 0
     from eventstudy.calendars import session_table
     from eventstudy.events import load_config
 
@@ -132,6 +141,12 @@ def _add_events_commands(groups) -> None:
     )
     check.add_argument("file", type=Path, help="the study file (events.yaml)")
     check.add_argument("--format", choices=("table", "csv"), default="table")
+    check.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the effective settings instead (YAML, every default filled in and marked "
+        "'# default'; each asset's model and reaction; counts of assets and events)",
+    )
 
 
 def _add_prices_commands(groups) -> None:

@@ -71,7 +71,7 @@ def test_events_check_csv_parses_back(events_file: Path, capsys):
             "announced: '2025-04-02 16:00'",
             "naive timestamp",
         ),
-        ("category: tariff_announcement", "category: tariffs", "field 'category'"),
+        ("category: tariff_announcement", "category: tariff news", "field 'category'"),
         ("benchmark: ^TOPX", "benchmark: ^TOPIX", "unknown ticker '^TOPIX'"),
         ("  returns: simple", "  retruns: simple", "did you mean 'returns'"),
     ],

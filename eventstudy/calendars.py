@@ -89,7 +89,14 @@ def _build_calendar(exchange: str, start: pd.Timestamp) -> xcals.ExchangeCalenda
             raise ValueError(f"unknown exchange {exchange!r}") from None
 
 
-def _timezone(exchange: str) -> str:
+def timezone(exchange: str) -> str:
+    """The time zone of an exchange's sessions (``UTC`` for ``FX``).
+
+    Examples
+    --------
+    >>> timezone("XTKS"), timezone("FX")
+    ('Asia/Tokyo', 'UTC')
+    """
     return "UTC" if exchange == FX_EXCHANGE else str(_calendar(exchange).tz)
 
 
@@ -248,7 +255,7 @@ def _rule(moment: pd.Timestamp, session: pd.Timestamp, partial: bool, exchange: 
         return RULE_FX
     if partial:
         return RULE_PARTIAL
-    local_date = moment.tz_convert(_timezone(exchange)).tz_localize(None).normalize()
+    local_date = moment.tz_convert(timezone(exchange)).tz_localize(None).normalize()
     return RULE_BEFORE_OPEN if local_date == session else RULE_NEXT_SESSION
 
 
@@ -302,7 +309,7 @@ def _refusal(config: StudyConfig, event: Event, error: EventStudyError) -> Confi
 def _mapping_row(event: Event, exchange: str) -> dict[str, object]:
     moment = _as_utc(event.announced)
     session, partial = event_session(moment, exchange)
-    local = moment.tz_convert(_timezone(exchange))
+    local = moment.tz_convert(timezone(exchange))
     return {
         "event_id": event.id,
         "exchange": exchange,

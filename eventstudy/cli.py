@@ -54,6 +54,8 @@ def prices_fetch(args: argparse.Namespace) -> int:
     )
     for line in _price_summary(prices.closes, prices.missing):
         print(line)
+    for ticker, note in prices.notes.items():
+        print(f"note {ticker}: {note}")
     return 0
 
 

@@ -231,9 +231,11 @@ def event_session(announced: pd.Timestamp, exchange: str) -> tuple[pd.Timestamp,
     calendar = _calendar(exchange, earliest=_utc_date(moment) - pd.Timedelta(days=10))
     position = calendar.closes.searchsorted(moment, side="right")
     if position == 0 or position == len(calendar.closes):
+        limit = (f"before its first known session {calendar.first_session:%Y-%m-%d}" if position == 0
+                 else f"after its last known session {calendar.last_session:%Y-%m-%d}")
         raise EventStudyError(
             f"announcement {moment:%Y-%m-%d %H:%M} UTC is outside the {exchange} calendar "
-            f"({calendar.first_session:%Y-%m-%d} to {calendar.last_session:%Y-%m-%d})"
+            f"({limit}, as exchange_calendars knows it)"
         )
     session = calendar.closes.index[position]
     return session, bool(calendar.opens.iloc[position] <= moment)

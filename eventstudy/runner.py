@@ -120,7 +120,8 @@ def summary_lines(result, seconds: float) -> list[str]:
                          "as study.prices.proxies asks)")
     refused = models[models["status"] != "ok"]
     if len(refused):
-        lines.append(f"  not estimated: {len(refused)} pairs (reasons in tables/models.csv)")
+        pairs = "pair" if len(refused) == 1 else "pairs"
+        lines.append(f"  not estimated: {len(refused)} {pairs} (reasons in tables/models.csv)")
         for row in refused.head(MAX_LISTED).itertuples():
             lines.append(f"    {row.event_id} / {row.asset}: {row.status}: {row.message}")
         if len(refused) > MAX_LISTED:

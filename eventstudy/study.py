@@ -274,11 +274,11 @@ class Study:
             needs = [t for t in self.config.model_for(asset).tickers() if t in prices.missing]
             if needs:
                 skipped[asset.ticker] = f"left out: its model needs {', '.join(needs)}, which could not be supplied"
-                log.warning("skipping %s: %s", asset.ticker, skipped[asset.ticker])
+                log.info("skipping %s: %s", asset.ticker, skipped[asset.ticker])
                 continue
             usable.append(asset)
-        for ticker, reason in prices.missing.items():
-            log.warning("price series %s unavailable: %s", ticker, reason)
+        for ticker, reason in prices.missing.items():  # the run summary or the refusal says it too
+            log.info("price series %s unavailable: %s", ticker, reason)
         return usable, skipped
 
     def asset_inputs(self, closes: pd.DataFrame, assets: Iterable[Asset] | None = None) -> list[AssetInput]:

@@ -122,8 +122,15 @@ def summary_lines(result, seconds: float) -> list[str]:
     if len(refused):
         pairs = "pair" if len(refused) == 1 else "pairs"
         lines.append(f"  not estimated: {len(refused)} {pairs} (reasons in tables/models.csv)")
-        for row in refused.head(MAX_LISTED).itertuples():
-            lines.append(f"    {row.event_id} / {row.asset}: {row.status}: {row.message}")
-        if len(refused) > MAX_LISTED:
-            lines.append(f"    ... and {len(refused) - MAX_LISTED} more")
+        groups = list(refused.groupby(["asset", "status"], sort=False))
+        for (asset, status), rows in groups[:MAX_LISTED]:
+            first = rows.iloc[0]
+            if len(rows) == 1:
+                lines.append(f"    {first.event_id} / {asset}: {status}: {first.message}")
+            else:
+                lines.append(f"    {asset}: {len(rows)} events {status}, e.g. {first.event_id}: "
+                             f"{first.message}")
+        if len(groups) > MAX_LISTED:
+            rest = sum(len(rows) for _, rows in groups[MAX_LISTED:])
+            lines.append(f"    ... and {rest} more")
     return lines

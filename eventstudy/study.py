@@ -90,14 +90,23 @@ class StudyResult:
         with single_blas_thread():
             return joint.joint_table(self.inputs, day0, ids, self.config.settings, excluded)
 
-    def summary(self, window: tuple[int, int] = (0, 1)) -> pd.DataFrame:
+    def summary(self, window: tuple[int, int] | None = None) -> pd.DataFrame:
         """CAR over ``window`` per (event, asset) with t, p-value and significance stars.
+
+        ``window`` must be one of the study's event windows; default ``(0, 1)`` when the study
+        has it, else its first window (a run-up study has no window containing day 0).
 
         Examples
         --------
         >>> res = eventstudy.run("events.yaml")  # doctest: +SKIP
         >>> res.summary((0, 3)).head()            # doctest: +SKIP
         """
+        windows = [tuple(w) for w in self.config.settings.event_windows]
+        if window is None:
+            window = (0, 1) if (0, 1) in windows else windows[0]
+        if tuple(window) not in windows:
+            shown = ", ".join(format_window(w) for w in windows)
+            raise ValueError(f"window {format_window(window)} is not an event window of the study ({shown})")
         rows = self.car[self.car["window"] == format_window(window)].copy()
         rows["stars"] = rows["p_value"].map(stars)
         return rows[["event_id", "asset", "window", "car", "t", "p_value", "stars", "bhar"]].reset_index(drop=True)

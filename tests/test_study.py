@@ -236,3 +236,16 @@ def test_a_declared_proxy_stands_in_for_a_missing_benchmark_and_the_run_says_so(
     with pytest.raises(DataError, match="A: left out: its model needs MKT"):
         es.Study(dataclasses.replace(proxied, settings=config.settings), snapshot=tmp_path).run(
             volatility=False)
+
+
+def test_summary_defaults_to_a_window_of_the_study_and_refuses_others():
+    tickers = ["A", "B"]
+    config = _synthetic_config(tickers)
+    other = dataclasses.replace(config, settings=dataclasses.replace(
+        config.settings, event_windows=((-1, 2), (0, 0))))
+    result = es.Study(other, prices=_synthetic_prices(tickers, 8)).run(volatility=False)
+    assert set(result.summary()["window"]) == {"[-1,2]"} and len(result.summary()) == 4
+    with pytest.raises(ValueError, match=r"window \[0,1\] is not an event window of the study"):
+        result.summary((0, 1))
+    plain = _run(tickers, _synthetic_prices(tickers, 8))
+    assert set(plain.summary()["window"]) == {"[0,1]"}

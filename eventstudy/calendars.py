@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
-from functools import lru_cache
 
 import exchange_calendars as xcals
 import pandas as pd
 
-from eventstudy.errors import EventStudyError
+from eventstudy.errors import ConfigError, EventStudyError
 from eventstudy.events import FX_EXCHANGE, Event, StudyConfig
 
 CALENDAR_START = pd.Timestamp("2000-01-01")
@@ -51,21 +50,53 @@ SESSION_TABLE_COLUMNS = (
 )
 
 
-@lru_cache(maxsize=16)
-def _calendar(exchange: str) -> xcals.ExchangeCalendar:
-    """The ``exchange_calendars`` calendar of an exchange, built once (construction is slow)."""
+_CALENDARS: dict[str, tuple[pd.Timestamp, xcals.ExchangeCalendar]] = {}
+
+
+def _calendar(exchange: str, earliest: pd.Timestamp | None = None) -> xcals.ExchangeCalendar:
+    """The ``exchange_calendars`` calendar of an exchange, built once per process (slow).
+
+    It starts at :data:`CALENDAR_START`; when ``earliest`` (a naive date) lies before that, it is
+    rebuilt from the start of ``earliest``'s year, or from the first date the calendar knows
+    (e.g. 1997 for XTKS), so studies of older events get their sessions.
+    """
     if exchange == FX_EXCHANGE:
         raise ValueError(f"{FX_EXCHANGE} has no exchange_calendars calendar")
+    built = _CALENDARS.get(exchange)
+    if built is None:
+        built = CALENDAR_START, _build_calendar(exchange, CALENDAR_START)
+        _CALENDARS[exchange] = built
+    start, calendar = built
+    if earliest is None or earliest >= start:
+        return calendar
+    wanted = pd.Timestamp(year=earliest.year, month=1, day=1)
+    bound = calendar.bound_min()
+    if bound is not None:
+        wanted = max(wanted, pd.Timestamp(bound))
+    if wanted < start:
+        calendar = _build_calendar(exchange, wanted)
+        _CALENDARS[exchange] = wanted, calendar
+    return calendar
+
+
+def _build_calendar(exchange: str, start: pd.Timestamp) -> xcals.ExchangeCalendar:
     with warnings.catch_warnings():
         # exchange_calendars 4.13 reads tz-aware Series.values, deprecated in pandas 3.1.
         warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
         try:
-            return xcals.get_calendar(exchange, start=CALENDAR_START)
+            return xcals.get_calendar(exchange, start=start)
         except xcals.errors.InvalidCalendarName:
             raise ValueError(f"unknown exchange {exchange!r}") from None
 
 
-def _timezone(exchange: str) -> str:
+def timezone(exchange: str) -> str:
+    """The time zone of an exchange's sessions (``UTC`` for ``FX``).
+
+    Examples
+    --------
+    >>> timezone("XTKS"), timezone("FX")
+    ('Asia/Tokyo', 'UTC')
+    """
     return "UTC" if exchange == FX_EXCHANGE else str(_calendar(exchange).tz)
 
 
@@ -91,8 +122,9 @@ def _as_sessions(sessions: Iterable) -> pd.DatetimeIndex:
 def get_sessions(exchange: str, start: object, end: object) -> pd.DatetimeIndex:
     """Sessions of an exchange in ``[start, end]`` (both inclusive).
 
-    Dates outside the calendar's bounds (:data:`CALENDAR_START` to about a year after today)
-    have no known sessions and are left out. ``FX`` sessions are all weekdays.
+    Dates outside the calendar's bounds (the first date ``exchange_calendars`` knows for the
+    exchange, e.g. 1997-01-01 for XTKS, to about a year after today) have no known sessions
+    and are left out. ``FX`` sessions are all weekdays.
 
     Parameters
     ----------
@@ -114,7 +146,7 @@ def get_sessions(exchange: str, start: object, end: object) -> pd.DatetimeIndex:
     start, end = _as_date(start), _as_date(end)
     if exchange == FX_EXCHANGE:
         return _as_sessions(pd.bdate_range(start, end))
-    calendar = _calendar(exchange)
+    calendar = _calendar(exchange, earliest=start)
     start = max(start, calendar.first_session)
     end = min(end, calendar.last_session)
     if start > end:
@@ -129,7 +161,8 @@ def _session_times(exchange: str, sessions: Iterable, which: str) -> pd.Series:
         weekend = index[index.day_of_week >= 5]
         _require_no_extra(weekend, exchange)
         return pd.Series(index.tz_localize("UTC"), index=index, name=which)
-    times = getattr(_calendar(exchange), f"{which}s")
+    earliest = index.min() if len(index) else None
+    times = getattr(_calendar(exchange, earliest), f"{which}s")
     _require_no_extra(index.difference(times.index), exchange)
     return times.reindex(index).rename(which)
 
@@ -195,15 +228,21 @@ def event_session(announced: pd.Timestamp, exchange: str) -> tuple[pd.Timestamp,
     moment = _as_utc(announced)
     if exchange == FX_EXCHANGE:
         return _fx_session(moment), False
-    calendar = _calendar(exchange)
+    calendar = _calendar(exchange, earliest=_utc_date(moment) - pd.Timedelta(days=10))
     position = calendar.closes.searchsorted(moment, side="right")
-    if moment < CALENDAR_START.tz_localize("UTC") or position == len(calendar.closes):
+    if position == 0 or position == len(calendar.closes):
+        limit = (f"before its first known session {calendar.first_session:%Y-%m-%d}" if position == 0
+                 else f"after its last known session {calendar.last_session:%Y-%m-%d}")
         raise EventStudyError(
             f"announcement {moment:%Y-%m-%d %H:%M} UTC is outside the {exchange} calendar "
-            f"({calendar.first_session:%Y-%m-%d} to {calendar.last_session:%Y-%m-%d})"
+            f"({limit}, as exchange_calendars knows it)"
         )
     session = calendar.closes.index[position]
     return session, bool(calendar.opens.iloc[position] <= moment)
+
+
+def _utc_date(moment: pd.Timestamp) -> pd.Timestamp:
+    return moment.tz_convert("UTC").tz_localize(None).normalize()
 
 
 def _fx_session(moment: pd.Timestamp) -> pd.Timestamp:
@@ -218,7 +257,7 @@ def _rule(moment: pd.Timestamp, session: pd.Timestamp, partial: bool, exchange: 
         return RULE_FX
     if partial:
         return RULE_PARTIAL
-    local_date = moment.tz_convert(_timezone(exchange)).tz_localize(None).normalize()
+    local_date = moment.tz_convert(timezone(exchange)).tz_localize(None).normalize()
     return RULE_BEFORE_OPEN if local_date == session else RULE_NEXT_SESSION
 
 
@@ -234,10 +273,45 @@ def default_exchanges(config: StudyConfig) -> list[str]:
     return list(dict.fromkeys(exchanges))
 
 
+def event_exchanges(config: StudyConfig, event: Event) -> list[str]:
+    """Exchanges on which ``event`` needs a day 0: those of the studied assets it applies to and
+    of their models' regressors (file order).
+
+    An exchange no such asset trades on is never a reason to refuse the event (a 1998 event on
+    Tokyo assets does not need the New York calendar).
+
+    Examples
+    --------
+    >>> event_exchanges(config, config.events[0])  # doctest: +SKIP
+    ['XTKS']
+    """
+    exchanges: dict[str, None] = {}
+    for asset in config.studied_assets:
+        if not event.applies_to(asset.ticker):
+            continue
+        exchanges[asset.exchange] = None
+        for ticker in config.model_for(asset).tickers():
+            exchanges[config.asset(ticker).exchange] = None
+    return list(exchanges)
+
+
+def _informative_exchanges(config: StudyConfig) -> list[str]:
+    """Exchanges mapped for every event when their calendar covers it, needed or not: New York
+    (shown beside Tokyo in reports) and those of volatility indices (level changes per event)."""
+    indices = [a.exchange for a in config.assets if a.kind == "volatility_index"]
+    return list(dict.fromkeys([DEFAULT_EXCHANGE, *indices]))
+
+
+def _refusal(config: StudyConfig, event: Event, error: EventStudyError) -> ConfigError:
+    """The calendar error of ``event`` as a one-line refusal naming the file, event and field."""
+    where = str(config.path) if config.path is not None else "study"
+    return ConfigError(f"{where}: event {event.id!r}: field 'announced': {error}")
+
+
 def _mapping_row(event: Event, exchange: str) -> dict[str, object]:
     moment = _as_utc(event.announced)
     session, partial = event_session(moment, exchange)
-    local = moment.tz_convert(_timezone(exchange))
+    local = moment.tz_convert(timezone(exchange))
     return {
         "event_id": event.id,
         "exchange": exchange,
@@ -250,13 +324,15 @@ def _mapping_row(event: Event, exchange: str) -> dict[str, object]:
 
 
 def map_events(config: StudyConfig, exchanges: Iterable[str] | None = None) -> pd.DataFrame:
-    """Day 0 of every event on every exchange, with the rule that decided it.
+    """Day 0 of every event on every exchange it needs, with the rule that decided it.
 
     Parameters
     ----------
     config : StudyConfig
     exchanges : iterable of str, optional
-        Default: :func:`default_exchanges` (those of the studied assets, plus ``XNYS``).
+        Map every event on exactly these exchanges. Default: per event, the exchanges of
+        :func:`event_exchanges` (refused when a calendar does not cover the announcement),
+        plus ``XNYS`` and volatility-index exchanges where their calendar covers it.
 
     Returns
     -------
@@ -265,19 +341,56 @@ def map_events(config: StudyConfig, exchanges: Iterable[str] | None = None) -> p
         exchange, session`` (naive date), ``partial`` (bool), ``announced`` (UTC),
         ``announced_local`` (text in the exchange's time zone) and ``rule``.
 
+    Raises
+    ------
+    ConfigError
+        An announcement outside a needed exchange's calendar, naming the file, the event and
+        the field ``announced``.
+
     Examples
     --------
     >>> table = map_events(load_config("events.yaml"), ["XTKS"])  # doctest: +SKIP
     >>> table.loc[table.event_id == "reciprocal-90day-pause", "announced_local"].item()  # doctest: +SKIP
     '2025-04-10 02:18 JST'
     """
-    chosen = default_exchanges(config) if exchanges is None else list(dict.fromkeys(exchanges))
-    rows = [_mapping_row(event, exchange) for event in config.events for exchange in chosen]
+    forced = None if exchanges is None else list(dict.fromkeys(exchanges))
+    order = forced or list(
+        dict.fromkeys([*default_exchanges(config), *_all_model_exchanges(config),
+                       *_informative_exchanges(config)])
+    )
+    rows = []
+    for event in config.events:
+        needed = set(forced or event_exchanges(config, event))
+        optional = set() if forced else set(_informative_exchanges(config)) - needed
+        for exchange in order:
+            if exchange in needed:
+                rows.append(_needed_row(config, event, exchange))
+            elif exchange in optional:
+                rows.extend(_optional_rows(event, exchange))
     table = pd.DataFrame(rows, columns=list(MAP_COLUMNS))
     table["session"] = pd.to_datetime(table["session"]).astype("datetime64[ns]")
     table["partial"] = table["partial"].astype(bool)
     table["announced"] = pd.to_datetime(table["announced"], utc=True).astype("datetime64[ns, UTC]")
     return table
+
+
+def _all_model_exchanges(config: StudyConfig) -> list[str]:
+    return [config.asset(t).exchange for a in config.studied_assets
+            for t in config.model_for(a).tickers()]
+
+
+def _needed_row(config: StudyConfig, event: Event, exchange: str) -> dict[str, object]:
+    try:
+        return _mapping_row(event, exchange)
+    except EventStudyError as error:
+        raise _refusal(config, event, error) from None
+
+
+def _optional_rows(event: Event, exchange: str) -> list[dict[str, object]]:
+    try:
+        return [_mapping_row(event, exchange)]
+    except EventStudyError:
+        return []
 
 
 def session_table(config: StudyConfig) -> pd.DataFrame:
@@ -298,17 +411,32 @@ def session_table(config: StudyConfig) -> pd.DataFrame:
     """
     rows = []
     for event in config.events:
-        tokyo, tokyo_partial = event_session(event.announced, "XTKS")
-        new_york, new_york_partial = event_session(event.announced, "XNYS")
+        needed = event_exchanges(config, event)
+        tokyo, tokyo_partial = _session_cells(config, event, "XTKS", needed)
+        new_york, new_york_partial = _session_cells(config, event, "XNYS", needed)
         rows.append(
             {
                 "id": event.id,
                 "category": event.category,
                 "announced": event.announced.isoformat(),
-                "tokyo_session": f"{tokyo:%Y-%m-%d}",
+                "tokyo_session": tokyo,
                 "tokyo_partial": tokyo_partial,
-                "new_york_session": f"{new_york:%Y-%m-%d}",
+                "new_york_session": new_york,
                 "new_york_partial": new_york_partial,
             }
         )
     return pd.DataFrame(rows, columns=list(SESSION_TABLE_COLUMNS))
+
+
+def _session_cells(
+    config: StudyConfig, event: Event, exchange: str, needed: list[str]
+) -> tuple[str, bool | None]:
+    """Day 0 as text and its partial flag; blank when the calendar does not cover an exchange
+    the event does not need (refused when it needs it)."""
+    try:
+        session, partial = event_session(event.announced, exchange)
+    except EventStudyError as error:
+        if exchange in needed:
+            raise _refusal(config, event, error) from None
+        return "", None
+    return f"{session:%Y-%m-%d}", partial

@@ -56,13 +56,17 @@ def prices_fetch(args: argparse.Namespace) -> int:
     """Load the prices a study needs (snapshot, cache or Yahoo) and summarise what arrived."""
     from eventstudy.data import fetch_prices
     from eventstudy.events import load_config
+    from eventstudy.study import left_out
 
     config = load_config(args.file)
     prices = fetch_prices(
         config, snapshot=args.snapshot, cache_dir=args.cache_dir, offline=args.offline
     )
-    for line in _price_summary(prices.closes, prices.missing):
+    missing = {t: f"{reason}; {left_out(config, t)}" for t, reason in prices.missing.items()}
+    for line in _price_summary(prices.closes, missing):
         print(line)
+    for ticker, note in prices.notes.items():
+        print(f"note {ticker}: {note}")
     return 0
 
 

@@ -5,7 +5,13 @@ panel of adjusted closes (one column per ticker, naive local trading dates), the
 tickers it could not supply with a one-line reason each, and a provenance table.
 A ticker that cannot be supplied never raises; a file that is present but wrong
 (malformed CSV, checksum mismatch) does, with a :class:`~eventstudy.errors.DataError`
-naming the file.
+naming the file, and so does Yahoo Finance being unreachable (:class:`YahooUnreachable`).
+
+Which Yahoo symbol a ticker is downloaded under is the study's own declaration
+(``Asset.yahoo_symbol``: the ticker itself, another symbol for the same series, or None when
+Yahoo does not carry it). A study may also name *proxies* (``study.prices.proxies``): a
+different series used in a ticker's place only when the ticker itself cannot be supplied;
+every substitution is recorded in ``PriceData.provenance['proxy']`` and ``PriceData.notes``.
 
 Where prices come from (:func:`resolve_source`): command-line flag >
 ``$EVENTSTUDY_SNAPSHOT`` > ``study.prices.snapshot`` in ``events.yaml`` >
@@ -28,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,11 +46,11 @@ from .errors import DataError
 from .events import StudyConfig
 
 __all__ = [
-    "YAHOO_ALIASES",
     "PriceData",
     "PriceSource",
     "SnapshotSource",
     "YahooSource",
+    "YahooUnreachable",
     "default_cache_dir",
     "describe_cached",
     "fetch_prices",
@@ -53,12 +59,14 @@ __all__ = [
 ]
 
 DateLike = date | str | pd.Timestamp | None
+PricesLike = TypeVar("PricesLike", pd.Series, pd.DataFrame)
 
 PROVENANCE_COLUMNS = (
     "ticker",
     "source",
     "location",
     "alias",
+    "proxy",
     "first",
     "last",
     "rows",
@@ -69,23 +77,10 @@ SNAPSHOT_HEADER = ("date", "open", "high", "low", "close", "adj_close", "volume"
 DEFAULT_LOOKBACK_YEARS = 3
 YAHOO_HISTORY_START = pd.Timestamp("1980-01-01")
 
-#: Project ticker -> Yahoo Finance symbol, for tickers whose Yahoo symbol differs.
-#: ``None`` means Yahoo has no symbol for the series: the ticker is reported missing
-#: at once, without a network call (use a snapshot directory for it). An alias is only
-#: listed when it is the *same series* under another name - an index is never swapped
-#: for an ETF that tracks it (``^TOPX`` stays ``^TOPX`` even though Yahoo often has no
-#: rows for it; ``1306.T`` is a fund with fees and dividends, not TOPIX). Every alias
-#: used is recorded in ``PriceData.provenance['alias']`` and ``PriceData.notes``.
-YAHOO_ALIASES: dict[str, str | None] = {
-    "NIKKEI_VI": None,  # Nikkei Stock Average Volatility Index: not on Yahoo Finance
-    "NIKKEI_SEMI": None,  # Nikkei Semiconductor Stock Index: not on Yahoo Finance
-}
-
-
 # ============================================================================ results
 @dataclass(frozen=True)
 class PriceData:
-    """Adjusted closes of the supplied tickers, with what is missing and where each came from.
+    """Adjusted closes (and volumes) of the supplied tickers, what is missing and where each came from.
 
     Attributes
     ----------
@@ -97,10 +92,15 @@ class PriceData:
         Ticker -> one-line reason it could not be supplied (empty when all were found).
     provenance : DataFrame
         One row per supplied ticker: ``ticker, source ('snapshot'|'yahoo'|'cache'),
-        location, alias, first, last, rows, sha256, retrieved_at``.
+        location, alias`` (Yahoo symbol of the same series, when it differs from the ticker),
+        ``proxy`` (Yahoo symbol of the *different* series used in its place, see
+        ``study.prices.proxies``; '' when none), ``first, last, rows, sha256, retrieved_at``.
     notes : Mapping[str, str]
-        Ticker -> remarks that did not prevent supplying it (alias used, corrupt cache
-        entry replaced, cache written only partly, ...).
+        Ticker -> remarks that did not prevent supplying it (alias or proxy used, corrupt
+        cache entry replaced, cache written only partly, ...).
+    volumes : DataFrame
+        Daily traded volume, same index and columns as ``closes``; NaN where the source has
+        none (indices and close-only series in a snapshot). Filled with NaN when not given.
 
     Examples
     --------
@@ -116,6 +116,15 @@ class PriceData:
     missing: Mapping[str, str]
     provenance: pd.DataFrame
     notes: Mapping[str, str] = field(default_factory=dict)
+    volumes: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        volumes = self.volumes
+        if volumes is None:
+            volumes = pd.DataFrame(np.nan, index=self.closes.index, columns=self.closes.columns)
+        else:
+            volumes = volumes.reindex(index=self.closes.index, columns=self.closes.columns)
+        object.__setattr__(self, "volumes", volumes.astype("float64"))
 
 
 class PriceSource(Protocol):
@@ -131,13 +140,18 @@ class _Collector:
 
     def __init__(self) -> None:
         self.series: dict[str, pd.Series] = {}
+        self.volumes: dict[str, pd.Series] = {}
         self.provenance: list[dict] = []
         self.missing: dict[str, str] = {}
         self.notes: dict[str, str] = {}
 
-    def supply(self, ticker: str, closes: pd.Series, **provenance: object) -> None:
+    def supply(
+        self, ticker: str, closes: pd.Series, volumes: pd.Series | None, **provenance: object
+    ) -> None:
         self.series[ticker] = closes.rename(ticker)
-        row = {"ticker": ticker, **provenance, "rows": len(closes)}
+        if volumes is not None:
+            self.volumes[ticker] = volumes.reindex(closes.index).rename(ticker)
+        row = {"ticker": ticker, "proxy": "", **provenance, "rows": len(closes)}
         row["first"], row["last"] = closes.index.min(), closes.index.max()
         self.provenance.append(row)
 
@@ -152,11 +166,19 @@ class _Collector:
             closes = pd.DataFrame(index=pd.DatetimeIndex([], dtype="datetime64[ns]"))
         closes.index = pd.DatetimeIndex(closes.index, freq=None, name="date")
         closes.columns.name = None
+        volumes = pd.DataFrame(
+            {t: self.volumes.get(t, pd.Series(dtype="float64")) for t in supplied},
+            index=closes.index,
+            columns=closes.columns,
+            dtype="float64",
+        )
         provenance = pd.DataFrame(self.provenance, columns=list(PROVENANCE_COLUMNS))
         position = {t: i for i, t in enumerate(supplied)}
         provenance = provenance.sort_values("ticker", key=lambda s: s.map(position))
         missing = {t: self.missing[t] for t in order if t in self.missing}
-        return PriceData(closes, missing, provenance.reset_index(drop=True), dict(self.notes))
+        return PriceData(
+            closes, missing, provenance.reset_index(drop=True), dict(self.notes), volumes
+        )
 
 
 def _unique(tickers: Iterable[str]) -> list[str]:
@@ -178,11 +200,11 @@ def _today() -> pd.Timestamp:
     return pd.Timestamp.today().normalize()
 
 
-def _trim(closes: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
-    return closes.loc[(closes.index >= start) & (closes.index <= end)]
+def _trim(values: PricesLike, start: pd.Timestamp, end: pd.Timestamp) -> PricesLike:
+    return values.loc[(values.index >= start) & (values.index <= end)]
 
 
-def _span(closes: pd.Series) -> str:
+def _span(closes: pd.Series | pd.DataFrame) -> str:
     return f"{closes.index.min():%Y-%m-%d} .. {closes.index.max():%Y-%m-%d}"
 
 
@@ -253,17 +275,18 @@ class SnapshotSource:
                 f"no file '{ticker}.csv' in snapshot {self.directory} (nor in its universe/)"
             )
             return
-        closes, digest = read_snapshot_file(path, self._expected_sha256(path))
-        selected = _trim(closes, start, end)
+        prices, digest = read_snapshot_file(path, self._expected_sha256(path))
+        selected = _trim(prices, start, end)
         if selected.empty:
             result.missing[ticker] = (
                 f"snapshot file {path} has no rows in the requested range "
-                f"(it covers {_span(closes)})"
+                f"(it covers {_span(prices)})"
             )
             return
         result.supply(
             ticker,
-            selected,
+            selected["adj_close"],
+            selected["volume"],
             source="snapshot",
             location=str(path),
             alias="",
@@ -298,8 +321,11 @@ def _snapshot_checksums(directory: Path) -> dict[str, str]:
 
 def read_snapshot_file(
     path: str | Path, expected_sha256: str | None = None
-) -> tuple[pd.Series, str]:
-    """Read and validate one snapshot CSV; return its adjusted closes and the file's sha256.
+) -> tuple[pd.DataFrame, str]:
+    """Read and validate one snapshot CSV; return its adjusted closes and volumes, and its sha256.
+
+    The frame has a ``date`` index and the float columns ``adj_close`` and ``volume`` (NaN
+    where the file has no volume: empty cells, or no ``volume`` column at all).
 
     Raises
     ------
@@ -309,8 +335,8 @@ def read_snapshot_file(
 
     Examples
     --------
-    >>> closes, sha = read_snapshot_file("../shared/prices/^N225.csv")  # doctest: +SKIP
-    >>> closes.loc["2025-04-07"]  # doctest: +SKIP
+    >>> prices, sha = read_snapshot_file("../shared/prices/^N225.csv")  # doctest: +SKIP
+    >>> prices.loc["2025-04-07", "adj_close"]  # doctest: +SKIP
     31136.580078125
     """
     path = Path(path)
@@ -318,18 +344,20 @@ def read_snapshot_file(
     digest = hashlib.sha256(payload).hexdigest()
     if expected_sha256 is not None and digest != expected_sha256:
         _fail(path, f"sha256 {digest} does not match the snapshot manifest ({expected_sha256})")
-    _check_header(path, payload)
-    dates, values = _parse_snapshot_csv(path, payload)
-    _check_rows(path, dates, values)
+    has_volume = _check_header(path, payload)
+    dates, values, volumes = _parse_snapshot_csv(path, payload, has_volume)
+    _check_rows(path, dates, values, volumes)
     index = pd.DatetimeIndex(dates.astype("datetime64[ns]"), name="date")
-    return pd.Series(values, index=index, name=path.stem, dtype="float64"), digest
+    frame = pd.DataFrame({"adj_close": values, "volume": volumes}, index=index, dtype="float64")
+    return frame, digest
 
 
 def _fail(path: Path, problem: str) -> None:
     raise DataError(f"snapshot file {path}: {problem}")
 
 
-def _check_header(path: Path, payload: bytes) -> None:
+def _check_header(path: Path, payload: bytes) -> bool:
+    """Require ``date`` and ``adj_close``; return whether the file has a ``volume`` column."""
     header_line = payload.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip()
     header = [name.strip() for name in header_line.split(",")]
     absent = [name for name in ("date", "adj_close") if name not in header]
@@ -339,12 +367,16 @@ def _check_header(path: Path, payload: bytes) -> None:
             f"header {header_line!r} lacks {', '.join(absent)} "
             f"(expected {','.join(SNAPSHOT_HEADER)})",
         )
+    return "volume" in header
 
 
-def _parse_snapshot_csv(path: Path, payload: bytes) -> tuple[np.ndarray, np.ndarray]:
+def _parse_snapshot_csv(
+    path: Path, payload: bytes, has_volume: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    columns = ["date", "adj_close"] + (["volume"] if has_volume else [])
     options = pacsv.ConvertOptions(
-        include_columns=["date", "adj_close"],
-        column_types={"date": pa.date32(), "adj_close": pa.float64()},
+        include_columns=columns,
+        column_types={"date": pa.date32(), "adj_close": pa.float64(), "volume": pa.float64()},
     )
     try:
         table = pacsv.read_csv(io.BytesIO(payload), convert_options=options)
@@ -356,10 +388,15 @@ def _parse_snapshot_csv(path: Path, payload: bytes) -> tuple[np.ndarray, np.ndar
             row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
             _fail(path, f"empty {name} on line {row + 2}")
     dates = table.column("date").to_numpy().astype("datetime64[D]")
-    return dates, table.column("adj_close").to_numpy()
+    volumes = (
+        table.column("volume").to_numpy(zero_copy_only=False).astype("float64")
+        if has_volume
+        else np.full(len(dates), np.nan)
+    )
+    return dates, table.column("adj_close").to_numpy(), volumes
 
 
-def _check_rows(path: Path, dates: np.ndarray, values: np.ndarray) -> None:
+def _check_rows(path: Path, dates: np.ndarray, values: np.ndarray, volumes: np.ndarray) -> None:
     if len(dates) == 0:
         _fail(path, "no data rows")
     steps = np.diff(dates.astype("int64"))
@@ -376,6 +413,10 @@ def _check_rows(path: Path, dates: np.ndarray, values: np.ndarray) -> None:
             path,
             f"non-positive or non-finite adj_close {values[row]} on {dates[row]} (line {row + 2})",
         )
+    negative = volumes < 0
+    if negative.any():
+        row = int(np.flatnonzero(negative)[0])
+        _fail(path, f"negative volume {volumes[row]:g} on {dates[row]} (line {row + 2})")
 
 
 def snapshot_universe(directory: str | Path) -> list[str]:
@@ -405,7 +446,10 @@ class YahooSource:
     retried with exponential backoff (``backoff * 2**k`` seconds) after an exception
     *or* when yfinance returns no rows for some of its tickers (yfinance logs failures
     and returns an empty or all-NaN frame instead of raising). Tickers still without
-    rows are reported in ``PriceData.missing``.
+    rows are reported in ``PriceData.missing``. When every symbol of a batch fails with a
+    connection error (DNS, refused or timed-out connection, as yfinance logs them), the
+    download stops at once with :class:`YahooUnreachable`. yfinance's own log lines are
+    collected, not printed, unless the ``eventstudy`` logger is at INFO (``--verbose``).
 
     A partly covered ticker is downloaded again over the union of the cached and the
     requested range and replaces the cached file: Yahoo's auto-adjusted history is
@@ -427,8 +471,10 @@ class YahooSource:
         Seconds before the first retry; doubled at each further retry.
     downloader : callable, optional
         Replacement for ``yfinance.download`` (same keyword arguments); tests inject fakes.
-    aliases : Mapping, optional
-        Ticker -> Yahoo symbol or None (default :data:`YAHOO_ALIASES`).
+    symbols : Mapping, optional
+        Ticker -> Yahoo symbol, or None when Yahoo does not carry the series (such tickers
+        are reported missing without a network call). Tickers not listed are downloaded
+        under their own name. :func:`resolve_source` fills it from ``Asset.yahoo_symbol``.
 
     Examples
     --------
@@ -446,7 +492,7 @@ class YahooSource:
         backoff: float = 1.0,
         downloader: Downloader | None = None,
         *,
-        aliases: Mapping[str, str | None] | None = None,
+        symbols: Mapping[str, str | None] | None = None,
     ) -> None:
         if batch_size < 1 or retries < 0 or backoff < 0:
             raise ValueError("batch_size must be >= 1, retries and backoff >= 0")
@@ -456,7 +502,7 @@ class YahooSource:
         self.retries = retries
         self.backoff = backoff
         self.downloader = downloader
-        self.aliases = dict(YAHOO_ALIASES if aliases is None else aliases)
+        self.symbols = dict(symbols or {})
         self.on_download: Callable[[int], None] | None = None  # called with each batch's size
 
     def __repr__(self) -> str:
@@ -483,7 +529,7 @@ class YahooSource:
 
     def symbol(self, ticker: str) -> str | None:
         """Yahoo symbol of ``ticker`` (None when Yahoo has none)."""
-        return self.aliases.get(ticker, ticker)
+        return self.symbols.get(ticker, ticker)
 
     # -------------------------------------------------------------------- cache side
     def _from_cache(
@@ -493,8 +539,8 @@ class YahooSource:
         symbol = self.symbol(ticker)
         if symbol is None:
             result.missing[ticker] = (
-                f"'{ticker}' has no Yahoo Finance ticker (see eventstudy.data.YAHOO_ALIASES); "
-                "supply it from a snapshot directory"
+                f"'{ticker}' is not on Yahoo Finance (the study declares no Yahoo symbol for "
+                "it); supply it from a snapshot directory (--snapshot DIR)"
             )
             return None
         cached = self._load_cached(ticker, symbol, result)
@@ -535,7 +581,8 @@ class YahooSource:
         end: pd.Timestamp,
         result: _Collector,
     ) -> None:
-        closes = _trim(cached.frame["adj_close"].dropna(), start, end)
+        prices = _trim(cached.frame[cached.frame["adj_close"].notna()], start, end)
+        closes = prices["adj_close"]
         entry = cached.entry
         if not cached.covers(start, min(end, _last_complete_day())):
             result.note(
@@ -552,6 +599,7 @@ class YahooSource:
         result.supply(
             ticker,
             closes,
+            prices.get("volume"),
             source="cache",
             location=str(cached.path),
             alias=entry.get("alias", ""),
@@ -621,7 +669,8 @@ class YahooSource:
         except OSError as error:
             result.note(ticker, f"could not write the price cache: {error}")
             entry = {"sha256": "", "downloaded_at": utc_now_iso()}
-        closes = _trim(frame["adj_close"], *wanted)
+        prices = _trim(frame, *wanted)
+        closes = prices["adj_close"]
         if closes.empty:
             result.missing[ticker] = (
                 f"Yahoo Finance has no rows for '{ticker}' in the requested range "
@@ -631,6 +680,7 @@ class YahooSource:
         result.supply(
             ticker,
             closes,
+            prices.get("volume"),
             source="yahoo",
             location="Yahoo Finance",
             alias=alias,
@@ -648,24 +698,29 @@ class YahooSource:
         for attempt in range(1, self.retries + 2):
             if attempt > 1:
                 time.sleep(self.backoff * 2 ** (attempt - 2))
-            try:
-                frame, logged = self._call_downloader(pending, first, last)
-            except Exception as error:  # noqa: BLE001 - yfinance and its HTTP stack raise many types
-                detail = f"{type(error).__name__}: {error}"
-                failures.update({s: _Failure(True, detail, attempt) for s in pending})
-                continue
+            with _YfinanceLog() as log:
+                try:
+                    frame = self._call_downloader(pending, first, last)
+                except Exception as error:  # noqa: BLE001 - yfinance and its HTTP stack raise many types
+                    detail = f"{type(error).__name__}: {error}"
+                    failures.update({s: _Failure(True, detail, attempt) for s in pending})
+                    _stop_if_unreachable(found, [detail, *log.messages], attempt, self.retries)
+                    continue
             found.update(yahoo_frames_by_symbol(frame, pending))
             pending = [s for s in pending if s not in found]
+            logged = log.errors_by_symbol()
             failures.update({s: _Failure(False, logged.get(s, ""), attempt) for s in pending})
             if not pending:
                 break
+            if len(pending) == len(symbols):
+                _stop_if_unreachable(found, log.messages, attempt, self.retries)
         return found, {s: failures[s] for s in pending}
 
     def _call_downloader(
         self, symbols: list[str], first: pd.Timestamp, last: pd.Timestamp
-    ) -> tuple[pd.DataFrame, dict[str, str]]:
+    ) -> pd.DataFrame:
         downloader = self.downloader or _yfinance_download()
-        with _YfinanceLog() as log, warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.filterwarnings("ignore", module=r"yfinance(\.|$)")
             frame = downloader(
                 symbols,
@@ -678,7 +733,7 @@ class YahooSource:
                 threads=True,
                 ignore_tz=True,
             )
-        return frame, log.errors_by_symbol()
+        return frame
 
 
 def _yfinance_download() -> Downloader:
@@ -719,25 +774,74 @@ class _Failure:
         )
 
 
+class YahooUnreachable(DataError):
+    """Yahoo Finance cannot be reached (no network, DNS failure, connection refused or timed out)."""
+
+
+#: What yfinance's HTTP stack (curl_cffi, requests/urllib3) says when the network is down.
+CONNECTION_FAILURE = re.compile(
+    r"could not resolve host|name or service not known|temporary failure in name resolution"
+    r"|nodename nor servname|getaddrinfo failed|failed to resolve|nameresolutionerror"
+    r"|dnserror|could not connect|failed to connect|connection refused|network is unreachable"
+    r"|no route to host|connection timed out|timed out|connecttimeout|max retries exceeded"
+    r"|failed to establish a new connection|curl: \((5|6|7|28|35|56)\)",
+    re.IGNORECASE,
+)
+
+
+def _stop_if_unreachable(
+    found: Mapping[str, pd.DataFrame], messages: Sequence[str], attempt: int, retries: int
+) -> None:
+    """Raise :class:`YahooUnreachable` when nothing arrived and the failures are connection
+    errors, after a second attempt (one blip is retried) or when no retry is left."""
+    if found or (attempt < 2 and attempt <= retries):
+        return
+    causes = [m for m in messages if CONNECTION_FAILURE.search(m)]
+    if not causes:
+        return
+    cause = next((m for m in causes if "curl: (" in m), causes[0])  # the most precise one
+    raise YahooUnreachable(
+        f"Yahoo Finance cannot be reached ({_short_cause(cause)}): read prices from a local "
+        "snapshot with --snapshot DIR (or $EVENTSTUDY_SNAPSHOT), or retry when the network is back"
+    )
+
+
+def _short_cause(message: str) -> str:
+    """The informative part of a connection error, e.g. 'curl: (6) Could not resolve host: X'."""
+    curl = re.search(r"curl: \(\d+\)[^.\n']*", message)
+    text = curl.group(0) if curl else " ".join(message.split())
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 class _YfinanceLog(logging.Handler):
-    """Collects the error lines yfinance logs instead of raising (``['SYM']: message``)."""
+    """Collects what yfinance logs instead of raising (e.g. ``['SYM']: message``).
+
+    While active, yfinance's records do not reach the application's handlers (no "possibly
+    delisted" noise on the terminal) unless the ``eventstudy`` logger is enabled for INFO
+    (``eventstudy --verbose``); the failures reach the user through ``PriceData.missing``.
+    """
 
     _LINE = re.compile(r"^(\[.*?\]):\s*(.*)$", re.DOTALL)
 
     def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
+        super().__init__(level=logging.WARNING)
         self.messages: list[str] = []
         self.logger = logging.getLogger("yfinance")
+        self._propagate = self.logger.propagate
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
 
     def __enter__(self) -> Self:
         self.logger.addHandler(self)
+        self._propagate = self.logger.propagate
+        if not logging.getLogger("eventstudy").isEnabledFor(logging.INFO):
+            self.logger.propagate = False
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.logger.removeHandler(self)
+        self.logger.propagate = self._propagate
 
     def errors_by_symbol(self) -> dict[str, str]:
         errors: dict[str, str] = {}
@@ -843,17 +947,38 @@ def resolve_source(
         return SnapshotSource(
             path, origin=f"study.prices.snapshot in {config.path or 'the config'}"
         )
-    return YahooSource(cache_dir=cache_dir, offline=offline)
+    return YahooSource(cache_dir=cache_dir, offline=offline, symbols=yahoo_symbols(config))
+
+
+def yahoo_symbols(config: StudyConfig | None) -> dict[str, str | None]:
+    """Ticker -> Yahoo symbol for every asset whose symbol differs from its ticker (None: not
+    on Yahoo), from the study's ``Asset.yahoo_symbol``.
+
+    Examples
+    --------
+    >>> yahoo_symbols(load_config("events.yaml"))  # doctest: +SKIP
+    {'NIKKEI_SEMI': None, 'NIKKEI_VI': None}
+    """
+    if config is None:
+        return {}
+    return {a.ticker: a.yahoo_symbol for a in config.assets if a.yahoo_symbol != a.ticker}
 
 
 def default_start(config: StudyConfig) -> pd.Timestamp:
-    """Three calendar years before the first event's (local) announcement date, or before today."""
+    """Three calendar years before the first event's (local) announcement date (or before today),
+    earlier when the estimation window is longer than that.
+
+    The estimation window's sessions are converted to calendar days at 240 sessions a year
+    (fewer than any exchange has), plus a month, so the first pair's window always fits.
+    """
     if config.events:
         first = min(pd.Timestamp(e.announced) for e in config.events)
         anchor = _timestamp(first, _today())  # the local date of the announcement
     else:
         anchor = _today()
-    return anchor - pd.DateOffset(years=DEFAULT_LOOKBACK_YEARS)
+    sessions = 1 - config.settings.estimation_window[0]  # one more price than returns
+    window_days = pd.Timedelta(days=int(np.ceil(sessions * 366 / 240)) + 31)
+    return min(anchor - pd.DateOffset(years=DEFAULT_LOOKBACK_YEARS), anchor - window_days)
 
 
 def fetch_prices(
@@ -884,7 +1009,60 @@ def fetch_prices(
     tickers = config.all_tickers()
     if progress is not None and isinstance(source, YahooSource):
         source.on_download = progress("download batches (tickers)", len(tickers))
-    return source.get(tickers, start, end)
+    data = source.get(tickers, start, end)
+    return with_proxies(source, data, settings.proxies, start, end)
+
+
+def with_proxies(
+    source: PriceSource,
+    data: PriceData,
+    proxies: Mapping[str, str],
+    start: DateLike = None,
+    end: DateLike = None,
+) -> PriceData:
+    """``data`` with each missing ticker that has a proxy replaced by the proxy's series.
+
+    A proxy is a *different* series (e.g. an ETF for an index Yahoo lacks) that the study names
+    in ``study.prices.proxies``; it is used only when the ticker itself could not be supplied,
+    under the ticker's name, with ``provenance['proxy']`` and a note saying so. When the proxy
+    cannot be supplied either, the ticker stays missing with both reasons.
+
+    Examples
+    --------
+    >>> data = with_proxies(source, data, {"^TOPX": "1306.T"}, "2024-01-01")  # doctest: +SKIP
+    >>> data.provenance.set_index("ticker").loc["^TOPX", "proxy"]  # doctest: +SKIP
+    '1306.T'
+    """
+    wanted = {ticker: proxies[ticker] for ticker in data.missing if ticker in proxies}
+    if not wanted:
+        return data
+    substitutes = source.get(list(dict.fromkeys(wanted.values())), start, end)
+    missing, notes = dict(data.missing), dict(data.notes)
+    closes, volumes = [data.closes], [data.volumes]
+    provenance = [data.provenance]
+    for ticker, proxy in wanted.items():
+        reason = missing.pop(ticker)
+        if proxy in substitutes.missing:
+            missing[ticker] = f"{reason}; its proxy '{proxy}' failed too: {substitutes.missing[proxy]}"
+            continue
+        closes.append(substitutes.closes[[proxy]].set_axis([ticker], axis=1))
+        volumes.append(substitutes.volumes[[proxy]].set_axis([ticker], axis=1))
+        row = substitutes.provenance[substitutes.provenance["ticker"] == proxy].copy()
+        row["ticker"], row["proxy"] = ticker, proxy
+        provenance.append(row)
+        notes[ticker] = (
+            f"{reason}; replaced by the proxy '{proxy}' (a different series), "
+            "as study.prices.proxies asks"
+        )
+    order = [t for t in (*data.closes.columns, *wanted) if t not in missing]
+    merged = pd.concat(closes, axis=1, sort=True).reindex(columns=order)
+    merged.index = pd.DatetimeIndex(merged.index, name="date")
+    table = pd.concat([p for p in provenance if len(p)] or provenance[:1], ignore_index=True)
+    position = {t: i for i, t in enumerate(order)}
+    table = table.sort_values("ticker", key=lambda s: s.map(position)).reset_index(drop=True)
+    return PriceData(
+        merged, missing, table, notes, pd.concat(volumes, axis=1, sort=True)
+    )
 
 
 def describe_cached(ticker: str, cache_dir: str | Path | None = None) -> str:

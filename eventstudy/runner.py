@@ -81,14 +81,56 @@ def _progress_printer(verbose: bool):
 
 
 def _print_summary(result, out: Path, n_files: int, seconds: float) -> None:
+    for line in summary_lines(result, seconds):
+        print(line)
+    print(f"wrote {n_files} table files to {out / 'tables'}")
+
+
+MAX_LISTED = 10
+
+
+def summary_lines(result, seconds: float) -> list[str]:
+    """What the run did and what it refused: series without prices (and what that leaves out),
+    proxies used in a series' place, and the (event, asset) pairs that were not estimated.
+
+    Examples
+    --------
+    >>> print("\\n".join(summary_lines(result, 1.2)))  # doctest: +SKIP
+    study 'tariffs-2025': 46 events, 640/644 (event, asset) pairs estimated in 1.2s
+      no prices for NIKKEI_SEMI: no file 'NIKKEI_SEMI.csv' in snapshot ...; leaves out NIKKEI_SEMI
+      not estimated: 4 pairs (reasons in tables/models.csv)
+        round8 / 285A.T: insufficient: only 97 estimation returns for 285A.T (...)
+    """
+    from eventstudy.study import left_out
+
     models = result.models
     ok = int((models["status"] == "ok").sum())
-    print(f"study {result.config.settings.name!r}: {len(result.config.events)} events, "
-          f"{ok}/{len(models)} (event, asset) pairs estimated in {seconds:.1f}s")
+    headline = (f"study {result.config.settings.name!r}: {len(result.config.events)} events, "
+                f"{ok}/{len(models)} (event, asset) pairs estimated in {seconds:.1f}s")
+    lines = [headline]
+    for ticker, reason in result.missing.items():
+        lines.append(f"  no prices for {ticker}: {reason}; {left_out(result.config, ticker)}")
     for ticker, reason in sorted(result.skipped.items()):
-        print(f"  skipped {ticker}: {reason}")
+        if ticker not in result.missing and "its model needs" not in reason:
+            lines.append(f"  skipped {ticker}: {reason}")
+    provenance = result.provenance
+    if "proxy" in provenance.columns:
+        for row in provenance[provenance["proxy"].fillna("") != ""].itertuples():
+            lines.append(f"  proxy: {row.ticker} is the series {row.proxy} (a different series, "
+                         "as study.prices.proxies asks)")
     refused = models[models["status"] != "ok"]
     if len(refused):
-        counts = refused.groupby("status").size().to_dict()
-        print(f"  not estimated: {counts} (reasons in tables/models.csv)")
-    print(f"wrote {n_files} table files to {out / 'tables'}")
+        pairs = "pair" if len(refused) == 1 else "pairs"
+        lines.append(f"  not estimated: {len(refused)} {pairs} (reasons in tables/models.csv)")
+        groups = list(refused.groupby(["asset", "status"], sort=False))
+        for (asset, status), rows in groups[:MAX_LISTED]:
+            first = rows.iloc[0]
+            if len(rows) == 1:
+                lines.append(f"    {first.event_id} / {asset}: {status}: {first.message}")
+            else:
+                lines.append(f"    {asset}: {len(rows)} events {status}, e.g. {first.event_id}: "
+                             f"{first.message}")
+        if len(groups) > MAX_LISTED:
+            rest = sum(len(rows) for _, rows in groups[MAX_LISTED:])
+            lines.append(f"    ... and {rest} more")
+    return lines

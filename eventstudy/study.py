@@ -16,6 +16,7 @@ import pandas as pd
 
 from eventstudy import abnormal, calendars, inference, returns
 from eventstudy.abnormal import AssetInput, format_window
+from eventstudy.errors import DataError, EstimationError
 from eventstudy.events import Asset, ModelSpec, StudyConfig, load_config
 from eventstudy.models import build_design
 from eventstudy.panel import AbnormalPanel
@@ -57,7 +58,10 @@ class StudyResult:
     skipped : dict
         Tickers that could not be used, with the reason.
     provenance : DataFrame
-        Where every price series came from (file checksums or download times).
+        Where every price series came from (file checksums or download times); ``proxy``
+        names the different series used in a ticker's place (``study.prices.proxies``).
+    missing : dict
+        Price series that could not be supplied, with the reason (see :func:`left_out`).
     panel : AbnormalPanel
         The array view used by every statistic.
     """
@@ -74,6 +78,7 @@ class StudyResult:
     panel: AbnormalPanel = field(repr=False)
     closes: pd.DataFrame = field(repr=False)
     inputs: tuple[AssetInput, ...] = field(repr=False, default=())
+    missing: dict[str, str] = field(default_factory=dict)
 
     def joint(self, event_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Joint dummy-variable estimates for clusters of overlapping events (see :mod:`eventstudy.joint`).
@@ -95,14 +100,23 @@ class StudyResult:
         day0 = {(r.event_id, r.exchange): r.session for r in self.event_sessions.itertuples()}
         return build_scopes(self.config, self.panel, day0)
 
-    def summary(self, window: tuple[int, int] = (0, 1)) -> pd.DataFrame:
+    def summary(self, window: tuple[int, int] | None = None) -> pd.DataFrame:
         """CAR over ``window`` per (event, asset) with t, p-value and significance stars.
+
+        ``window`` must be one of the study's event windows; default ``(0, 1)`` when the study
+        has it, else its first window (a run-up study has no window containing day 0).
 
         Examples
         --------
         >>> res = eventstudy.run("events.yaml")  # doctest: +SKIP
         >>> res.summary((0, 3)).head()            # doctest: +SKIP
         """
+        windows = [tuple(w) for w in self.config.settings.event_windows]
+        if window is None:
+            window = (0, 1) if (0, 1) in windows else windows[0]
+        if tuple(window) not in windows:
+            shown = ", ".join(format_window(w) for w in windows)
+            raise ValueError(f"window {format_window(window)} is not an event window of the study ({shown})")
         rows = self.car[self.car["window"] == format_window(window)].copy()
         rows["stars"] = rows["p_value"].map(stars)
         columns = ["event_id", "asset", "reaction", "window", "car", "t", "p_value", "stars", "bhar"]
@@ -243,18 +257,21 @@ class Study:
         step = progress or (lambda stage: None)
         counter = getattr(progress, "counter", None)
         settings = self.config.settings
+        step("event sessions")
+        sessions = calendars.map_events(self.config)  # refuses an unmappable event before any download
+        day0 = {(r.event_id, r.exchange): r.session for r in sessions.itertuples()}
         step("prices")
         prices = self.load_prices(counter)
-        step("event sessions")
         skipped = dict(prices.missing)
         assets, skipped = self._usable_assets(prices, skipped)
-        exchanges = sorted({a.exchange for a in self.config.assets} | {"XNYS"})
-        sessions = calendars.map_events(self.config, exchanges)
-        day0 = {(r.event_id, r.exchange): r.session for r in sessions.itertuples()}
+        if not assets:
+            raise DataError(_no_studied_prices(self.config, skipped))
         step("abnormal returns")
         inputs = self.asset_inputs(prices.closes, assets)
         panel, models = abnormal.estimate(inputs, self.config.events, day0, settings)
         _log_refusals(models)
+        if panel.n_pairs == 0:
+            raise EstimationError(_nothing_estimated(self.config, models, prices.closes, skipped))
         step("tests")
         scopes = self.scopes(panel, day0)
         tests = all_tests(panel, scopes, settings.event_windows, self._groups(panel))
@@ -276,6 +293,7 @@ class Study:
             panel=panel,
             closes=prices.closes,
             inputs=tuple(inputs),
+            missing=dict(prices.missing),
         )
 
     # -- stages -------------------------------------------------------------------------------
@@ -288,11 +306,11 @@ class Study:
             needs = [t for t in self.config.model_for(asset).tickers() if t in prices.missing]
             if needs:
                 skipped[asset.ticker] = f"left out: its model needs {', '.join(needs)}, which could not be supplied"
-                log.warning("skipping %s: %s", asset.ticker, skipped[asset.ticker])
+                log.info("skipping %s: %s", asset.ticker, skipped[asset.ticker])
                 continue
             usable.append(asset)
-        for ticker, reason in prices.missing.items():
-            log.warning("price series %s unavailable: %s", ticker, reason)
+        for ticker, reason in prices.missing.items():  # the run summary or the refusal says it too
+            log.info("price series %s unavailable: %s", ticker, reason)
         return usable, skipped
 
     def asset_inputs(self, closes: pd.DataFrame, assets: Iterable[Asset] | None = None) -> list[AssetInput]:
@@ -490,6 +508,71 @@ def _regressor_keys(spec) -> list[tuple[str, int]]:
     if spec.benchmark:
         return [(spec.benchmark, spec.lag)]
     return []
+
+
+def left_out(config: StudyConfig, ticker: str) -> str:
+    """What the study loses without prices for ``ticker``, as a short phrase.
+
+    Examples
+    --------
+    >>> left_out(config, "^TOPX")  # doctest: +SKIP
+    'leaves out ^TOPX and 13 assets whose model needs it (8035.T, 6857.T, 6146.T, ...)'
+    """
+    try:
+        asset = config.asset(ticker)
+    except KeyError:
+        return "leaves out nothing (not part of the study)"
+    dependents = [a.ticker for a in config.studied_assets
+                  if a.ticker != ticker and ticker in config.model_for(a).tickers()]
+    parts = []
+    if not asset.is_benchmark:
+        parts.append(ticker)
+    elif asset.kind == "volatility_index" or ticker in VOLATILITY_INDICES:
+        parts.append(f"the level changes of {ticker}")
+    if dependents:
+        noun = "asset whose model needs" if len(dependents) == 1 else "assets whose model needs"
+        parts.append(f"{len(dependents)} {noun} it ({_first(dependents, 3)})")
+    if not parts:
+        return "leaves out nothing (no model uses it)"
+    return "leaves out " + " and ".join(parts)
+
+
+def _first(items: list[str], n: int) -> str:
+    shown = ", ".join(items[:n])
+    return shown + (f", ... {len(items) - n} more" if len(items) > n else "")
+
+
+def _study_name(config: StudyConfig) -> str:
+    return str(config.path) if config.path is not None else f"study {config.settings.name!r}"
+
+
+def _no_studied_prices(config: StudyConfig, skipped: dict[str, str]) -> str:
+    """One line: no studied asset can be estimated, and why (first reasons)."""
+    studied = [a.ticker for a in config.studied_assets]
+    reasons = [f"{t}: {skipped[t]}" for t in studied if t in skipped][:3]
+    more = len(studied) - len(reasons)
+    tail = f" (and {more} more)" if more > 0 else ""
+    return (f"{_study_name(config)}: nothing to estimate: none of the {len(studied)} studied "
+            f"assets has usable prices - {'; '.join(reasons)}{tail}")
+
+
+def _nothing_estimated(
+    config: StudyConfig, models: pd.DataFrame, closes: pd.DataFrame, skipped: dict[str, str]
+) -> str:
+    """One line: not a single (event, asset) pair was estimated, with the first reason per status."""
+    where = _study_name(config)
+    if models.empty:
+        return (f"{where}: nothing to estimate: no event applies to an asset with prices "
+                f"(assets without prices: {_first(sorted(skipped), 5)})")
+    models = models.drop_duplicates(["event_id", "asset"])  # a total-reaction twin is the same pair
+    parts = []
+    for status, rows in models.groupby("status", sort=False):
+        first = rows.iloc[0]
+        parts.append(f"{len(rows)} {status}, e.g. {first.event_id} / {first.asset}: {first.message}")
+    span = (f"; prices loaded for {closes.index.min():%Y-%m-%d} .. {closes.index.max():%Y-%m-%d}"
+            if len(closes.index) else "")
+    return (f"{where}: nothing estimable: none of the {len(models)} (event, asset) pairs could be "
+            f"estimated - {'; '.join(parts)}{span}")
 
 
 def _log_refusals(models: pd.DataFrame) -> None:

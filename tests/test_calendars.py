@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +21,7 @@ from eventstudy.calendars import (
     session_opens,
     session_table,
 )
-from eventstudy.errors import EventStudyError
+from eventstudy.errors import ConfigError, EventStudyError
 from eventstudy.events import StudyConfig, load_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "events" / "minimal.yaml"
@@ -148,7 +149,7 @@ def test_naive_announcement_is_refused():
 
 def test_announcement_outside_the_calendar_is_an_event_study_error():
     with pytest.raises(EventStudyError, match="outside the XTKS calendar"):
-        event_session(pd.Timestamp("1999-06-01T12:00:00+09:00"), "XTKS")
+        event_session(pd.Timestamp("1996-06-01T12:00:00+09:00"), "XTKS")
     with pytest.raises(EventStudyError, match="outside the XNYS calendar"):
         event_session(pd.Timestamp("2099-06-01T12:00:00-04:00"), "XNYS")
 
@@ -176,9 +177,12 @@ def test_get_sessions_fx_are_all_weekdays():
 
 def test_get_sessions_outside_bounds_and_empty_ranges():
     early = get_sessions("XTKS", "1990-01-01", "2000-01-10")
-    assert early[0] >= calendars.CALENDAR_START and len(early) > 0
+    assert early[0] == day("1997-01-06")  # the first session exchange_calendars knows for XTKS
+    assert get_sessions("XNYS", "1998-03-02", "1998-03-04").tolist() == [
+        day("1998-03-02"), day("1998-03-03"), day("1998-03-04")
+    ]
     assert len(get_sessions("XTKS", "2025-07-21", "2025-07-21")) == 0
-    assert len(get_sessions("XNYS", "1980-01-01", "1985-01-01")) == 0
+    assert len(get_sessions("XTKS", "1980-01-01", "1985-01-01")) == 0
 
 
 def test_session_closes_follow_the_tokyo_close_change():
@@ -278,3 +282,66 @@ def test_day0_is_the_first_session_closing_after_the_announcement(moment, exchan
     assert closes.index[-1] == session
     assert closes.iloc[-1] > announced >= closes.iloc[-2]
     assert partial == (session_opens(exchange, [session]).iloc[0] <= announced)
+
+
+# --- which exchanges an event needs, and refusals naming the file and event ----------------------
+
+OLD_STUDY = """
+study: {{name: old, returns: simple, estimation_window: [-120, -11], event_windows: [[0, 1]],
+        exclude_other_events: true, min_estimation_returns: 60, model: {{name: constant_mean}}}}
+assets:
+  - {{ticker: ^N225, name: Nikkei 225, group: index}}
+  - {{ticker: ^SOX, name: PHLX Semiconductor, group: us}}
+events:
+  - {{id: tokyo-only, title: T, category: other, announced: '{tokyo}', sources: [S], assets: [^N225]}}
+  - {{id: both, title: B, category: other, announced: '2025-04-02T16:00:00-04:00', sources: [S]}}
+"""
+
+
+def _old_study(tokyo: str, tmp_path: Path) -> StudyConfig:
+    from eventstudy.events import parse_config
+
+    return parse_config(OLD_STUDY.format(tokyo=tokyo), tmp_path / "old.yaml")
+
+
+def test_an_event_maps_only_the_exchanges_its_assets_need(tmp_path):
+    config = _old_study("1998-03-02T10:00:00-05:00", tmp_path)
+    assert calendars.event_exchanges(config, config.events[0]) == ["XTKS"]
+    assert calendars.event_exchanges(config, config.events[1]) == ["XTKS", "XNYS"]
+    table = map_events(config).set_index(["event_id", "exchange"])
+    assert table.loc[("tokyo-only", "XTKS"), "session"] == day("1998-03-03")  # 00:00 JST, before the open
+    # New York is informative only, mapped because its calendar covers 1998:
+    assert table.loc[("tokyo-only", "XNYS"), "session"] == day("1998-03-02")
+
+
+def test_announcement_outside_a_needed_calendar_names_file_event_and_field(tmp_path):
+    config = _old_study("1996-03-02T16:00:00-05:00", tmp_path)
+    with pytest.raises(ConfigError) as refused:
+        map_events(config)
+    message = str(refused.value)
+    assert message.startswith(f"{tmp_path / 'old.yaml'}: event 'tokyo-only': field 'announced':")
+    assert "outside the XTKS calendar (before its first known session 1997-01-06" in message
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match="event 'tokyo-only': field 'announced'"):
+        session_table(config)
+
+
+def test_an_exchange_the_event_does_not_need_is_left_blank_not_refused(tmp_path):
+    config = _old_study("2025-04-07T10:00:00+09:00", tmp_path)
+    future = dataclasses.replace(
+        config.events[0], id="future", announced=pd.Timestamp("2031-01-06T10:00:00+09:00")
+    )
+    tokyo_only = dataclasses.replace(
+        config, events=(config.events[0],), assets=(config.assets[0],)
+    )
+    assert map_events(tokyo_only)["exchange"].tolist() == ["XTKS", "XNYS"]
+    with pytest.raises(ConfigError, match="event 'future': field 'announced'"):
+        map_events(dataclasses.replace(tokyo_only, events=(future,)))
+    us_only = dataclasses.replace(
+        config, events=(dataclasses.replace(config.events[1], announced=pd.Timestamp(
+            "1996-06-03T16:00:00-04:00")),), assets=(config.assets[1],)
+    )
+    assert map_events(us_only)["exchange"].tolist() == ["XNYS"]
+    row = session_table(us_only).iloc[0]
+    assert (row["tokyo_session"], row["tokyo_partial"]) == ("", None)
+    assert row["new_york_session"] == "1996-06-04"

@@ -9,8 +9,10 @@ per-ticker ``Ticker`` class replaced by a fake reading ``tests/fixtures/yahoo/*.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -24,16 +26,18 @@ from eventstudy import cache as cache_module
 from eventstudy import data as data_module
 from eventstudy.cache import CacheMiss, PriceCache, default_cache_dir
 from eventstudy.data import (
-    YAHOO_ALIASES,
     PriceData,
     SnapshotSource,
     YahooSource,
+    YahooUnreachable,
     default_start,
     describe_cached,
     fetch_prices,
     resolve_source,
     snapshot_universe,
+    with_proxies,
     yahoo_frames_by_symbol,
+    yahoo_symbols,
 )
 from eventstudy.errors import DataError
 from eventstudy.events import Asset, Event, PriceSettings, StudyConfig, StudySettings
@@ -331,14 +335,27 @@ def test_retry_after_exception_then_success(tmp_path, monkeypatch):
 def test_persistent_exception_reports_missing_with_backoff(tmp_path, monkeypatch):
     sleeps = []
     monkeypatch.setattr(data_module.time, "sleep", sleeps.append)
-    fake = FakeDownloader(ConnectionError("no route to host"))
+    fake = FakeDownloader(ValueError("Expecting value: line 1 column 1 (char 0)"))
     data = YahooSource(cache_dir=tmp_path, retries=3, backoff=1.0, downloader=fake).get(
         ["8035.T"], "2025-04-01", "2025-04-10"
     )
     assert sleeps == [1.0, 2.0, 4.0] and len(fake.calls) == 4
     assert data.closes.empty and list(data.closes.columns) == []
     reason = data.missing["8035.T"]
-    assert "failed after 4 attempts" in reason and "ConnectionError: no route to host" in reason
+    assert "failed after 4 attempts" in reason and "ValueError: Expecting value" in reason
+
+
+def test_persistent_connection_error_stops_after_a_second_attempt(tmp_path, monkeypatch):
+    sleeps = []
+    monkeypatch.setattr(data_module.time, "sleep", sleeps.append)
+    fake = FakeDownloader(ConnectionError("no route to host"))
+    source = YahooSource(cache_dir=tmp_path, retries=3, backoff=1.0, downloader=fake)
+    with pytest.raises(YahooUnreachable) as raised:
+        source.get(["8035.T", "6857.T"], "2025-04-01", "2025-04-10")
+    assert sleeps == [1.0] and len(fake.calls) == 2
+    message = str(raised.value)
+    assert "Yahoo Finance cannot be reached (ConnectionError: no route to host)" in message
+    assert "--snapshot DIR" in message and "\n" not in message
 
 
 def test_empty_frame_is_missing_with_clear_reason(tmp_path):
@@ -363,24 +380,23 @@ def test_all_nan_column_makes_only_that_ticker_missing(tmp_path):
 
 
 def test_tickers_without_yahoo_symbol_are_never_requested(tmp_path):
-    assert YAHOO_ALIASES["NIKKEI_VI"] is None
     fake = FakeDownloader(serve({"^N225": history("8035.T")}))
-    data = YahooSource(cache_dir=tmp_path, backoff=0, downloader=fake).get(
-        ["NIKKEI_VI", "^N225"], "2025-04-01", "2025-04-10"
-    )
-    assert "NIKKEI_VI" not in fake.requested
-    assert "no Yahoo Finance ticker" in data.missing["NIKKEI_VI"]
-    only_vi = YahooSource(cache_dir=tmp_path, downloader=never_called)
-    assert "NIKKEI_VI" in only_vi.get(["NIKKEI_VI"]).missing
+    source = YahooSource(cache_dir=tmp_path, backoff=0, downloader=fake, symbols={"VI": None})
+    data = source.get(["VI", "^N225"], "2025-04-01", "2025-04-10")
+    assert "VI" not in fake.requested
+    assert "'VI' is not on Yahoo Finance" in data.missing["VI"]
+    assert "--snapshot DIR" in data.missing["VI"]
+    only_vi = YahooSource(cache_dir=tmp_path, downloader=never_called, symbols={"VI": None})
+    assert "VI" in only_vi.get(["VI"]).missing
 
 
 def test_alias_is_requested_and_recorded(tmp_path):
     fake = FakeDownloader(serve({"^TPX": synthetic_history()}))
-    source = YahooSource(cache_dir=tmp_path, backoff=0, downloader=fake, aliases={"TPX": "^TPX"})
+    source = YahooSource(cache_dir=tmp_path, backoff=0, downloader=fake, symbols={"TPX": "^TPX"})
     data = source.get(["TPX"], "2025-04-01", "2025-04-07")
     assert fake.requested == ["^TPX"] and list(data.closes.columns) == ["TPX"]
     assert data.provenance.loc[0, "alias"] == "^TPX" and "'^TPX'" in data.notes["TPX"]
-    cached = YahooSource(cache_dir=tmp_path, offline=True, aliases={"TPX": "^TPX"}).get(
+    cached = YahooSource(cache_dir=tmp_path, offline=True, symbols={"TPX": "^TPX"}).get(
         ["TPX"], "2025-04-01", "2025-04-07"
     )
     assert cached.provenance.loc[0, "alias"] == "^TPX"
@@ -614,3 +630,210 @@ def test_fetch_prices_from_snapshot(snapshot_dir, monkeypatch):
     assert fetch_prices(start, snapshot=snapshot_dir).closes.index.min() == pd.Timestamp(
         "2025-01-06"
     )
+
+
+# ========================================================== Yahoo Finance unreachable
+def _unreachable_yfinance(monkeypatch, tmp_path, error: Exception):
+    """The real ``yfinance.download`` whose HTTP session fails as it does offline (no network)."""
+    import curl_cffi.requests
+    import yfinance
+
+    requests = []
+
+    def failing_request(session, method, url, *args, **kwargs):
+        requests.append(url)
+        raise error
+
+    monkeypatch.setattr(curl_cffi.requests.Session, "request", failing_request)
+    yfinance.set_tz_cache_location(str(tmp_path / "yfinance-cache"))
+    return requests
+
+
+def _dns_error() -> Exception:
+    from curl_cffi.requests.exceptions import DNSError
+
+    return DNSError(
+        "Failed to perform, curl: (6) Could not resolve host: query2.finance.yahoo.com. "
+        "See https://curl.se/libcurl/c/libcurl-errors.html first for more details."
+    )
+
+
+def test_offline_yahoo_is_one_line_with_the_remedy_and_no_yfinance_noise(
+    tmp_path, monkeypatch, caplog, capsys
+):
+    import logging
+
+    requests = _unreachable_yfinance(monkeypatch, tmp_path, _dns_error())
+    monkeypatch.setattr(data_module.time, "sleep", lambda seconds: None)
+    caplog.set_level(logging.WARNING)
+    source = YahooSource(cache_dir=tmp_path / "cache", retries=3)
+    with pytest.raises(YahooUnreachable) as raised:
+        source.get(["^N225", "8035.T"], "2025-04-01", "2025-04-10")
+    assert requests, "the fake session was not used"
+    message = str(raised.value)
+    assert message.startswith(
+        "Yahoo Finance cannot be reached (curl: (6) Could not resolve host: query2"
+    )
+    assert "--snapshot DIR" in message and "retry" in message and "\n" not in message
+    assert isinstance(raised.value, DataError)
+    assert not [r for r in caplog.records if r.name.startswith("yfinance")]
+    captured = capsys.readouterr()
+    assert captured.out == "" and "delisted" not in captured.err and "yfinance" not in captured.err
+
+
+def test_yfinance_messages_are_kept_under_verbose(tmp_path, monkeypatch, caplog):
+    import logging
+
+    _unreachable_yfinance(monkeypatch, tmp_path, _dns_error())
+    caplog.set_level(logging.INFO)  # what `eventstudy --verbose` sets up
+    with pytest.raises(YahooUnreachable):
+        YahooSource(cache_dir=tmp_path / "cache", retries=0).get(["^N225"], "2025-04-01")
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("yfinance")]
+    assert any("Could not resolve host" in line for line in said)
+
+
+def test_connection_refused_and_timeouts_count_as_unreachable(tmp_path, monkeypatch):
+    from curl_cffi.requests.exceptions import ConnectionError as CurlConnectionError
+    from curl_cffi.requests.exceptions import Timeout
+
+    for error, cause in [
+        (CurlConnectionError("Failed to perform, curl: (7) Failed to connect to "
+                             "query2.finance.yahoo.com port 443 after 2 ms: Couldn't connect "
+                             "to server."), "curl: (7) Failed to connect"),
+        (Timeout("Failed to perform, curl: (28) Connection timed out after 10001 milliseconds."),
+         "curl: (28) Connection timed out"),
+    ]:
+        _unreachable_yfinance(monkeypatch, tmp_path, error)
+        with pytest.raises(YahooUnreachable, match=re.escape(cause)):
+            YahooSource(cache_dir=tmp_path / "cache", retries=0).get(["^N225"], "2025-04-01")
+
+
+def test_cached_tickers_need_no_network_and_unknown_symbols_are_not_unreachable(tmp_path):
+    fake = FakeDownloader(serve({"8035.T": history("8035.T")}))
+    YahooSource(cache_dir=tmp_path, downloader=fake).get(["8035.T"], "2025-04-01", "2025-04-10")
+    offline = FakeDownloader(ConnectionError("curl: (6) Could not resolve host: x"))
+    data = YahooSource(cache_dir=tmp_path, downloader=offline).get(
+        ["8035.T"], "2025-04-02", "2025-04-09"
+    )
+    assert offline.calls == [] and data.missing == {}
+    # A symbol Yahoo does not know is missing with its reason, not "unreachable":
+    unknown = FakeDownloader(lambda tickers: yf_frame({t: None for t in tickers}))
+    data = YahooSource(cache_dir=tmp_path, retries=1, backoff=0, downloader=unknown).get(
+        ["NOPE.T"], "2025-04-01", "2025-04-10"
+    )
+    assert "no rows for 'NOPE.T'" in data.missing["NOPE.T"]
+
+
+# ============================================================================ volumes
+@pytest.mark.realdata
+def test_snapshot_volumes_and_indices_without_volume(snapshot_dir):
+    data = SnapshotSource(snapshot_dir).get(["^N225", "^TOPX"], "2025-04-01", "2025-04-10")
+    assert data.volumes.loc["2025-04-07", "^N225"] == 266_700_000  # prices/README.md example
+    assert data.volumes["^TOPX"].isna().all()  # the snapshot has no TOPIX volume
+    assert data.volumes.index.equals(data.closes.index)
+    assert list(data.volumes.columns) == list(data.closes.columns)
+
+
+def test_snapshot_volume_empty_cells_missing_column_and_negative(tmp_path):
+    write_csv(tmp_path, "A.csv", "2025-04-03,,,,1,10,500\n2025-04-04,,,,1,11,\n")
+    (tmp_path / "B.csv").write_text("date,adj_close\n2025-04-04,7\n")
+    data = SnapshotSource(tmp_path).get(["A", "B"])
+    assert data.volumes.loc["2025-04-03", "A"] == 500 and np.isnan(data.volumes.loc["2025-04-04", "A"])
+    assert data.volumes["B"].isna().all() and data.closes.loc["2025-04-04", "B"] == 7
+    write_csv(tmp_path, "C.csv", "2025-04-03,,,,1,10,-5\n")
+    with pytest.raises(DataError, match=r"C\.csv: negative volume -5 on 2025-04-03 \(line 2\)"):
+        SnapshotSource(tmp_path).get(["C"])
+
+
+def test_yahoo_volumes_are_downloaded_cached_and_read_back(tmp_path):
+    volumes = synthetic_history(6).assign(Volume=[10.0, 20.0, 30.0, 40.0, 50.0, 60.0])
+    fake = FakeDownloader(serve({"1001.T": volumes, "^IDX": synthetic_history(6)}))
+    live = YahooSource(cache_dir=tmp_path, downloader=fake).get(
+        ["1001.T", "^IDX"], "2025-04-01", "2025-04-08"
+    )
+    assert live.volumes["1001.T"].tolist() == [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
+    cached = YahooSource(cache_dir=tmp_path, downloader=never_called).get(
+        ["1001.T"], "2025-04-02", "2025-04-07"
+    )
+    assert cached.provenance.loc[0, "source"] == "cache"
+    assert cached.volumes["1001.T"].tolist() == [20.0, 30.0, 40.0, 50.0]
+
+
+def test_price_data_without_volumes_gets_an_aligned_nan_frame():
+    closes = pd.DataFrame({"A": [1.0, 2.0]}, index=pd.DatetimeIndex(["2025-04-03", "2025-04-04"]))
+    data = PriceData(closes, {}, pd.DataFrame())
+    assert data.volumes.shape == (2, 1) and data.volumes.isna().all().all()
+
+
+# ====================================================== Yahoo symbols and proxies
+def _proxy_config(proxies=None, yahoo=""):
+    settings = StudySettings(
+        name="t", prices=PriceSettings(start=pd.Timestamp("2025-04-01"), proxies=proxies or {})
+    )
+    assets = (
+        Asset("8035.T", "Tokyo Electron", "XTKS", "chips"),
+        Asset("^TOPX", "TOPIX", "XTKS", "benchmark", yahoo=yahoo),
+    )
+    announced = pd.Timestamp("2025-04-02 16:00", tz="America/New_York")
+    events = (Event("e", "Tariffs", "other", announced, ("x",)),)
+    return StudyConfig(settings, assets, events)
+
+
+def test_the_study_declares_each_assets_yahoo_symbol(tmp_path, monkeypatch):
+    monkeypatch.delenv("EVENTSTUDY_SNAPSHOT", raising=False)
+    assert yahoo_symbols(_proxy_config()) == {}
+    assert yahoo_symbols(_proxy_config(yahoo=None)) == {"^TOPX": None}
+    assert yahoo_symbols(_proxy_config(yahoo="^TPX")) == {"^TOPX": "^TPX"}
+    source = resolve_source(None, _proxy_config(yahoo=None), cache_dir=tmp_path)
+    assert source.symbol("^TOPX") is None and source.symbol("8035.T") == "8035.T"
+
+
+def test_a_proxy_replaces_a_missing_series_only_when_the_study_asks(tmp_path, monkeypatch):
+    monkeypatch.delenv("EVENTSTUDY_SNAPSHOT", raising=False)
+    monkeypatch.setenv("EVENTSTUDY_CACHE", str(tmp_path / "cache"))
+    good = {"8035.T": history("8035.T"), "1306.T": synthetic_history(8)}
+    fake = FakeDownloader(serve(good))
+    monkeypatch.setattr(data_module, "_yfinance_download", lambda: fake)
+    monkeypatch.setattr(data_module.time, "sleep", lambda seconds: None)
+    config = _proxy_config(proxies={"^TOPX": "1306.T"})
+    data = fetch_prices(config)
+    assert "^TOPX" not in data.missing and "1306.T" not in data.closes.columns
+    pd.testing.assert_series_equal(
+        data.closes["^TOPX"].dropna(),
+        yahoo_frames_by_symbol(yf_frame({"1306.T": good["1306.T"]}), ["1306.T"])["1306.T"][
+            "adj_close"
+        ].rename("^TOPX"),
+        check_freq=False,
+    )
+    row = data.provenance.set_index("ticker").loc["^TOPX"]
+    assert row["proxy"] == "1306.T" and row["source"] == "yahoo"
+    assert data.provenance.set_index("ticker").loc["8035.T", "proxy"] == ""
+    note = data.notes["^TOPX"]
+    assert "no rows for '^TOPX'" in note and "replaced by the proxy '1306.T'" in note
+    without = fetch_prices(_proxy_config())  # no proxy declared: ^TOPX stays missing
+    assert "^TOPX" in without.missing and "^TOPX" not in without.closes.columns
+
+
+def test_a_proxy_is_not_used_when_the_series_itself_arrives_and_a_failed_proxy_says_so(tmp_path):
+    fake = FakeDownloader(serve({"8035.T": history("8035.T"), "^TOPX": synthetic_history(8)}))
+    source = YahooSource(cache_dir=tmp_path, retries=0, downloader=fake)
+    data = source.get(["8035.T", "^TOPX"], "2025-04-01", "2025-04-10")
+    assert with_proxies(source, data, {"^TOPX": "1306.T"}) is data
+    assert "1306.T" not in fake.requested
+    lacking = FakeDownloader(serve({"8035.T": history("8035.T")}))
+    source = YahooSource(cache_dir=tmp_path / "other", retries=0, downloader=lacking)
+    data = source.get(["8035.T", "^TOPX"], "2025-04-01", "2025-04-10")
+    both = with_proxies(source, data, {"^TOPX": "1306.T"}, "2025-04-01", "2025-04-10")
+    assert "its proxy '1306.T' failed too" in both.missing["^TOPX"]
+    assert list(both.closes.columns) == ["8035.T"]
+
+
+def test_default_start_covers_a_long_estimation_window():
+    config = make_config()
+    long = dataclasses.replace(
+        config, settings=dataclasses.replace(config.settings, estimation_window=(-1000, -11))
+    )
+    start = default_start(long)
+    first_event = pd.Timestamp("2025-04-02")
+    assert start < first_event - pd.DateOffset(years=3)
+    assert len(pd.bdate_range(start, first_event)) > 1001

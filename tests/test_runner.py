@@ -46,3 +46,31 @@ def test_missing_snapshot_is_one_line_exit_2(small_study, tmp_path, capsys):
                  "--tables-only"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "nowhere" in err
+
+
+def test_run_offline_without_a_snapshot_exits_2_with_one_line_and_the_remedy(
+    small_study, tmp_path, monkeypatch, capsys
+):
+    """`make report SNAPSHOT=` offline: Yahoo cannot be reached (faked at the HTTP session)."""
+    import curl_cffi.requests
+    import yfinance
+    from curl_cffi.requests.exceptions import DNSError
+
+    from eventstudy import data
+
+    def offline(session, method, url, *args, **kwargs):
+        raise DNSError("Failed to perform, curl: (6) Could not resolve host: fc.yahoo.com")
+
+    monkeypatch.setattr(curl_cffi.requests.Session, "request", offline)
+    monkeypatch.setattr(data.time, "sleep", lambda seconds: None)
+    yfinance.set_tz_cache_location(str(tmp_path / "yfinance-cache"))
+    monkeypatch.setenv("EVENTSTUDY_SNAPSHOT", "")
+    monkeypatch.setenv("EVENTSTUDY_CACHE", str(tmp_path / "cache"))
+    for extra in ([], ["--no-volatility"]):
+        code = main(["run", str(small_study), "--out", str(tmp_path / "o"), "--tables-only", *extra])
+        captured = capsys.readouterr()
+        assert code == 2 and captured.out == ""
+        assert captured.err.count("\n") == 1
+        assert "Yahoo Finance cannot be reached (curl: (6) Could not resolve host" in captured.err
+        assert "--snapshot DIR" in captured.err and "delisted" not in captured.err
+    assert not (tmp_path / "o" / "tables").exists()

@@ -14,7 +14,10 @@ from hypothesis import strategies as st
 import eventstudy as es
 from eventstudy import calendars
 from eventstudy.data import PriceData
+from eventstudy.errors import DataError, EstimationError
 from eventstudy.events import Asset, Event, ModelSpec, StudyConfig, StudySettings, load_config
+from eventstudy.runner import summary_lines
+from eventstudy.study import left_out
 
 LIBERATION = "liberation-day-reciprocal-tariffs"
 PAUSE = "reciprocal-90day-pause"
@@ -140,14 +143,40 @@ def test_adding_an_unrelated_asset_leaves_per_pair_results_unchanged():
     pd.testing.assert_frame_equal(base.tests[base.tests["asset"] != ""].reset_index(drop=True), single)
 
 
-def test_missing_benchmark_skips_dependent_assets_and_says_so():
+def test_missing_benchmark_leaves_out_its_dependents_and_nothing_left_is_an_error():
     tickers = ["A", "B"]
     prices = _synthetic_prices(tickers, 3)
     prices = PriceData(prices.closes.drop(columns="MKT"), {"MKT": "no file 'MKT.csv'"}, prices.provenance)
+    with pytest.raises(DataError) as refused:
+        _run(tickers, prices)
+    message = str(refused.value)
+    assert message.startswith("study 'synthetic': nothing to estimate: none of the 2 studied assets")
+    assert "A: left out: its model needs MKT" in message and "\n" not in message
+    config = _synthetic_config(tickers)
+    assert left_out(config, "MKT") == "leaves out 2 assets whose model needs it (A, B)"
+    assert left_out(config, "A") == "leaves out A"
+
+
+def test_some_pairs_left_is_a_normal_run_that_lists_what_was_refused():
+    tickers = ["A", "B", "C"]
+    prices = _synthetic_prices(tickers, 4)
+    prices = PriceData(prices.closes.drop(columns="C"), {"C": "no file 'C.csv'"}, prices.provenance)
     result = _run(tickers, prices)
-    assert "MKT" in result.skipped
-    assert "needs MKT" in result.skipped["A"] and "needs MKT" in result.skipped["B"]
-    assert result.panel.n_pairs == 0 and len(result.car) == 0
+    assert result.missing == {"C": "no file 'C.csv'"} and set(result.car["asset"]) == {"A", "B"}
+    lines = summary_lines(result, 0.5)
+    assert "  no prices for C: no file 'C.csv'; leaves out C" in lines
+
+
+def test_prices_that_start_after_the_events_are_one_clear_error():
+    tickers = ["A", "B"]
+    prices = _synthetic_prices(tickers, 2)
+    late = PriceData(prices.closes.loc[SESSIONS[560]:], {}, prices.provenance)
+    with pytest.raises(EstimationError) as refused:
+        _run(tickers, late)
+    message = str(refused.value)
+    assert "nothing estimable: none of the 4 (event, asset) pairs could be estimated" in message
+    assert "4 no_data, e.g. e0 / A: no price data for A around the event" in message
+    assert f"prices loaded for {SESSIONS[560]:%Y-%m-%d} .. {SESSIONS[-1]:%Y-%m-%d}" in message
 
 
 def test_pooled_scopes_count_a_shared_day0_session_once():
@@ -184,3 +213,42 @@ def test_results_do_not_depend_on_the_callers_blas_threading(snapshot_dir, repo_
     one = es.Study(config, snapshot=snapshot_dir).run()
     pd.testing.assert_frame_equal(one.volatility, two.volatility, check_exact=True)
     pd.testing.assert_frame_equal(one.tests, two.tests, check_exact=True)
+
+
+def test_a_declared_proxy_stands_in_for_a_missing_benchmark_and_the_run_says_so(tmp_path):
+    tickers = ["A", "B"]
+    prices = _synthetic_prices(tickers, 6)
+    for ticker, name in (("A", "A"), ("B", "B"), ("MKT", "ETF")):  # no MKT.csv: only its proxy
+        frame = pd.DataFrame({"open": "", "high": "", "low": "", "close": prices.closes[ticker],
+                              "adj_close": prices.closes[ticker], "volume": ""})
+        frame.to_csv(tmp_path / f"{name}.csv", index_label="date", date_format="%Y-%m-%d")
+    config = _synthetic_config(tickers)
+    proxied = dataclasses.replace(config, settings=dataclasses.replace(
+        config.settings, prices=dataclasses.replace(config.settings.prices, proxies={"MKT": "ETF"},
+                                                    start=SESSIONS[0])))
+    result = es.Study(proxied, snapshot=tmp_path).run(volatility=False)
+    direct = _run(tickers, prices)
+    pd.testing.assert_frame_equal(result.car, direct.car, rtol=1e-9)
+    row = result.provenance.set_index("ticker").loc["MKT"]
+    assert row["proxy"] == "ETF" and row["location"].endswith("ETF.csv")
+    assert "  proxy: MKT is the series ETF (a different series, as study.prices.proxies asks)" in (
+        summary_lines(result, 0.1))
+    with pytest.raises(DataError, match="A: left out: its model needs MKT"):
+        es.Study(dataclasses.replace(proxied, settings=config.settings), snapshot=tmp_path).run(
+            volatility=False)
+
+
+def test_summary_defaults_to_a_window_of_the_study_and_refuses_others():
+    tickers = ["A", "B"]
+    config = _synthetic_config(tickers)
+    other = dataclasses.replace(config, settings=dataclasses.replace(
+        config.settings, event_windows=((-1, 2), (0, 0))))
+    result = es.Study(other, prices=_synthetic_prices(tickers, 8)).run(volatility=False)
+    summary = result.summary()
+    assert set(summary["window"]) == {"[-1,2]"}
+    assert len(summary) == 8  # 2 events x 2 assets x (relative, total reaction)
+    assert set(summary["reaction"]) == {"relative", "total"}
+    with pytest.raises(ValueError, match=r"window \[0,1\] is not an event window of the study"):
+        result.summary((0, 1))
+    plain = _run(tickers, _synthetic_prices(tickers, 8))
+    assert set(plain.summary()["window"]) == {"[0,1]"}

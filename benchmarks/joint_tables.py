@@ -99,9 +99,9 @@ def main() -> None:
     result = Study(config, prices=prices).run(volatility=False)
     ids = [e.id for e in config.events]
 
-    sources = Path(tempfile.mkdtemp(prefix="joint-before-"))
-    old_joint = module_at(args.before, "eventstudy/joint.py", "_joint_before", sources)
-    old_report = module_at(args.before, "eventstudy/report.py", "_report_before", sources)
+    with tempfile.TemporaryDirectory() as sources:
+        old_joint = module_at(args.before, "eventstudy/joint.py", "_joint_before", Path(sources))
+        old_report = module_at(args.before, "eventstudy/report.py", "_report_before", Path(sources))
     masks = exclusion_masks(result)
     joint_before, wall_jb, cpu_jb = timed(old_joint.joint_table, result.inputs, _day0(result), ids,
                                           config.settings, masks)

@@ -14,8 +14,8 @@ drawn (shuffled) from 1, 4, 12 and 30 sessions, so that [0,1], [0,5] and [-5,10]
 neighbouring events overlap and the joint clusters hold 1 to 4 events. Windows [0,0], [0,1],
 [0,5], [-5,10]; estimation window [-260, -11]; other events' [0, 1] days excluded from the
 estimation samples (the defaults of ``events.yaml``). A replication's rate is the share of its
-rows that reject; the reported rate is the mean over replications, with the binomial band of
-METHODS section 7 for the number of replications (0.05 +- 1.96 sqrt(0.05 0.95 / S)) and the
+rows that reject; the reported rate is the mean over replications, with the binomial band for
+the number of replications (0.05 +- 1.96 sqrt(0.05 0.95 / S), Brown & Warner style) and the
 standard error of the mean of the replication rates beside it.
 
 Usage: python benchmarks/size_power_joint.py [--snapshot DIR] [--reps 1000] [--seed 2026]

@@ -1,12 +1,12 @@
 """Joint estimation of events whose windows overlap: one dummy-variable regression per cluster.
 
-The model (METHODS 2.3 and 6), per asset and cluster of events::
+The model (Karafiath 1988; Binder 1998), per asset and cluster of events::
 
     R_t = x_t'theta + sum_d gamma_d D_dt + e_t,    D_dt = 1{t = d}
 
 over the cluster's estimation sample plus every session d of its events' event periods.
 ``gamma_d`` is the abnormal return of session d, shared by every event of the cluster whose
-event period contains d (10 April 2025 is day +5 of one event and day 0 of the next).
+event period contains d (a session can be day +5 of one event and day 0 of the next).
 
 **Computed without the dummies** (Karafiath 1988): a day dummy fits its session exactly, so
 ``theta`` and ``s^2`` are those of OLS on the estimation sample alone, and ``gamma_d`` is the
@@ -15,14 +15,15 @@ out-of-sample prediction error ``y_d - x_d'theta`` with covariance
 returns, ``k`` model parameters). These are exactly the classical OLS estimates, standard errors
 and degrees of freedom of the dummy regression (``statsmodels`` ``OLS(...).fit()``, pinned in the
 tests to 1e-10). One batched least-squares fit per (cluster, asset) gives every row;
-p-values are two-sided Student t with ``df`` (pinned convention 9).
+p-values are two-sided Student t with ``df``.
 
 **Rows** (``kind``):
 
 * ``day``: ``gamma_d`` of every session ``rel_day`` of each event's event period, with its
-  classical standard error. No HAC, for days or for blocks of days (METHODS amendment 16: a
-  dummy fits its own days, its residuals vanish and a HAC "meat" collapses; such p-values
-  rejected a true null 13-28% of the time on fat-tailed data).
+  classical standard error. No HAC, for days or for blocks of days: a dummy fits its own
+  days, their residuals vanish and a HAC "meat" collapses (Ford, Jackson & Skinner 2010 for
+  day dummies; block-dummy HAC p-values rejected a true null 13-28% of the time on fat-tailed
+  data, see ``docs/validation.md``).
 * ``window``: the window's CAR as the sum of its day dummies, ``w'gamma``, with variance
   ``w'Cov(gamma)w`` (Salinger 1992) from the same classical covariance.
 

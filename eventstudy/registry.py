@@ -91,9 +91,12 @@ VOLATILITY_MEASURES = _entries(
 )
 
 # --- joint estimation (joint table) -------------------------------------------------------
+# One classical dummy-variable regression per (cluster, asset); df = estimation returns - k.
+# No HAC on dummies of any length (size measured in benchmarks/size_power_joint.py).
 JOINT_ESTIMATES = _entries(
-    StatisticInfo("day", "day dummy", "joint", "pair", None, "t(n - p), classical OLS"),
-    StatisticInfo("window", "sum of day dummies", "joint", "pair", None, "t(n - p), w'Cov w"),
+    StatisticInfo("day", "day dummy", "joint", "pair", None, "t(n - k), classical OLS"),
+    StatisticInfo("window", "sum of day dummies", "joint", "pair", None,
+                  "t(n - k), classical OLS, w'Cov w"),
 )
 
 STATISTICS: dict[str, StatisticInfo] = {

@@ -49,12 +49,12 @@ def _run(args) -> int:
     volatility = False if getattr(args, "no_volatility", False) else None
     result = study.run(volatility=volatility, progress=progress, n_jobs=min(os.cpu_count() or 1, 4))
     progress("joint estimation")
-    joint = result.joint()
+    joint = result.joint_tables()
     progress("writing tables")
-    written = report.write_tables(result, out, extra={"joint": joint})
+    written = report.write_tables(result, out, extra=joint)
     report.write_run_log(result, out, package_versions())
     if not getattr(args, "tables_only", False):
-        _write_report(result, out, joint, progress)
+        _write_report(result, out, joint["joint"], progress)
     _print_summary(result, out, len(written), time.perf_counter() - started)
     return 0
 

@@ -81,19 +81,38 @@ class StudyResult:
     missing: dict[str, str] = field(default_factory=dict)
 
     def joint(self, event_ids: Iterable[str] | None = None) -> pd.DataFrame:
-        """Joint dummy-variable estimates for clusters of overlapping events (see :mod:`eventstudy.joint`).
+        """Joint day-dummy estimates of clusters of overlapping events (the ``joint`` table).
+
+        One classical dummy-variable regression per (cluster, asset); see
+        :mod:`eventstudy.joint` for the model, the clusters and the estimation samples.
+
+        Parameters
+        ----------
+        event_ids : iterable of str, optional
+            Events to estimate (default: every event of the study). Every other applicable
+            event still removes its exclusion window from the estimation samples.
 
         Examples
         --------
         >>> res.joint(["liberation-day-reciprocal-tariffs", "reciprocal-90day-pause"])  # doctest: +SKIP
         """
+        return self.joint_tables(event_ids)["joint"]
+
+    def joint_tables(self, event_ids: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
+        """``{"joint": rows, "joint_clusters": clusters}``: the joint estimates and, per
+        (cluster, asset), the cluster's events and estimation span (see :meth:`joint`).
+
+        Examples
+        --------
+        >>> report.write_tables(res, "reports/tariffs-2025", extra=res.joint_tables())  # doctest: +SKIP
+        """
         from eventstudy import joint
 
-        ids = list(event_ids) if event_ids is not None else [e.id for e in self.config.events]
+        ids = None if event_ids is None else list(event_ids)
         day0 = {(r.event_id, r.exchange): r.session for r in self.event_sessions.itertuples()}
-        excluded = {a.ticker: _exclusion_mask(a, self.config, day0) for a in self.inputs}
         with single_blas_thread():
-            return joint.joint_table(self.inputs, day0, ids, self.config.settings, excluded)
+            tables = joint.joint_tables(self.inputs, self.config.events, day0, self.config.settings, ids)
+        return {"joint": tables.rows, "joint_clusters": tables.clusters}
 
     def scopes(self) -> list[Scope]:
         """The cross-sections tested in ``tests`` (see :func:`eventstudy.scopes.build_scopes`)."""
@@ -487,19 +506,6 @@ def scope_tests(
     return out
 
 
-def _exclusion_mask(asset: AssetInput, config: StudyConfig, day0) -> np.ndarray | None:
-    """Sessions of ``asset`` inside any applicable event's exclusion window (None if switched off)."""
-    settings = config.settings
-    if not settings.exclude_other_events:
-        return None
-    lo, hi = settings.other_event_exclusion
-    mask = np.zeros(len(asset.sessions), bool)
-    for event in config.events:
-        session = day0.get((event.id, asset.exchange))
-        if event.applies_to(asset.ticker) and session is not None and session in asset.sessions:
-            pos = asset.sessions.get_loc(session)
-            mask[max(pos + lo, 0) : max(pos + hi + 1, 0)] = True
-    return mask
 
 
 def _regressor_keys(spec) -> list[tuple[str, int]]:

@@ -93,10 +93,11 @@ ax = plots.chips_vs_topix(res, [LIBERATION, PAUSE])
 # %% [markdown]
 # ## Joint estimation: one regression per asset, one dummy per session
 # `res.joint([...])` estimates both events together over the estimation sample of the first
-# one. Day dummies (`kind == 'day'`) are the abnormal returns of single sessions with classical
-# OLS standard errors. Window rows (`kind == 'window'`) use a block dummy per event with
-# Newey–West HAC standard errors; for blocks of one or two days the HAC standard error is far
-# too small, so read those from the day dummies instead.
+# one (`res.joint_tables()` also states each cluster's estimation span). Day dummies
+# (`kind == 'day'`) are the abnormal returns of single sessions with classical OLS standard
+# errors; window rows (`kind == 'window'`) are the sums of the day dummies over the window with
+# variance `w'Cov(γ)w` from the same classical covariance. No HAC: a dummy fits its own days,
+# so a HAC standard error of a dummy collapses.
 
 # %%
 joint = res.joint([LIBERATION, PAUSE])

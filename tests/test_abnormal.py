@@ -1,4 +1,4 @@
-"""abnormal.estimate and joint estimation on synthetic data with known injected effects."""
+"""abnormal.estimate on synthetic data with known injected effects (joint estimation: test_joint.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 
 from eventstudy.abnormal import AssetInput, abnormal_table, car_table, estimate
 from eventstudy.events import Event, ModelSpec, StudySettings
-from eventstudy.joint import clusters, joint_estimate, joint_table
 from eventstudy.models import build_design
 
 SESSIONS = pd.bdate_range("2020-01-01", periods=600)
@@ -127,72 +126,3 @@ def test_all_models_run_and_constant_mean_matches_hand_calculation():
     ):
         _, models = estimate([_asset("A", rng, spec=spec)], events, _day0(events), SETTINGS)
         assert models["status"].iloc[0] == "ok", spec
-
-
-def test_joint_day_dummies_equal_two_step_for_a_single_event():
-    rng = np.random.default_rng(16)
-    asset = _asset("A", rng, shocks=[(400, 0.04)])
-    events = [_event("e", 400)]
-    panel, _ = estimate([asset], events, _day0(events), SETTINGS)
-    joint = joint_estimate(asset, {"e": 400}, SETTINGS)
-    days = joint[joint["kind"] == "day"].set_index("rel_day")
-    np.testing.assert_allclose(days["estimate"].to_numpy(float), panel.event_ar[0], atol=1e-12)
-    # classical OLS standard errors of day dummies = prediction-error standard errors
-    np.testing.assert_allclose(days["std_error"].to_numpy(float), np.sqrt(panel.var_ar[0]), rtol=1e-9)
-
-
-def test_joint_two_non_overlapping_events_equal_two_step_on_the_same_sample():
-    rng = np.random.default_rng(17)
-    asset = _asset("A", rng, shocks=[(400, 0.03), (420, -0.02)])
-    joint = joint_estimate(asset, {"e1": 400, "e2": 420}, SETTINGS)
-    # two-step with the same sample: estimation window of e1, both event periods dummied out
-    import statsmodels.api as sm
-
-    lo, hi = 400 - 150, 400 - 11
-    sample = np.arange(lo, hi + 1)
-    fit = sm.OLS(asset.returns[sample], asset.design.x[sample]).fit()
-    for event_id, pos in (("e1", 400), ("e2", 420)):
-        expected_ar = asset.returns[pos] - asset.design.x[pos] @ fit.params
-        got = joint.query(f"event_id == '{event_id}' and kind == 'day' and rel_day == 0")["estimate"].iloc[0]
-        assert got == pytest.approx(expected_ar, abs=1e-12)
-
-
-def test_overlapping_events_share_session_abnormal_returns_and_windows_use_hac():
-    rng = np.random.default_rng(18)
-    asset = _asset("A", rng, shocks=[(400, -0.06), (402, 0.08)])
-    joint = joint_estimate(asset, {"shock": 400, "pause": 402}, SETTINGS, cluster_name="c")
-    day = joint[joint["kind"] == "day"]
-    shock_plus2 = day.query("event_id == 'shock' and rel_day == 2")["estimate"].iloc[0]
-    pause_0 = day.query("event_id == 'pause' and rel_day == 0")["estimate"].iloc[0]
-    assert shock_plus2 == pause_0 and pause_0 == pytest.approx(0.08, abs=0.03)
-    assert set(day["cov_type"]) == {"nonrobust"}
-    windows = joint[joint["kind"] == "window"]
-    assert (windows["cov_type"] == "nonrobust").all() and len(windows) == 2 * len(SETTINGS.event_windows)
-    # window CAR = sum of the day dummies
-    car01 = windows.query("event_id == 'pause' and window == '[0,1]'")["estimate"].iloc[0]
-    day01 = day.query("event_id == 'pause' and rel_day in (0, 1)")["estimate"].sum()
-    assert car01 == pytest.approx(day01, abs=1e-14)
-    # HAC block dummies only for windows of at least HAC_MIN_DAYS sessions (none here)
-    assert (joint["kind"] == "window_hac").sum() == 0
-
-
-def test_joint_window_sum_variance_and_long_window_hac():
-    rng = np.random.default_rng(19)
-    asset = _asset("A", rng, shocks=[(400, 0.05)])
-    settings = StudySettings(**{**SETTINGS.__dict__, "event_windows": ((0, 1), (-5, 10))})
-    panel, _ = estimate([asset], [_event("e", 400)], _day0([_event("e", 400)]), settings)
-    joint = joint_estimate(asset, {"e": 400, "same": 400}, settings)
-    window = joint.query("event_id == 'e' and kind == 'window' and window == '[0,1]'").iloc[0]
-    car, var = panel.car((0, 1))
-    assert window["estimate"] == pytest.approx(car[0], abs=1e-12)
-    assert window["std_error"] ** 2 == pytest.approx(var[0], rel=1e-9)
-    hac = joint[joint["kind"] == "window_hac"]
-    assert set(hac["window"]) == {"[-5,10]"} and (hac["status"] == "ok").all()
-    assert "same day 0" in hac.query("event_id == 'e'")["message"].iloc[0]
-
-
-def test_clusters_group_overlapping_event_periods():
-    assert clusters({"a": 100, "b": 103, "c": 200}, SETTINGS) == [["a", "b"], ["c"]]
-    tbl = joint_table([_asset("A", np.random.default_rng(1))],
-                      _day0([_event("a", 300), _event("b", 302)]), ["a", "b"], SETTINGS)
-    assert set(tbl["cluster"]) == {"a+b"}

@@ -29,7 +29,7 @@ def test_cli_tables_equal_api_results_and_are_byte_stable(small_study, snapshot_
         assert code == 0
     printed = capsys.readouterr().out
     assert "3 events" in printed and "wrote" in printed
-    for name in ("car", "tests", "models", "abnormal_returns", "event_sessions", "joint"):
+    for name in ("car", "tests", "models", "abnormal_returns", "event_sessions", "joint", "joint_clusters"):
         assert (outs[0] / "tables" / f"{name}.csv").read_bytes() == (outs[1] / "tables" / f"{name}.csv").read_bytes()
         assert (outs[0] / "tables" / f"{name}.parquet").exists()
     api = es.Study(small_study, snapshot=snapshot_dir).run(volatility=False)

@@ -63,12 +63,18 @@ def test_tables_have_documented_columns(real_result):
 
 
 def test_joint_estimation_measures_liberation_day_and_pause_together(real_result):
-    joint = real_result.joint([LIBERATION, PAUSE])
+    tables = real_result.joint_tables([LIBERATION, PAUSE])
+    joint, clusters = tables["joint"], tables["joint_clusters"]
     nikkei = joint[(joint["asset"] == "^N225") & (joint["kind"] == "day")]
-    assert nikkei["cluster"].str.contains(LIBERATION).all() and nikkei["cluster"].str.contains(PAUSE).all()
+    assert set(nikkei["cluster"]) == {"c01"}
     lib_plus5 = nikkei.query(f"event_id == '{LIBERATION}' and rel_day == 5")["estimate"].iloc[0]
     pause_0 = nikkei.query(f"event_id == '{PAUSE}' and rel_day == 0")["estimate"].iloc[0]
     assert lib_plus5 == pause_0 and pause_0 > 0.08
+    assert nikkei.query(f"event_id == '{PAUSE}' and rel_day == 0")["date"].iloc[0] == pd.Timestamp("2025-04-10")
+    span = clusters.set_index("asset").loc["^N225"]
+    assert span["events"] == f"{LIBERATION}+{PAUSE}"
+    assert span["first_day0"] == pd.Timestamp("2025-04-03") and span["last_day0"] == pd.Timestamp("2025-04-10")
+    assert span["estimation_end"] < pd.Timestamp("2025-03-19") and span["n_estimation"] >= 240
 
 
 # ---------------------------------------------------------------- synthetic invariances

@@ -224,7 +224,8 @@ def _formula_model(smf, formula: str, data: pd.DataFrame):
     """``smf.ols(formula, data)`` with the formula's errors as one line."""
     try:
         return smf.ols(formula, data, missing="drop")
-    except Exception as exc:  # patsy raises PatsyError, NameError, SyntaxError, ... for bad formulas
+    # The formula engine (patsy or formulaic, statsmodels picks) raises its own error types.
+    except Exception as exc:  # noqa: BLE001
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         known = ", ".join(map(str, data.columns))
         raise FormulaError(f"formula {formula!r}: {first} (characteristics: {known})") from None

@@ -62,15 +62,11 @@ def test_abnormal_log_volume_matches_a_hand_calculation():
     for window, days in (("[0,0]", 1), ("[0,1]", 2)):
         cav = (v[EVENT_DAY:EVENT_DAY + days] - mean).sum()
         var = s2 * (days + days**2 / 110)  # gamma'(I + 11'/L1)gamma for the constant-mean model
-        residual = estimation - mean
-        sums = np.convolve(residual, np.ones(days), "valid")  # every L2-day sum of estimation residuals
-        k_le, k_ge = (sums <= cav).sum(), (sums >= cav).sum()
-        p_sq = min(1.0, 2 * min(k_le + 1, k_ge + 1) / (len(sums) + 1))
         row = table.loc[("A", window)]
         assert row["abnormal_log_volume"] == pytest.approx(cav, rel=1e-10)
         assert row["mean_abnormal_log_volume"] == pytest.approx(cav / days, rel=1e-10)
-        assert row["t"] == pytest.approx(cav / np.sqrt(var), rel=1e-10)
-        assert row["p_value"] == pytest.approx(p_sq, rel=1e-12)
+        assert row["volume_ratio"] == pytest.approx(np.exp(cav / days), rel=1e-10)
+        assert row["scav"] == pytest.approx(cav / np.sqrt(var), rel=1e-10)
         assert row["n"] == 110 and row["status"] == "ok"
     assert table.loc[("A", "[0,0]"), "abnormal_log_volume"] == pytest.approx(np.log(5), abs=0.8)
 
@@ -94,14 +90,22 @@ def test_market_volume_model_matches_a_hand_regression():
     assert set(result.tests["reaction"]) == {"relative"}
 
 
-def test_cross_sectional_tests_run_per_scope_like_returns():
+def test_only_the_tests_that_keep_their_size_on_volume_are_reported_per_scope():
     tickers = [f"S{i}" for i in range(8)]
     config = _config(tickers)
     result = abnormal_volume(_volumes(tickers), config, _day0(config))
-    scoped = result.tests[result.tests["scope"] == "event"]
-    assert set(scoped["group_by"]) == {"group", "sector"}
-    assert {"kp_bmp", "grank", "crude_dependence"} <= set(scoped["test"])
-    assert set(scoped["window"]) >= {"[0,0]", "[0,1]"}
+    tests = result.tests
+    assert set(tests["scope"]) == {"event", "category"} and set(tests["test"]) == {"kp_bmp", "grank"}
+    assert set(tests["group_by"]) == {"group", "sector"}
+    assert set(tests["window"]) == {"", "[0,0]", "[0,1]"}
+    # the same numbers as the engine's tests on the log-volume panel of the scope
+    from eventstudy import inference
+    group = result.panel.event_ids == "e0"
+    direct = inference.window_tests(result.panel.subset(group), (0, 1)).set_index("test")
+    row = tests[(tests["scope"] == "event") & (tests["group_by"] == "group") & (tests["window"] == "[0,1]")]
+    row = row.set_index("test")
+    assert row.loc["kp_bmp", "statistic"] == pytest.approx(direct.loc["kp_bmp", "statistic"], rel=1e-10)
+    assert row.loc["grank", "p_value"] == pytest.approx(direct.loc["grank", "p_value"], rel=1e-10)
 
 
 def test_refused_pairs_and_missing_days_are_reported_not_silent():

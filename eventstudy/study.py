@@ -162,6 +162,28 @@ class StudyResult:
             f"skipped={sorted(self.skipped)})"
         )
 
+    def cross_section(
+        self,
+        formula: str,
+        window: tuple[int, int],
+        event_id: str | None = None,
+        reaction: str = "relative",
+    ) -> pd.DataFrame:
+        """Cross-sectional regression of the CARs of an event (or each event) on characteristics.
+
+        Heteroskedasticity-robust OLS (HC1) and the Sefcik-Thompson portfolio standard errors
+        side by side (see :mod:`eventstudy.cross_section`); characteristics are the assets'
+        attributes and their pre-event betas (:func:`eventstudy.cross_section.study_characteristics`).
+
+        Examples
+        --------
+        >>> res.cross_section("car ~ C(sector17) + beta_topx", (0, 1),
+        ...                   event_id="liberation-day-reciprocal-tariffs")  # doctest: +SKIP
+        """
+        from eventstudy.cross_section import study_cross_section
+
+        return study_cross_section(self, formula, window, event_id, reaction)
+
 
 class _SessionPrices:
     """Each ticker's closes on its exchange's session grid, built once per run (a benchmark such

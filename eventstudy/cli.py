@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code.
 
     Exit codes: 0 success; 2 usage error or :class:`~eventstudy.errors.EventStudyError`
-    (one line on stderr); 1 unexpected internal error (one line, the traceback with
+    (one line on stderr per problem: a study file with several problems lists each); 1 unexpected internal error (one line, the traceback with
     ``--verbose``).
 
     Examples
@@ -198,7 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.command(args)
     except EventStudyError as error:
-        _error_line(f"error: {error}")
+        # a study file with several problems lists each on its own line; other messages are one line
+        lines = str(error).splitlines() if hasattr(error, "problems") else [str(error)]
+        for line in lines:
+            _error_line(f"error: {line}")
         return 2
     except KeyboardInterrupt:
         _error_line("interrupted")

@@ -87,6 +87,24 @@ def test_malformed_file_exits_2_with_one_stderr_line(tmp_path, capsys, old, new,
     assert fragment in lines[0]
 
 
+def test_a_file_with_several_problems_lists_each_on_its_own_line(tmp_path: Path, capsys):
+    path = tmp_path / "study.yaml"
+    path.write_text(
+        "assets:\n  - {ticker: ^N225, grup: index}\n"
+        "events:\n"
+        "  - {id: e1, category: other, announced: '2025-04-02T16:00:00', sources: [x]}\n"
+        "  - {id: e2, announced: '2025-04-02T16:00:00-04:00', sources: [x]}\n",
+        encoding="utf-8",
+    )
+    assert cli.main(["events", "check", str(path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith(f"eventstudy: error: {path}: ") for line in lines)
+    assert "asset '^N225': field 'grup'" in lines[0]
+    assert "event 'e1': field 'announced'" in lines[1]
+    assert "event 'e2': field 'category'" in lines[2]
+
+
 def test_missing_file_exits_2(tmp_path: Path, capsys):
     assert cli.main(["events", "check", str(tmp_path / "absent.yaml")]) == 2
     assert capsys.readouterr().err.splitlines() == [

@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 if TYPE_CHECKING:
     from eventstudy.study import StudyResult
@@ -166,7 +167,7 @@ def day_axis(ax: Axes, anchor: int) -> None:
     ax.axhline(0, color="#999999", lw=0.6)
     ax.axvline(0, color="#999999", lw=0.6, ls=":")
     ax.axvline(anchor, color="#cccccc", lw=0.6, ls="--")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
 
 

@@ -142,14 +142,18 @@ def event_paths(
     title = f"CAR paths: {event_id} ({day0_text(result, event_id, reference_exchange(result))})"
     if not present or not reactions:
         return not_available_figure(fig, title, "no estimated pair for this event")
-    axes = fig.subplots(len(present), len(reactions), squeeze=False, sharex=True)
+    axes = fig.subplots(len(present), len(reactions), squeeze=False, sharex=True, sharey="row")
     colors = group_colors(groups)
     for i, group in enumerate(present):
         for j, reaction in enumerate(reactions):
-            path_panel(result, paths, event_id, group, reaction, group_by, colors[group],
-                       ax=axes[i, j])
-            if j:
-                axes[i, j].sharey(axes[i, 0])
+            ax = axes[i, j]
+            if rows[(rows["group"] == group) & (rows["reaction"] == reaction)].empty:
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, f"{group}: no {REACTION_NAMES[reaction]}s in this study",
+                        ha="center", va="center", transform=ax.transAxes, color="#777777")
+                continue
+            path_panel(result, paths, event_id, group, reaction, group_by, colors[group], ax=ax)
+            ax.tick_params(labelleft=True)
     fig.suptitle(title, fontsize=11)
     return fig
 

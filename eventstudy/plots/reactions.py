@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -151,8 +152,6 @@ def car_heatmap(
     --------
     >>> fig = car_heatmap(res, (0, 1))  # doctest: +SKIP
     """
-    import seaborn as sns
-
     label = format_window(window)
     rows = result.car[result.car["window"] == label]
     events = event_table(result)
@@ -178,17 +177,10 @@ def car_heatmap(
                                                                 columns=tickers)
         p = sub.pivot_table(index="event_id", columns="asset", values="p_value",
                             aggfunc="first").reindex(index=events["event_id"], columns=tickers)
-        notes = [[("" if not np.isfinite(v) else f"{v:.1f}{stars(q)}") for v, q in zip(vr, pr)]
-                 for vr, pr in zip(values.to_numpy(), p.to_numpy())]
         finite = np.abs(values.to_numpy()[np.isfinite(values.to_numpy())])
         limit = max(float(np.ceil(np.percentile(finite, 98))), 1.0) if finite.size else 1.0
-        sns.heatmap(values, ax=ax, cmap="RdBu", center=0, vmin=-limit, vmax=limit,
-                    annot=np.array(notes, dtype=object), fmt="", annot_kws={"fontsize": 5.5},
-                    linewidths=0.3, linecolor="white", xticklabels=False, yticklabels=False,
-                    cbar_kws={"label": f"{reaction} CAR (%), clipped at ±{limit:.0f}%",
-                              "shrink": 0.5, "pad": 0.02})
-        for text in ax.texts:  # cell labels stay inside their cells: keep them out of the layout
-            text.set_in_layout(False)
+        _cells(ax, values.to_numpy(), p.to_numpy(), limit,
+               f"{reaction} CAR (%), clipped at ±{limit:.0f}%")
         ax.set_xticks(np.arange(len(tickers)) + 0.5, [asset_name(result, t) for t in tickers],
                       fontsize=7, rotation=50, ha="right")
         _group_separators(ax, result, tickers, group_by)
@@ -206,6 +198,23 @@ def car_heatmap(
                title_fontsize=7)
     fig.suptitle(f"{title}; stars: single-asset t-test p<0.10/0.05/0.01", fontsize=11)
     return fig
+
+
+def _cells(ax, values: np.ndarray, p: np.ndarray, limit: float, label: str) -> None:
+    """Coloured cells (RdBu, centred at 0, clipped at ``limit``), value and stars in each, and a
+    colour bar; row 0 at the top."""
+    cmap = mpl.colormaps["RdBu"].with_extremes(bad="#f0f0f0")
+    mesh = ax.pcolormesh(np.ma.masked_invalid(values), cmap=cmap, vmin=-limit, vmax=limit,
+                         edgecolors="white", linewidth=0.3)
+    ax.set_xlim(0, values.shape[1])
+    ax.set_ylim(values.shape[0], 0)
+    for (i, j), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            color = "white" if abs(value) > 0.6 * limit else "#222222"
+            text = ax.text(j + 0.5, i + 0.5, f"{value:.1f}{stars(p[i, j])}", ha="center",
+                           va="center", fontsize=5.5, color=color)
+            text.set_in_layout(False)  # labels stay inside their cells
+    ax.figure.colorbar(mesh, ax=ax, shrink=0.5, pad=0.02, label=label)
 
 
 def _heatmap_columns(result: StudyResult, rows: pd.DataFrame, groups: Sequence[str],

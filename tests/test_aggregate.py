@@ -154,12 +154,16 @@ def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["page.html"]
 
 
-def test_readme_own_returns_example_runs_as_written(repo_root, capsys):
+def test_readme_own_returns_example_runs_as_written(repo_root):
+    import subprocess
+    import sys
+
     text = (repo_root / "README.md").read_text(encoding="utf-8")
     blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
     example = next(b for b in blocks if "es.event_study(" in b)
-    exec(compile(example, "README.md", "exec"), {})
-    printed = capsys.readouterr().out
+    done = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True,
+                          check=True, cwd=repo_root)
+    printed = done.stdout
     assert "AAA" in printed and "CCC" in printed
     cars = [float(line.split()[2]) for line in printed.splitlines()[1:]]
     assert all(-0.08 < car < -0.02 for car in cars)  # the injected -5% is recovered

@@ -127,7 +127,8 @@ def figure_specs(result: StudyResult, featured: Featured, paths: pd.DataFrame,
     >>> specs = figure_specs(res, featured, tables["car_paths"], tables["caar"])  # doctest: +SKIP
     """
     findings = [_timeline(result, featured)]
-    findings += [_event_paths(result, featured, paths, e) for e in featured.key_events]
+    findings += [_event_paths(result, featured, paths, e, first=i == 0)
+                 for i, e in enumerate(featured.key_events)]
     findings.append(_total_vs_relative(result, featured, caar))
     evidence = [_heatmap(result, featured)]
     evidence += [_scope_paths(result, featured, paths, kind) for kind in ("category", "tag")]
@@ -153,7 +154,7 @@ def _timeline(result: StudyResult, featured: Featured) -> FigureSpec:
 
 
 def _event_paths(result: StudyResult, featured: Featured, paths: pd.DataFrame,
-                 event_id: str) -> FigureSpec:
+                 event_id: str, first: bool = True) -> FigureSpec:
     rows = paths[(paths["scope"] == "event") & (paths["scope_id"] == event_id)
                  & (paths["group_by"] == featured.group_by)]
     n_rows = max(rows["group"].nunique(), 1)
@@ -163,7 +164,8 @@ def _event_paths(result: StudyResult, featured: Featured, paths: pd.DataFrame,
                "one row per asset group; left: total reaction, right: reaction relative to the "
                "assets' benchmark. Bold: the group average with its 95% band (portfolio "
                "variance of the group's estimation residuals, which keeps their correlation); "
-               "dashed or thin: each asset.")
+               "dashed or thin: each asset.") if first else \
+        "The same layout as the first CAR-path figure, for this event."
     spec = FigureSpec(f"paths_{slug(event_id)}", title, caption,
                       (5.2 * n_cols, 3.3 * n_rows + 0.6))
     if rows.empty:

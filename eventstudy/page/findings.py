@@ -67,8 +67,10 @@ def event_block(result: StudyResult, featured: Featured, caar: pd.DataFrame, eve
 
 def reaction_table(result: StudyResult, featured: Featured, caar: pd.DataFrame,
                    event_id: str) -> str:
-    """Rows: market assets, then each group's average; columns: total and relative per window."""
-    windows = featured.headline_windows
+    """Rows: market assets, then each group's average; columns: total and relative per window
+    (the primary window first, so a phone shows it without scrolling)."""
+    primary = featured.primary_window
+    windows = [primary, *[w for w in featured.headline_windows if w != primary]]
     header = ["asset or group"]
     for window in windows:
         header += [f"total CAR{esc(display_window(window))}",
@@ -82,7 +84,7 @@ def reaction_table(result: StudyResult, featured: Featured, caar: pd.DataFrame,
                 cells.append(_pair_cell(result, event_id, ticker, reaction, window))
         rows.append(cells)
     for group in featured.groups:
-        counts = _group_counts(caar, featured, event_id, group, windows[-1])
+        counts = _group_counts(caar, featured, event_id, group, primary)
         if not counts:
             continue
         sizes = " / ".join(f"{n} {r}" for r, n in counts.items()) if len(set(counts.values())) > 1 \

@@ -120,13 +120,16 @@ def result(snapshot_dir):
 
 @pytest.fixture(scope="module")
 def written(result, tmp_path_factory):
-    """The report written twice into separate folders, with the progress stages of the first."""
+    """The report written twice into separate folders, with the progress stages of the first
+    (at a low resolution: the same drawing code, smaller files; 200 dpi is checked below)."""
     stages: list[str] = []
     joint = result.joint()
     first = tmp_path_factory.mktemp("report_a")
     second = tmp_path_factory.mktemp("report_b")
-    page.write_report(result, first, joint=joint, progress=stages.append)
-    page.write_report(result, second, joint=joint)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(figures, "DPI", 60)
+        page.write_report(result, first, joint=joint, progress=stages.append)
+        page.write_report(result, second, joint=joint)
     return first, second, stages
 
 
@@ -141,13 +144,17 @@ def test_two_runs_are_byte_identical(written):
     assert any(n.endswith(".png") for n in a) and any(n.endswith(".svg") for n in a)
 
 
-def test_pngs_are_200_dpi_without_software_metadata(written):
+def test_figures_are_200_dpi_png_and_svg_without_software_metadata(tmp_path):
     from PIL import Image
 
-    png = next((written[0] / "figures").glob("*.png"))
+    spec = figures.FigureSpec("line", "A line", "", (2.0, 1.0),
+                              lambda fig: fig.add_subplot().plot([0, 1], [1, 0]))
+    png, svg = figures.save_figure(spec, tmp_path)
     with Image.open(png) as image:
         assert round(image.info["dpi"][0]) == figures.DPI == 200
+        assert image.size == (400, 200)
         assert "Software" not in image.info
+    assert "<svg" in svg.read_text(encoding="utf-8") and "Date" not in svg.read_text()
 
 
 def test_findings_come_first_with_total_and_relative_side_by_side(written, result):

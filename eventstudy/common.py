@@ -90,18 +90,8 @@ def atomic_write(path: str | Path, data: bytes | str) -> Path:
     >>> atomic_write("out/report.html", "<!DOCTYPE html>...")  # doctest: +SKIP
     PosixPath('out/report.html')
     """
-    path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_save(path, lambda tmp: Path(tmp).write_bytes(payload))
 
 
 def atomic_save(path: str | Path, save) -> Path:

@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 
 from eventstudy import abnormal, calendars, inference, returns
-from eventstudy.abnormal import AssetInput
-from eventstudy.common import format_window, stars
+from eventstudy.abnormal import AssetInput, format_window
 from eventstudy.events import Asset, ModelSpec, StudyConfig, load_config
 from eventstudy.models import build_design
 from eventstudy.panel import AbnormalPanel
@@ -174,6 +173,13 @@ def single_blas_thread():
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
+
+
+def stars(p: float) -> str:
+    """Significance stars: *** p<0.01, ** p<0.05, * p<0.10."""
+    if not np.isfinite(p):
+        return ""
+    return "***" if p < 0.01 else "**" if p < 0.05 else "*" if p < 0.10 else ""
 
 
 class Study:

@@ -101,8 +101,11 @@ fig = plots.total_vs_relative(res, caar, [LIBERATION, PAUSE], (0, 1))
 # %% [markdown]
 # ## Joint estimation: one regression per asset, one dummy per session
 # `res.joint([...])` estimates both events together over the estimation sample of the first
-# one. Day dummies (`kind == 'day'`) are the abnormal returns of single sessions with classical
-# OLS standard errors; window rows (`kind == 'window'`) sum a window's day dummies.
+# one (`res.joint_tables()` also states each cluster's estimation span). Day dummies
+# (`kind == 'day'`) are the abnormal returns of single sessions with classical OLS standard
+# errors; window rows (`kind == 'window'`) are the sums of the day dummies over the window with
+# variance `w'Cov(γ)w` from the same classical covariance. No HAC: a dummy fits its own days,
+# so a HAC standard error of a dummy collapses.
 
 # %%
 joint = res.joint([LIBERATION, PAUSE])

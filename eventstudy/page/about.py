@@ -267,9 +267,10 @@ def _short_histories(result: StudyResult) -> str:
 def refused_html(result: StudyResult) -> str:
     """Refused pairs grouped per asset (name, count, one summarised reason), skipped series."""
     parts = []
-    if result.skipped:
+    left_out = {**getattr(result, "missing", {}), **result.skipped}
+    if left_out:
         rows = [[f"{esc(plots.asset_name(result, t))} <small>({esc(t)})</small>", esc(r)]
-                for t, r in sorted(result.skipped.items())]
+                for t, r in sorted(left_out.items())]
         parts.append("<p>Series that could not be used (and everything that depends on them):"
                      "</p>" + table(["series", "reason"], rows))
     refused = result.models[result.models["status"] != "ok"]

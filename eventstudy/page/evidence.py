@@ -197,7 +197,7 @@ def _joint_days(result: StudyResult, frame: pd.DataFrame, events: Sequence[str],
 
 
 def joint_summary(result: StudyResult, joint: pd.DataFrame) -> str:
-    """Clusters of the run-wide joint estimation with short ids (C1, C2, ...)."""
+    """Clusters of the run-wide joint estimation by short id (their own, or C1, C2, ...)."""
     clusters = list(dict.fromkeys(joint["cluster"]))
     sessions = plots.event_table(result).set_index("event_id")["day0"]
     body = []
@@ -208,7 +208,8 @@ def joint_summary(result: StudyResult, joint: pd.DataFrame) -> str:
         span = f"{date(days.min())} to {date(days.max())}" if len(days) else "–"
         status = ", ".join(f"{k}: {v}" for k, v in rows["status"].value_counts().items())
         listing = details(f"{len(ids)} events", "<br>".join(esc(e) for e in ids))
-        body.append([f"C{i}", listing, span, esc(status)])
+        name = str(cluster) if len(str(cluster)) <= 8 else f"C{i}"  # long ids: list of events
+        body.append([esc(name), listing, span, esc(status)])
     return ("<p>The run also estimates every cluster of events with overlapping event periods "
             "(all rows in <code>tables/joint.csv</code>, where <code>cluster</code> lists the "
             "cluster's event ids).</p>"

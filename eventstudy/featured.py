@@ -7,7 +7,9 @@ states these choices; every field left out (``None``) is chosen from the results
   benchmark (the home index); without such benchmarks, the group with the largest share of
   total-reaction (constant-mean) price assets.
 * **headline windows**: the first two event windows that contain day 0 (the first two windows
-  when none does). Sentences and the heat map use the last of them (the *primary* window).
+  when none does), the longer first: a one-day window misses a reaction that an approximate
+  announcement time pushes to day +1. Sentences and the heat map use the first headline window
+  (the *primary* window).
 * **key events**: the (up to) :data:`MAX_KEY_EVENTS` events with the largest absolute average
   total reaction of the market group over the primary window.
 * **joint sets**: key events whose event periods share a session, estimated together.
@@ -76,8 +78,8 @@ class Featured:
 
     @property
     def primary_window(self) -> tuple[int, int]:
-        """The headline window used in sentences and the heat map (the last one)."""
-        return self.headline_windows[-1]
+        """The headline window used in sentences and the heat map (the first one)."""
+        return self.headline_windows[0]
 
 
 def choose(result: StudyResult, caar: pd.DataFrame) -> Featured:
@@ -102,7 +104,7 @@ def choose(result: StudyResult, caar: pd.DataFrame) -> Featured:
         and config.reaction_of(a) == "total")
     windows, note = choose_headline_windows(config, asked.headline_windows)
     notes.append(note)
-    keys, note = choose_key_events(config, caar, group_by, market, windows[-1], asked.key_events)
+    keys, note = choose_key_events(config, caar, group_by, market, windows[0], asked.key_events)
     notes.append(note)
     exchange = _reference_exchange(config, market_assets, estimated)
     joint_sets, note = choose_joint_sets(result, keys, asked.joint)
@@ -153,7 +155,7 @@ def choose_headline_windows(config: StudyConfig, asked: Sequence[tuple[int, int]
     Examples
     --------
     >>> choose_headline_windows(config)[0]  # doctest: +SKIP
-    ((0, 0), (0, 1))
+    ((0, 1), (0, 0))
     """
     computed = [tuple(w) for w in config.settings.event_windows]
     if asked:
@@ -162,9 +164,10 @@ def choose_headline_windows(config: StudyConfig, asked: Sequence[tuple[int, int]
             return chosen, "headline windows: " + ", ".join(map(display_window, chosen)) + \
                 " (set in the study file)"
     spanning = [w for w in computed if w[0] <= 0 <= w[1]]
-    chosen = tuple((spanning or computed)[:HEADLINE_WINDOWS])
-    why = "the first event windows that contain day 0" if spanning else \
-        "the first event windows (none contains day 0)"
+    first = (spanning or computed)[:HEADLINE_WINDOWS]
+    chosen = tuple(sorted(first, key=lambda w: w[0] - w[1]))  # the longer first (stable)
+    why = "the first event windows that contain day 0, the longer first" if spanning else \
+        "the first event windows (none contains day 0), the longer first"
     return chosen, "headline windows: " + ", ".join(map(display_window, chosen)) + f" ({why})"
 
 

@@ -153,6 +153,7 @@ figcaption{font-size:14px;color:#333;max-width:900px}
 .skipped{color:#555;font-style:italic}
 ul.limits li{margin-bottom:6px}
 code{font-size:13px;background:#f4f4f4;padding:0 3px;overflow-wrap:anywhere}
+td code{overflow-wrap:normal;white-space:nowrap}
 details{margin:4px 0}summary{cursor:pointer;color:#0b5cad}
 @media (max-width:640px){body{font-size:14px;padding:0 10px 32px}h1{font-size:21px}
 h2{font-size:18px}table{font-size:12px}th,td{padding:3px 5px}

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from eventstudy.common import format_window
 from eventstudy.events import Event, StudySettings
 from eventstudy.models import BatchFit, Design, fit_batch, scholes_williams_theta
 from eventstudy.panel import AbnormalPanel
@@ -458,8 +459,3 @@ def _reactions(panel: AbnormalPanel) -> np.ndarray:
     if panel.reactions is None:
         return np.full(panel.n_pairs, "total", dtype=object)
     return panel.reactions
-
-
-def format_window(window: tuple[int, int]) -> str:
-    """Text form of a window used in every table: ``[a,b]``."""
-    return f"[{window[0]},{window[1]}]"

@@ -6,26 +6,13 @@ import logging
 import os
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
+
+from eventstudy.common import package_versions
 
 log = logging.getLogger("eventstudy")
 
-VERSIONED_PACKAGES = (
-    "eventstudy", "numpy", "pandas", "scipy", "statsmodels", "arch", "exchange_calendars",
-    "yfinance", "pyarrow", "matplotlib", "seaborn",
-)
-
-
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that shape the results."""
-    versions = {"python": sys.version.split()[0]}
-    for name in VERSIONED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+__all__ = ["package_versions", "run_command"]
 
 
 def run_command(args) -> int:
@@ -37,7 +24,7 @@ def run_command(args) -> int:
 
 
 def _run(args) -> int:
-    from eventstudy import report
+    from eventstudy import aggregate, report
     from eventstudy.events import load_config
     from eventstudy.study import Study
 
@@ -51,22 +38,25 @@ def _run(args) -> int:
     progress("joint estimation")
     joint = result.joint_tables()
     progress("writing tables")
-    written = report.write_tables(result, out, extra=joint)
+    aggregates = aggregate.tables(result)
+    written = report.write_tables(result, out, extra={**joint, **aggregates})
     report.write_run_log(result, out, package_versions())
+    page = None
     if not getattr(args, "tables_only", False):
-        _write_report(result, out, joint["joint"], progress)
+        from eventstudy import page as report_page
+
+        page = report_page.write_report(result, out, joint=joint["joint"], progress=progress,
+                                        tables=aggregates)
     _print_summary(result, out, len(written), time.perf_counter() - started)
+    print(_last_line(out, page, time.perf_counter() - started))
     return 0
 
 
-def _write_report(result, out: Path, joint, progress) -> None:
-    """Figures and report.html (provided by :mod:`eventstudy.report_html` when available)."""
-    try:
-        from eventstudy import report_html
-    except ImportError:
-        log.info("report page not available in this version; tables only")
-        return
-    report_html.write_report(result, out, joint=joint, progress=progress)
+def _last_line(out: Path, page: Path | None, seconds: float) -> str:
+    """Where to look and how long it took (always the last line a run prints)."""
+    if page is None:
+        return f"done in {seconds:.1f} s: tables in {out / 'tables'} (no report page: --tables-only)"
+    return f"done in {seconds:.1f} s: open {page}"
 
 
 def _progress_printer(verbose: bool):

@@ -24,7 +24,8 @@
 # * **Abnormal return (AR)** = simple return − model-implied normal return. The Nikkei 225 and
 #   TOPIX use a *constant-mean* model, so their ARs are the **total** market reaction. Chip stocks
 #   (and the Nikkei Semiconductor index) use a *market model against TOPIX*, so their ARs are
-#   reactions **relative** to the Japanese market.
+#   reactions **relative** to the Japanese market; each of them is also estimated with a
+#   constant-mean model, so every table has a `reaction` column (`total` or `relative`).
 # * **CAR[a,b]** sums the ARs over Tokyo sessions a..b relative to day 0.
 
 # %%
@@ -89,8 +90,9 @@ summary.query("event_id == 'liberation-day-reciprocal-tariffs'").round(4)
 
 # %% [markdown]
 # The Nikkei 225 row is a total reaction: it fell 2.8% on 3 April and 2.8% on 4 April, so
-# CAR[0,+1] ≈ −5.5%. The chip rows are relative to TOPIX: a chip CAR near zero means the stock
-# moved like β × TOPIX, not that it did not move.
+# CAR[0,+1] ≈ −5.5%. Each chip stock has two rows: `total` (its whole move) and `relative`
+# (net of β × TOPIX). A relative CAR near zero means the stock moved like β × TOPIX, not that it
+# did not move.
 
 # %% [markdown]
 # ## Cross-sectional tests for one event
@@ -107,7 +109,21 @@ tests[["test", "statistic", "p_value", "distribution", "df", "n", "r_bar"]].roun
 
 # %% [markdown]
 # ## One figure
-# Every plot function takes `ax=None` and returns the Axes (or Figure).
+# Every plot function takes `ax=None` (or `fig=None`) and returns the Axes (or Figure); the
+# figure shows below the cell.
 
 # %%
-ax = plots.index_levels(res)
+ax = plots.market_timeline(res, ["^N225", "^TOPX"])
+
+# %% [markdown]
+# ## The whole report in one call
+# `eventstudy run events.yaml` writes the tables and this report; from Python,
+# `page.write_report(res, folder)` writes the figures and `report.html` into `folder`.
+
+# %%
+import tempfile
+
+from eventstudy import page
+
+folder = Path(tempfile.mkdtemp())
+print(page.write_report(res, folder).name, sorted(p.name for p in (folder / "figures").glob("*.png"))[:3])

@@ -15,7 +15,8 @@
 # # 03 — Chip stocks around negotiation rounds and chip-policy news
 #
 # Chip-stock abnormal returns come from a market model against same-day TOPIX returns, so they
-# are reactions **relative to the Japanese market** (the index rows are total reactions).
+# are reactions **relative to the Japanese market**; a constant-mean twin of every chip stock
+# gives its **total** reaction. Both are shown side by side.
 # Questions: did US–Japan negotiation rounds or chip-specific tariff news move Japanese chip
 # stocks beyond what the market did, and do the answers survive tests that allow for the
 # correlation of same-date abnormal returns?
@@ -24,11 +25,10 @@
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 import eventstudy as es
-from eventstudy import inference, plots
+from eventstudy import aggregate, plots
 
 
 def find_events_file(name: str = "events.yaml") -> Path:
@@ -42,38 +42,34 @@ SNAPSHOT = os.environ.get("EVENTSTUDY_SNAPSHOT")
 pd.set_option("display.width", 160)
 pd.set_option("display.max_columns", 20)
 res = es.run(find_events_file(), snapshot=SNAPSHOT, volatility=False)
-chips = plots.chip_tickers(res)
+chips = [a.ticker for a in res.config.studied_assets if a.group == "chips"]
 events = plots.event_table(res)
+caar = aggregate.caar_table(res)
 print(len(chips), "chip stocks:", ", ".join(plots.asset_name(res, t) for t in chips))
 
 # %% [markdown]
-# ## Chip CAAR per event, chip stocks only
-# CAAR = mean over the chip stocks of CAR[0,+1] (METHODS convention 4). `kp_bmp` is the BMP
-# test deflated by the Kolari–Pynnönen factor with r̄ from the stocks' estimation residuals;
-# `grank` is the generalised rank test. Both are two-sided.
+# ## Chip CAAR per event, total and relative
+# `aggregate.caar_table` has one row per scope (event, category or tag × asset group ×
+# reaction) and window: CAAR = mean CAR of the group's pairs (not the sum of daily means),
+# a 95% interval from the portfolio of the stocks' estimation residuals (keeps their
+# correlation) and that portfolio test's two-sided p-value. The Kolari–Pynnönen BMP p-value is
+# read from `res.tests` beside it.
 
 # %%
-def chip_tests(event_id: str, window=(0, 1)) -> dict:
-    panel = res.panel
-    rows = (panel.event_ids == event_id) & np.isin(panel.assets, chips) & (panel.reactions == "relative")
-    sub = panel.subset(rows)
-    car, _ = sub.car(window)
-    tests = inference.window_tests(sub, window).set_index("test")
-    return {"event_id": event_id, "caar_pct": 100 * np.nanmean(car), "n": int(rows.sum()),
-            "r_bar": tests.at["kp_bmp", "r_bar"], "kp_bmp_p": tests.at["kp_bmp", "p_value"],
-            "grank_p": tests.at["grank", "p_value"], "bmp_p": tests.at["bmp", "p_value"]}
-
-
 focus = events[events["category"].isin(["negotiation_round", "chip_policy", "deal"])]
-chip_table = pd.DataFrame([chip_tests(e) for e in focus["event_id"]])
-chip_table.insert(1, "category", focus["category"].to_numpy())
-chip_table.insert(2, "day0", focus["day0"].dt.date.to_numpy())
-chip_table.round(4)
+chip_rows = caar.query("scope == 'event' and group == 'chips' and window == '[0,1]'")
+chip_rows = chip_rows[chip_rows["scope_id"].isin(focus["event_id"])]
+kp = res.tests.query("scope == 'event' and group == 'chips' and window == '[0,1]' "
+                     "and test == 'kp_bmp'").set_index(["scope_id", "reaction"])["p_value"]
+chip_table = chip_rows.assign(caar_pct=100 * chip_rows["caar"],
+                              kp_bmp_p=[kp.get((e, r)) for e, r in
+                                        zip(chip_rows["scope_id"], chip_rows["reaction"])])
+chip_table.pivot_table(index="scope_id", columns="reaction",
+                       values=["caar_pct", "p_value", "kp_bmp_p"]).round(4)
 
 # %% [markdown]
-# Read `bmp_p` against `kp_bmp_p`: with r̄ around 0.2–0.3 among chip stocks, the adjustment
-# multiplies BMP by roughly √((1 − r̄)/(1 + (N − 1) r̄)) ≈ 0.5, which turns many nominally
-# significant results into noise.
+# Read the two columns together: a large total move with a small relative one is the market
+# moving the chips; a relative move is the chips reacting beyond β × TOPIX.
 
 # %% [markdown]
 # ## Heat map: every event × asset
@@ -81,13 +77,13 @@ chip_table.round(4)
 # company news (e.g. earnings) are firm-specific, not tariff reactions.
 
 # %%
-ax = plots.car_heatmap(res)
+fig = plots.car_heatmap(res, (0, 1))
 
 # %% [markdown]
 # ## Pooled tests by category and tag
-# All (event, asset) pairs of a category or tag pooled, indices and chips together.
-# Statistic and two-sided p for the clustering-robust tests (KP-BMP, GRANK, crude dependence)
-# and for the independence-based BMP and Patell (descriptive only).
+# All (event, asset) pairs of a category or tag pooled per asset group and reaction kind.
+# Two-sided p for the clustering-robust tests (KP-BMP, GRANK, crude dependence) and for the
+# independence-based BMP and Patell (descriptive only).
 
 # %%
 pooled = res.tests.query(
@@ -98,12 +94,13 @@ pooled.pivot_table(index=["scope", "scope_id", "group", "reaction"], columns="te
 
 # %% [markdown]
 # ## Mean CAR paths by category
-# Equal weight per event; the band is a 95% t-interval from the spread of the event-mean CARs
-# across the events of a category (each event counts once because same-date pairs are
-# correlated).
+# Mean path over the pairs of each category, 0 at day −1; the band (95%, portfolio variance)
+# belongs to the first line, the index group's total reaction.
 
 # %%
-fig = plots.car_paths(res, by="category")
+paths = aggregate.car_paths_table(res)
+fig = plots.scope_paths(res, paths, "category")
 
 # %%
-ax = plots.chips_vs_topix(res)
+deals = focus["event_id"].tolist()[-3:]
+fig = plots.total_vs_relative(res, caar, deals, (0, 1))

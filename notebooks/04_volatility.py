@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 import eventstudy as es
-from eventstudy import plots
+from eventstudy import aggregate, plots
 
 
 def find_events_file(name: str = "events.yaml") -> Path:
@@ -57,8 +57,12 @@ vol["measure"].value_counts()
 vol.query("scope == 'pair' and scope_id == @LIBERATION and window == '[0,5]' "
           "and measure == 'garch_cav'")[["asset", "estimate", "statistic", "p_value", "status"]].round(4)
 
+# %% [markdown]
+# Daily AR²/ĥ of every pair of the event (thin) and each group's median (bold).
+
 # %%
-ax = plots.volatility_paths(res, LIBERATION)
+daily = aggregate.garch_daily_paths(res, [LIBERATION])
+fig = plots.abnormal_volatility(res, daily, LIBERATION)
 
 # %% [markdown]
 # ## Cross-sectional volatility tests by category, [0,+5]
@@ -83,4 +87,4 @@ vol.query("asset == 'NIKKEI_VI' and scope_id in [@LIBERATION, @PAUSE]")[
 ]
 
 # %%
-ax = plots.vi_around_event(res, LIBERATION)
+ax = plots.level_around_event(res, "NIKKEI_VI", LIBERATION)

@@ -31,7 +31,9 @@ def test_notebook_is_stored_without_outputs_and_explains_itself(path):
     markdown = [c for c in notebook.cells if c.cell_type == "markdown"]
     assert code and len(markdown) >= 3
     assert all(not c.get("outputs") for c in code)
-    assert "EVENTSTUDY_SNAPSHOT" in path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
+    assert "EVENTSTUDY_SNAPSHOT" in text
+    assert "../shared" not in text and "/shared/" not in text  # prices only through the variable
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -48,6 +50,10 @@ def test_notebook_runs_top_to_bottom(path, snapshot_dir, monkeypatch):
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert errors == []
-    figures = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
-               if "image/png" in o.get("data", {})]
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    figures = [o for o in outputs if "image/png" in o.get("data", {})]
     assert figures, "every notebook shows at least one figure"
+    reprs = [o["data"]["text/plain"] for o in outputs
+             if "image/png" not in o.get("data", {}) and "text/plain" in o.get("data", {})]
+    assert not [r for r in reprs if r.startswith(("<Axes", "<Figure", "<matplotlib"))], \
+        "a cell shows an object repr instead of its figure"

@@ -1,5 +1,6 @@
-"""Figures: every plot function draws on Agg, returns its Axes/Figure with a title and labelled
-axes, and degrades to a 'not available' panel when data are missing (real snapshot, few events)."""
+"""Figures: every plot function draws on the Axes/Figure it is given (or a new one), labels its
+axes, reads its numbers from the results and the aggregate frames, and degrades to a 'not
+available' panel instead of failing (real snapshot, a few events)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from eventstudy import plots
+from eventstudy import aggregate, featured, plots, registry
 
 pytestmark = pytest.mark.realdata
 
-#: A few events across four categories, including the four key events of chips_vs_topix.
 PLOT_EVENTS = (
     "liberation-day-reciprocal-tariffs",
     "reciprocal-90day-pause",
@@ -31,7 +33,7 @@ LIBERATION = "liberation-day-reciprocal-tariffs"
 
 
 def small_result(snapshot, event_ids=PLOT_EVENTS, volatility=False):
-    """A real study restricted to ``event_ids`` (shared with test_report)."""
+    """A real study restricted to ``event_ids``."""
     import eventstudy as es
 
     config = es.load_config(_repo_events())
@@ -49,6 +51,16 @@ def _repo_events():
 @pytest.fixture(scope="module")
 def result(snapshot_dir):
     return small_result(snapshot_dir)
+
+
+@pytest.fixture(scope="module")
+def tables(result):
+    return aggregate.tables(result)
+
+
+@pytest.fixture(scope="module")
+def chosen(result, tables):
+    return featured.choose(result, tables["caar"])
 
 
 @pytest.fixture(autouse=True)
@@ -72,96 +84,153 @@ def _check_labelled(out) -> None:
     for ax in axes:
         assert ax.get_title() or has_suptitle
         assert ax.get_xlabel()
-        assert ax.get_ylabel()
+    assert any(ax.get_ylabel() for ax in axes)
 
 
-CASES = {
-    "index_levels": lambda r, ax: plots.index_levels(r, ax=ax),
-    "car_path_event": lambda r, ax: plots.car_path_event(r, LIBERATION, ax=ax),
-    "car_path_event_assets": lambda r, ax: plots.car_path_event(r, LIBERATION, assets=["^N225", "8035.T"], ax=ax),
-    "car_heatmap": lambda r, ax: plots.car_heatmap(r, ax=ax),
-    "chips_vs_topix": lambda r, ax: plots.chips_vs_topix(r, ax=ax),
-    "volatility_paths": lambda r, ax: plots.volatility_paths(r, LIBERATION, ax=ax),
-    "vi_around_event": lambda r, ax: plots.vi_around_event(r, ax=ax),
-    "test_comparison": lambda r, ax: plots.test_comparison(r, LIBERATION, ax=ax),
+def _texts(out) -> list[str]:
+    figure = out if isinstance(out, Figure) else out.figure
+    return [t.get_text() for ax in figure.axes for t in ax.texts]
+
+
+AXES_CASES = {
+    "market_timeline": lambda r, t, f, ax: plots.market_timeline(r, f.market_assets, f.key_events,
+                                                                 ax=ax),
+    "path_panel": lambda r, t, f, ax: plots.path_panel(r, t["car_paths"], LIBERATION, "chips",
+                                                       "total", ax=ax),
+    "level_around_event": lambda r, t, f, ax: plots.level_around_event(r, "NIKKEI_VI", LIBERATION,
+                                                                       ax=ax),
+}
+FIGURE_CASES = {
+    "event_paths": lambda r, t, f, fig: plots.event_paths(r, t["car_paths"], LIBERATION, f.groups,
+                                                          fig=fig),
+    "scope_paths": lambda r, t, f, fig: plots.scope_paths(r, t["car_paths"], "category", f.groups,
+                                                          fig=fig),
+    "total_vs_relative": lambda r, t, f, fig: plots.total_vs_relative(
+        r, t["caar"], f.key_events, (0, 1), f.groups, fig=fig),
+    "car_heatmap": lambda r, t, f, fig: plots.car_heatmap(r, (0, 1), f.groups, fig=fig),
+    "cross_section_pvalues": lambda r, t, f, fig: plots.cross_section_pvalues(
+        r, LIBERATION, (0, 1), f.groups, fig=fig),
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_axes_functions_draw_on_given_axes_and_new_figure(result, name):
+@pytest.mark.parametrize("name", sorted(AXES_CASES))
+def test_axes_functions_draw_on_given_axes_and_on_a_new_figure(result, tables, chosen, name):
     _fig, ax = plt.subplots()
-    out = CASES[name](result, ax)
+    out = AXES_CASES[name](result, tables, chosen, ax)
     assert out is ax
     _check_labelled(out)
-    fresh = CASES[name](result, None)
+    fresh = AXES_CASES[name](result, tables, chosen, None)
     assert isinstance(fresh, Axes) and fresh is not ax
-    _check_labelled(fresh)
-    assert "not available" not in fresh.get_xlabel()
+    assert not any("not available" in t for t in _texts(fresh))
 
 
-@pytest.mark.parametrize("by", ["category", "tag"])
-def test_car_paths_one_panel_per_scope(result, by):
-    fig = plots.car_paths(result, by=by)
-    assert isinstance(fig, Figure)
-    _check_labelled(fig)
-    scopes = {e.category for e in result.config.events} if by == "category" else {
-        t for e in result.config.events for t in e.tags}
-    titles = [ax.get_title() for ax in _axes_of(fig)]
-    assert len(titles) == len(scopes)
-    assert fig.get_suptitle().startswith(f"Mean CAR path by {by}")
-
-
-def test_car_paths_draws_on_given_figure_and_pairs_band(result):
+@pytest.mark.parametrize("name", sorted(FIGURE_CASES))
+def test_figure_functions_draw_on_given_figure_and_on_a_new_one(result, tables, chosen, name):
     fig = Figure()
-    out = plots.car_paths(result, band="pairs", fig=fig)
+    out = FIGURE_CASES[name](result, tables, chosen, fig)
     assert out is fig
-    assert "pairs" in fig.get_suptitle()
-    with pytest.raises(ValueError):
-        plots.car_paths(result, band="nonsense")
+    _check_labelled(out)
+    assert not any("not available" in t for t in _texts(out))
+    fresh = FIGURE_CASES[name](result, tables, chosen, None)
+    assert isinstance(fresh, Figure) and fresh is not fig
 
 
-def test_heatmap_rows_are_events_by_date_with_stars(result):
-    ax = plots.car_heatmap(result)
-    labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert len(labels) == len(PLOT_EVENTS)
-    assert labels[0].endswith("liberation-day-reciprocal-tariffs")  # 3 April is the first day 0
-    cells = [t.get_text() for t in ax.texts]
+def test_paths_are_zero_at_day_minus_one_and_sum_ars_after_it(result, tables):
+    ax = plots.path_panel(result, tables["car_paths"], LIBERATION, "index", "total")
+    nikkei = next(line for line in ax.get_lines() if line.get_label() == "Nikkei 225")
+    days, values = nikkei.get_xdata(), nikkei.get_ydata()
+    assert values[list(days).index(-1)] == 0
+    ar = result.abnormal.query("event_id == @LIBERATION and asset == '^N225' and "
+                               "reaction == 'total' and rel_day in [0, 1]")["ar"]
+    assert values[list(days).index(1)] == pytest.approx(100 * ar.sum())
+    assert len(ax.collections) == 1  # one band per chart
+
+
+def test_event_paths_show_total_and_relative_side_by_side(result, tables, chosen):
+    fig = plots.event_paths(result, tables["car_paths"], LIBERATION, chosen.groups)
+    titles = [ax.get_title() for ax in _axes_of(fig)]
+    assert any(t.startswith("chips: total") for t in titles)
+    assert any(t.startswith("chips: relative") for t in titles)
+    assert all(len(ax.collections) == 1 for ax in _axes_of(fig))
+
+
+def test_heatmap_has_a_panel_and_colour_scale_per_reaction(result, chosen):
+    fig = plots.car_heatmap(result, (0, 1), chosen.groups)
+    panels = _axes_of(fig)
+    assert [ax.get_title() for ax in panels] == ["total reaction", "relative reaction"]
+    colorbars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(colorbars) == 2
+    rows = [t.get_text() for t in panels[0].get_yticklabels()]
+    assert len(rows) == len(PLOT_EVENTS) and rows[0].endswith(LIBERATION)  # 3 April comes first
+    assert fig.legends and "category" in fig.legends[0].get_title().get_text()
+    cells = [t.get_text() for t in panels[0].texts]
     assert any(text.endswith("*") for text in cells)
 
 
-def test_car_path_event_starts_at_first_ar(result):
-    ax = plots.car_path_event(result, LIBERATION, assets=["^N225"])
-    line = ax.get_lines()[0]
-    first = result.abnormal.query("event_id == @LIBERATION and asset == '^N225' and rel_day == -5")
-    assert line.get_ydata()[0] == pytest.approx(100 * first["ar"].iloc[0])
+def test_total_vs_relative_draws_both_reactions_with_intervals(result, tables, chosen):
+    fig = plots.total_vs_relative(result, tables["caar"], [LIBERATION], (0, 1), chosen.groups)
+    ax = _axes_of(fig)[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "chips: average" in labels and "Tokyo Electron" in labels
+    car = result.car.query("event_id == @LIBERATION and asset == '8035.T' and window == '[0,1]'")
+    drawn = np.concatenate([c.get_offsets()[:, 0] if hasattr(c, "get_offsets") else []
+                            for c in ax.collections if hasattr(c, "get_offsets")] or [[]])
+    lines = np.concatenate([line.get_xdata() for line in ax.get_lines()])
+    values = np.concatenate([drawn, lines])
+    for reaction in ("total", "relative"):
+        expected = 100 * car.loc[car["reaction"] == reaction, "car"].iloc[0]
+        assert np.isclose(values, expected).any(), reaction
 
 
-def test_test_comparison_shows_r_bar(result):
-    ax = plots.test_comparison(result, LIBERATION)
-    assert "r̄ = " in ax.get_title()
+def test_test_names_come_from_the_registry(result, chosen):
+    fig = plots.cross_section_pvalues(result, LIBERATION, (0, 1), chosen.groups)
+    labels = [t.get_text() for t in _axes_of(fig)[0].get_yticklabels()]
+    assert labels == [registry.label(t) for t in registry.CROSS_SECTIONAL_TESTS
+                      if registry.label(t) in labels]
+    assert registry.label("kp_bmp") in labels
+    assert any("r̄ = " in ax.get_title() for ax in _axes_of(fig))
 
 
-def test_category_colours_are_consistent(result):
-    for event in result.config.events:
-        assert plots.category_color(event.category) == plots.CATEGORY_COLORS[event.category]
-    assert plots.category_color("unknown") == plots.FALLBACK_COLOR
+def test_volatility_figure_draws_a_daily_frame_and_says_when_missing(result, chosen):
+    pairs = result.abnormal.query("event_id == @LIBERATION")
+    daily = pairs.assign(abnormal_volatility=(pairs["ar"] / pairs["ar"].std()) ** 2)
+    fig = plots.abnormal_volatility(result, daily, LIBERATION, chosen.groups)
+    _check_labelled(fig)
+    assert all(ax.get_yscale() == "log" for ax in _axes_of(fig))
+    missing = plots.abnormal_volatility(result, None, LIBERATION, chosen.groups)
+    assert any("volatility stage was not run" in t for t in _texts(missing))
 
 
-def test_missing_volatility_index_gives_not_available_axes(result):
-    closes = result.closes.drop(columns=["NIKKEI_VI"])
-    without = dataclasses.replace(result, closes=closes)
-    ax = plots.vi_around_event(without)
-    assert ax.get_title()
-    assert any("not available" in t.get_text() for t in ax.texts)
+def test_missing_inputs_give_not_available_panels(result, tables, chosen):
+    without = dataclasses.replace(result, closes=result.closes.drop(columns=["NIKKEI_VI"]))
+    assert any("not available" in t for t in _texts(
+        plots.level_around_event(without, "NIKKEI_VI", LIBERATION)))
+    assert any("not available" in t for t in _texts(plots.market_timeline(result, ["NOPE"])))
+    assert any("not available" in t for t in _texts(
+        plots.cross_section_pvalues(result, LIBERATION, (0, 4))))  # window not computed
+    assert any("not available" in t for t in _texts(
+        plots.event_paths(result, tables["car_paths"], "not-an-event")))
+    assert any("not available" in t for t in _texts(
+        plots.total_vs_relative(result, tables["caar"], ["not-an-event"], (0, 1))))
+    empty = tables["car_paths"].iloc[:0]
+    assert any("not available" in t for t in _texts(plots.scope_paths(result, empty, "tag")))
+    with pytest.raises(ValueError):
+        plots.scope_paths(result, empty, "nonsense")
 
 
-def test_unknown_or_missing_inputs_do_not_crash(result):
-    ax = plots.test_comparison(result, LIBERATION, window=(0, 4))  # window not computed
-    assert any("not available" in t.get_text() for t in ax.texts)
-    ax = plots.index_levels(result, tickers=("NOPE",))
-    assert any("not available" in t.get_text() for t in ax.texts)
-    ax = plots.chips_vs_topix(result, event_ids=["not-an-event"])
-    assert any("not available" in t.get_text() for t in ax.texts)
+def test_category_colours_follow_the_study_file(result):
+    colors = plots.category_colors(result)
+    first = result.config.events[0].category
+    assert colors[first] == plots.category_colors(result)[first]
+    assert len(set(colors.values())) == len(colors)
+
+
+def test_event_table_uses_the_study_exchange(result):
+    table = plots.event_table(result)
+    assert plots.reference_exchange(result) == "XTKS"
+    assert table["day0"].is_monotonic_increasing
+    assert pd.Timestamp(table.set_index("event_id").at[LIBERATION, "day0"]) == pd.Timestamp(
+        "2025-04-03")
 
 
 def test_library_import_does_not_select_a_backend():
@@ -169,17 +238,9 @@ def test_library_import_does_not_select_a_backend():
     import subprocess
     import sys
 
-    code = ("import matplotlib, eventstudy.plots, sys; "
+    code = ("import matplotlib, eventstudy.plots, eventstudy.page, sys; "
             "sys.exit(matplotlib.rcParams._get_backend_or_none() is not None)")
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, check=False)
     assert done.returncode == 0, "importing eventstudy.plots chose a matplotlib backend"
-
-
-def test_asset_groups_separate_total_and_relative(result):
-    groups = plots.asset_groups(result)
-    total = [k for k in groups if k.endswith("(total)")]
-    assert total and set(groups[total[0]]) == {"^N225", "^TOPX"}
-    chips = [k for k, v in groups.items() if "8035.T" in v]
-    assert len(chips) == 1 and "relative to TOPIX" in chips[0]

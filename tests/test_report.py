@@ -1,48 +1,60 @@
-"""The report page: figures on disk, every reference resolves, every table renders, byte-stable."""
+"""The report page: findings first, every reference resolves, no absolute path, phone-ready,
+byte-stable; and a corpus of differently shaped studies that all get a complete report."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import yaml
 
-from eventstudy import report_html
+from eventstudy import aggregate, featured, page
+from eventstudy.events import ReportSettings, load_config
+from eventstudy.page import about, figures, markup
 
 pytestmark = pytest.mark.realdata
 
+REPO = Path(__file__).resolve().parents[1]
 REPORT_EVENTS = (
     "liberation-day-reciprocal-tariffs",
     "reciprocal-90day-pause",
     "round8-deal-15pct-550bn",
     "chip-tariff-100pct-trump-cook",
 )
+ABSOLUTE = re.compile(r"""(?:["'(=\s]|^)(?:/(?:home|work|tmp|Users|root|var|opt|mnt|srv)/|"""
+                      r"""[A-Za-z]:\\|file:)""")
 
 
 class PageParser(HTMLParser):
-    """Collects tables (rows per table), image sources, links and forbidden tags."""
+    """Collects sections, tables, image sources, links, ids and forbidden tags."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.sections: list[str] = []
         self.tables: list[dict] = []
         self._open: list[dict] = []
         self.images: list[str] = []
         self.links: list[str] = []
         self.ids: set[str] = set()
         self.external_tags: list[str] = []
+        self.meta: list[dict] = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if "id" in attrs:
             self.ids.add(attrs["id"])
-        if tag == "table":
-            self._open.append({"class": attrs.get("class", ""), "rows": 0, "cells": 0})
+        if tag == "section":
+            self.sections.append(attrs.get("id", ""))
+        elif tag == "meta":
+            self.meta.append(attrs)
+        elif tag == "table":
+            self._open.append({"class": attrs.get("class", ""), "rows": 0})
         elif tag == "tr" and self._open:
             self._open[-1]["rows"] += 1
-        elif tag in ("td", "th") and self._open:
-            self._open[-1]["cells"] += 1
         elif tag == "img":
             self.images.append(attrs["src"])
         elif tag == "a" and "href" in attrs:
@@ -55,109 +67,266 @@ class PageParser(HTMLParser):
             self.tables.append(self._open.pop())
 
 
-@pytest.fixture(scope="module")
-def result(snapshot_dir):
-    import eventstudy as es
-
-    config = es.load_config(Path(__file__).resolve().parents[1] / "events.yaml")
-    events = tuple(e for e in config.events if e.id in REPORT_EVENTS)
-    return es.Study(dataclasses.replace(config, events=events), snapshot=snapshot_dir).run(volatility=False)
-
-
-@pytest.fixture(scope="module")
-def joint(result):
-    return result.joint()
-
-
-@pytest.fixture(scope="module")
-def written(result, joint, tmp_path_factory):
-    """The report written twice into separate folders, with the progress stages of the first run."""
-    stages: list[str] = []
-    first = tmp_path_factory.mktemp("report_a")
-    second = tmp_path_factory.mktemp("report_b")
-    report_html.write_report(result, first, joint=joint, progress=stages.append)
-    report_html.write_report(result, second, joint=joint)
-    return first, second, stages
-
-
-@pytest.fixture(scope="module")
-def page(written):
+def parse(folder: Path) -> tuple[PageParser, str]:
+    text = (folder / "report.html").read_text(encoding="utf-8")
     parser = PageParser()
-    parser.feed((written[0] / "report.html").read_text(encoding="utf-8"))
-    return parser
+    parser.feed(text)
+    return parser, text
 
 
-def _digests(folder: Path) -> dict[str, str]:
+def check_page(folder: Path) -> tuple[PageParser, str]:
+    """The checks every report must pass: files, links, anchors, no absolute path, viewport."""
+    parser, text = parse(folder)
+    assert parser.images, "no figure on the page"
+    for src in parser.images:
+        assert not src.startswith(("http:", "https:", "data:", "/")), src
+        assert (folder / src).is_file(), src
+    for href in parser.links:
+        if href.startswith(("http://", "https://")):
+            continue
+        if href.startswith("#"):
+            assert href[1:] in parser.ids, href
+        else:
+            assert not href.startswith("/") and (folder / href).is_file(), href
+    assert not ABSOLUTE.search(text), ABSOLUTE.search(text)
+    assert str(folder) not in text and str(REPO) not in text
+    assert any(m.get("name") == "viewport" for m in parser.meta)
+    assert parser.external_tags == []
+    assert parser.sections[0] == "findings"
+    assert "could not be drawn" not in text
+    pngs = {f"figures/{p.name}" for p in (folder / "figures").glob("*.png")}
+    assert pngs == set(parser.images)
+    assert {p.stem for p in (folder / "figures").glob("*.svg")} == {Path(p).stem for p in pngs}
+    return parser, text
+
+
+def digests(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+# ----------------------------------------------------------------------------- the default study
+
+
+@pytest.fixture(scope="module")
+def result(snapshot_dir):
+    import eventstudy as es
+
+    config = load_config(REPO / "events.yaml")
+    events = tuple(e for e in config.events if e.id in REPORT_EVENTS)
+    return es.Study(dataclasses.replace(config, events=events), snapshot=snapshot_dir).run(
+        volatility=False)
+
+
+@pytest.fixture(scope="module")
+def written(result, tmp_path_factory):
+    """The report written twice into separate folders, with the progress stages of the first
+    (at a low resolution: the same drawing code, smaller files; 200 dpi is checked below)."""
+    stages: list[str] = []
+    joint = result.joint()
+    first = tmp_path_factory.mktemp("report_a")
+    second = tmp_path_factory.mktemp("report_b")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(figures, "DPI", 60)
+        page.write_report(result, first, joint=joint, progress=stages.append)
+        page.write_report(result, second, joint=joint)
+    return first, second, stages
+
+
+def test_page_passes_the_reference_checks(written):
+    check_page(written[0])
+
+
 def test_two_runs_are_byte_identical(written):
     first, second, _ = written
-    a, b = _digests(first), _digests(second)
+    a, b = digests(first), digests(second)
     assert a == b
-    assert any(name.endswith(".png") for name in a) and any(name.endswith(".svg") for name in a)
-    assert "report.html" in a
+    assert any(n.endswith(".png") for n in a) and any(n.endswith(".svg") for n in a)
 
 
-def test_every_referenced_file_exists(written, page):
-    folder = written[0]
-    assert page.images
-    for src in page.images:
-        assert not src.startswith(("http:", "https:", "data:", "/")), src
-        assert (folder / src).is_file(), src
-    local = [h for h in page.links if not h.startswith(("http://", "https://", "#"))]
-    for href in local:
-        assert (folder / href).is_file(), href
-    anchors = [h[1:] for h in page.links if h.startswith("#")]
-    assert anchors and all(a in page.ids for a in anchors)
+def test_figures_are_200_dpi_png_and_svg_without_software_metadata(tmp_path):
+    from PIL import Image
+
+    spec = figures.FigureSpec("line", "A line", "", (2.0, 1.0),
+                              lambda fig: fig.add_subplot().plot([0, 1], [1, 0]))
+    png, svg = figures.save_figure(spec, tmp_path)
+    with Image.open(png) as image:
+        assert round(image.info["dpi"][0]) == figures.DPI == 200
+        assert image.size == (400, 200)
+        assert "Software" not in image.info
+    assert "<svg" in svg.read_text(encoding="utf-8") and "Date" not in svg.read_text()
 
 
-def test_every_figure_on_disk_is_shown(written, page):
-    pngs = {f"figures/{p.name}" for p in (written[0] / "figures").glob("*.png")}
-    assert pngs == set(page.images)
-    assert {"figures/index_levels.png", "figures/car_heatmap.png", "figures/chips_vs_topix.png",
-            "figures/vi_liberation_day.png"} <= pngs
+def test_findings_come_first_with_total_and_relative_side_by_side(written, result):
+    _parser, text = parse(written[0])
+    findings = text[text.index('<section id="findings">'):text.index('<section id="evidence">')]
+    assert "relative CAR[0,+1]" in findings and "total CAR[0,+1]" in findings
+    assert "Nikkei 225" in findings and "TOPIX" in findings
+    # Liberation Day, [0,+1]: Nikkei 225 fell 5.5% (total reaction)
+    car = result.car.query("event_id == 'liberation-day-reciprocal-tariffs' and asset == '^N225'"
+                           " and window == '[0,1]'")["car"].iloc[0]
+    assert f"Nikkei 225 fell {abs(100 * car):.1f}%" in findings
+    assert round(100 * car, 1) == -5.5
+    assert "relative to TOPIX" in findings
+    assert findings.index("Figure 1.") > findings.index('class="finding"')
+    assert "p = " in findings
 
 
-def test_page_is_self_contained(written, page):
-    text = (written[0] / "report.html").read_text(encoding="utf-8")
-    assert page.external_tags == []
-    assert "<style>" in text and "cdn" not in text.lower()
-
-
-def test_every_table_renders_with_rows(result, page):
-    by_class: dict[str, list[dict]] = {}
-    for table in page.tables:
-        assert table["rows"] >= 2, table  # header + at least one row
-        by_class.setdefault(table["class"], []).append(table)
-    n_events = len(result.config.events)
-    assert [t["rows"] for t in by_class["results"]] == [n_events + 1, n_events + 1]
-    assert by_class["events"][0]["rows"] == n_events + 1
-    pooled = result.tests[result.tests["scope"].isin(["category", "tag"])]
-    n_scopes = len(pooled.groupby(["scope", "scope_id", "group_by", "group", "reaction"]))
-    assert n_scopes > len({e.category for e in result.config.events})
-    assert [t["rows"] for t in by_class["pooled"]] == [n_scopes + 1, n_scopes + 1]
-    assert by_class["provenance"][0]["rows"] == len(result.provenance) + 1
-    assert "joint" in by_class and "models" in by_class and "versions" in by_class
-
-
-def test_progress_is_called_per_figure(written):
+def test_progress_is_called_per_drawn_figure(written):
     stages = written[2]
-    figures = [s for s in stages if s.startswith("figure ")]
-    assert len(figures) == len(list((written[0] / "figures").glob("*.png")))
+    drawn = [s for s in stages if s.startswith("figure ")]
+    assert len(drawn) == len(list((written[0] / "figures").glob("*.png")))
     assert stages[-1] == "report page"
 
 
-def test_sources_become_links_and_methods_are_stated(written):
+def test_skipped_figures_say_why(written):
     text = (written[0] / "report.html").read_text(encoding="utf-8")
-    assert '<a href="https://' in text
-    for phrase in ("L1 − k", "CAAR = mean_i CAR_i", "two-sided", "constant-mean", "GRANK",
-                   "Kolari–Pynnönen", "first session whose close is later"):
+    assert "Not shown: Abnormal volatility" in text
+    assert "the volatility stage was not run" in text
+
+
+def test_refused_pairs_are_grouped_per_asset_with_name(written, result):
+    _parser, text = parse(written[0])
+    refused = result.models[result.models["status"] != "ok"]
+    assert len(refused)  # Kioxia listed in December 2024 has too short a history in 2025
+    limitations = text[text.index('id="limitations"'):text.index('id="provenance"')]
+    assert "Kioxia Holdings" in limitations
+    assert limitations.count("<td>Kioxia Holdings") == 1
+    assert "(prices from " in limitations
+
+
+def test_methods_and_limitations_are_generated_from_the_study(written):
+    text = (written[0] / "report.html").read_text(encoding="utf-8")
+    for phrase in ("Approximate announcement times", "Many tests", "Overlapping events",
+                   "first session of the asset's exchange whose close is later",
+                   "Kolari-Pynnonen BMP", "portfolio"):
         assert phrase in text, phrase
+    for forbidden in ("../shared", "METHODS", "DESIGN.md"):
+        assert forbidden not in text, forbidden
 
 
-def test_source_link_parsing():
-    link = report_html._source_link("Reuters: headline <https://example.com/a?b=1&c=2>")
+def test_every_table_has_rows_and_sources_become_links(written):
+    parser, text = parse(written[0])
+    assert all(t["rows"] >= 2 for t in parser.tables)
+    assert '<a href="https://' in text
+
+
+def test_message_summary_and_source_links():
+    assert about.summarize_messages(["only 13 returns for X (min 120)",
+                                     "only 118 returns for X (min 120)"]) == \
+        "only 13–118 returns for X (min 120)"
+    assert about.summarize_messages(["a", "b"]) == "a; b"
+    link = markup.source_link("Reuters: headline <https://example.com/a?b=1&c=2>")
     assert link == '<a href="https://example.com/a?b=1&amp;c=2">Reuters: headline</a>'
-    assert report_html._source_link("no url <here>") == "no url &lt;here&gt;"
+    assert markup.source_link("no url <here>") == "no url &lt;here&gt;"
+
+
+def test_report_settings_override_the_automatic_choices(result):
+    chosen = dataclasses.replace(result.config, report=ReportSettings(
+        title="Tariffs and chips", key_events=("round8-deal-15pct-550bn",),
+        headline_windows=((0, 3),), market_group="chips"))
+    custom = dataclasses.replace(result, config=chosen)
+    picks = featured.choose(custom, aggregate.caar_table(custom))
+    assert picks.key_events == ("round8-deal-15pct-550bn",)
+    assert picks.headline_windows == ((0, 3),) and picks.market_group == "chips"
+    assert picks.groups[0] == "chips"
+    plain = dataclasses.replace(result, config=dataclasses.replace(result.config,
+                                                                   report=ReportSettings()))
+    automatic = featured.choose(plain, aggregate.caar_table(plain))
+    assert automatic.market_group == "index" and automatic.market_assets == ("^N225", "^TOPX")
+    assert automatic.headline_windows == ((0, 1), (0, 0)) and automatic.primary_window == (0, 1)
+    assert "liberation-day-reciprocal-tariffs" in automatic.key_events
+    assert ("liberation-day-reciprocal-tariffs", "reciprocal-90day-pause") in automatic.joint_sets
+
+
+# ----------------------------------------------------------------------------- corpus
+
+
+def _study_file(tmp_path: Path, name: str, **changes) -> Path:
+    """events.yaml with the study, assets and events replaced as given."""
+    document = yaml.safe_load((REPO / "events.yaml").read_text(encoding="utf-8"))
+    document["study"]["name"] = name
+    document["study"].update(changes.get("study", {}))
+    for key in changes.get("drop_study", ()):
+        document["study"].pop(key, None)
+    if "assets" in changes:
+        keep = changes["assets"]
+        document["assets"] = [a for a in document["assets"] if a["ticker"] in keep]
+        document["assets"] += changes.get("extra_assets", [])
+    document["events"] = [e for e in document["events"] if e["id"] in changes["events"]]
+    document.pop("report", None)  # its event ids may be gone: every choice is automatic here
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+TOKYO_FEW = ("^N225", "^TOPX", "8035.T", "6857.T", "6146.T", "NIKKEI_VI")
+CORPUS = {
+    "one-event": {"events": ("liberation-day-reciprocal-tariffs",), "assets": TOKYO_FEW,
+                  "study": {"volatility": True}},
+    "short-windows": {"events": REPORT_EVENTS[:3], "assets": TOKYO_FEW,
+                      "study": {"event_windows": [[0, 0], [0, 2]], "volatility": False},
+                      "drop_study": ("exclusion_window",)},
+    "run-up-only": {"events": REPORT_EVENTS[:2], "assets": TOKYO_FEW,
+                    "study": {"event_windows": [[-10, -1], [-5, -1]], "volatility": False},
+                    "drop_study": ("exclusion_window",)},
+    "new-york-only": {
+        "events": REPORT_EVENTS[:3], "assets": (),
+        "study": {"volatility": False, "model": {"name": "market", "benchmark": "^GSPC", "lag": 0}},
+        "extra_assets": [
+            {"ticker": "^GSPC", "name": "S&P 500", "group": "market", "exchange": "XNYS",
+             "model": {"name": "constant_mean"}},
+            {"ticker": "^IXIC", "name": "Nasdaq Composite", "group": "market", "exchange": "XNYS",
+             "model": {"name": "constant_mean"}},
+            {"ticker": "NVDA", "name": "NVIDIA", "group": "chips", "exchange": "XNYS"},
+            {"ticker": "SMH", "name": "VanEck Semiconductor ETF", "group": "chips",
+             "exchange": "XNYS"},
+            {"ticker": "SOXX", "name": "iShares Semiconductor ETF", "group": "chips",
+             "exchange": "XNYS"},
+        ]},
+    "no-volatility-total-only": {
+        "events": REPORT_EVENTS[1:], "assets": ("^N225", "^TOPX", "8035.T"),
+        "study": {"volatility": False, "model": {"name": "constant_mean"}}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_corpus_of_study_shapes_gets_a_complete_report(name, snapshot_dir, tmp_path, monkeypatch):
+    import eventstudy as es
+
+    monkeypatch.setattr(figures, "DPI", 60)  # same drawing code, smaller files
+    spec = CORPUS[name]
+    config = load_config(_study_file(tmp_path, name, **spec))
+    result = es.Study(config, snapshot=snapshot_dir).run()
+    out = tmp_path / "out"
+    page.write_report(result, out, joint=result.joint())
+    parser, text = check_page(out)
+    assert len(parser.sections) == 7
+    for event_id in spec["events"]:
+        assert f'id="ev-{event_id}"' in text
+    if not config.settings.volatility:
+        assert "the volatility stage was not run" in text
+    if name == "no-volatility-total-only":
+        assert "no asset in this study has a relative reaction" in text
+    if name == "new-york-only":
+        assert "XNYS" in text and "relative to S&amp;P 500" in text
+    if name == "run-up-only":
+        assert "the first event windows (none contains day 0), the longer first" in text
+    if name == "one-event":
+        assert "figures/volatility_liberation_day_reciprocal_tariffs.png" in parser.images
+        assert "figures/level_nikkei_vi.png" in parser.images
+
+
+def test_command_line_run_ends_with_the_report_path_and_time(snapshot_dir, tmp_path, capsys):
+    from eventstudy.cli import main
+
+    study = _study_file(tmp_path, "cli", events=REPORT_EVENTS[:1], assets=TOKYO_FEW,
+                        study={"volatility": False})
+    out = tmp_path / "out"
+    assert main(["run", str(study), "--snapshot", str(snapshot_dir), "--out", str(out)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(r"done in \d+\.\d s: open .*report\.html", last), last
+    assert last.endswith(str(out / "report.html"))
+    for table in ("caar", "car_paths"):
+        assert (out / "tables" / f"{table}.csv").is_file()
+    check_page(out)

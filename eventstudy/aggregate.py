@@ -1,0 +1,411 @@
+"""CAR paths and scope averages with their uncertainty: what the figures and findings draw.
+
+Nothing here is drawn; :mod:`eventstudy.plots` and the report only read these frames, and the
+command line writes them as ``tables/car_paths`` and ``tables/caar``.
+
+**CAR paths.** A path is the running sum of abnormal returns anchored at a day ``a`` where it
+is 0 (default: day -1, the last session before the event; see :func:`path_anchor`). After the
+anchor it adds each day's AR, before it subtracts them:
+``L(d) = sum_{a < t <= d} AR_t`` for ``d >= a`` and ``L(d) = -sum_{d < t <= a} AR_t`` for
+``d < a``. One missing AR inside the span makes that point missing.
+
+**Band variances.** For one (event, asset) pair the variance of ``L(d)`` is the prediction-error
+variance of that sum, ``s^2 g'Fg`` with the full covariance factor ``F = I + X*(X'X)^-1 X*'``
+(the same as the CAR's in ``tables/car``), referred to t(L1 - k). For a scope (the pairs of one
+event, category or tag in one asset group and one reaction kind) the average path is the mean
+over its pairs and its variance is ``|d - a| * S^2``, where ``S^2`` is the variance (divisor
+L - 1) of the scope's equal-weighted portfolio of estimation-window residuals in event time.
+That is the Brown-Warner crude-dependence construction: same-date correlation between the
+pairs enters through the portfolio, so the band stays honest when every pair shares the event
+date. Its reference is N(0, 1).
+
+**CAAR with confidence intervals.** For every scope and window, ``CAAR = mean_i CAR_i`` and the
+95% interval ``CAAR +- z_0.975 sqrt(L2) S`` inverts the crude-dependence test (``p < 0.05``
+exactly when the interval excludes 0); the table carries that test's p-value from the tests
+table (:func:`featured_test`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from eventstudy import registry
+from eventstudy.common import format_window
+from eventstudy.panel import AbnormalPanel
+from eventstudy.scopes import SCOPE_LABELS, Scope
+
+if TYPE_CHECKING:
+    from eventstudy.study import StudyResult
+
+LEVEL = 0.95
+#: The cross-sectional test whose interval this module computes (see the module docstring).
+PORTFOLIO_TEST = "crude_dependence"
+
+PATH_COLUMNS = [*SCOPE_LABELS, "asset", "anchor", "rel_day", "car", "var_car", "df", "n"]
+CAAR_COLUMNS = [*SCOPE_LABELS, "window", "n", "caar", "se", "ci_low", "ci_high", "test",
+                "p_value"]
+
+
+# ----------------------------------------------------------------------------- anchors
+
+
+def path_anchor(event_period: tuple[int, int], anchor: int = -1) -> int:
+    """The day where CAR paths are 0: ``anchor`` (default -1) when the path can reach it.
+
+    A path covers the event period plus the day before it (where every CAR is 0 by
+    definition), so the anchor must lie in ``[start - 1, end]``; otherwise it is the day
+    before the period starts.
+
+    Examples
+    --------
+    >>> path_anchor((-5, 10)), path_anchor((0, 2)), path_anchor((-10, -1)), path_anchor((2, 5))
+    (-1, -1, -1, 1)
+    """
+    start, end = event_period
+    return anchor if start - 1 <= anchor <= end else start - 1
+
+
+def path_days(event_period: tuple[int, int]) -> np.ndarray:
+    """Days of a CAR path: the day before the event period, then every event-period day."""
+    return np.arange(event_period[0] - 1, event_period[1] + 1)
+
+
+def featured_test() -> str:
+    """Id of the cross-sectional test featured beside each CAAR.
+
+    The crude-dependence (portfolio) test, whose interval :func:`scope_caar` computes, while
+    the registry lists it as robust to same-date clustering; otherwise the first robust test.
+
+    Examples
+    --------
+    >>> featured_test()
+    'crude_dependence'
+    """
+    robust = registry.robust_tests()
+    return PORTFOLIO_TEST if PORTFOLIO_TEST in robust else robust[0]
+
+
+# ----------------------------------------------------------------------------- pair paths
+
+
+def _range_bounds(n_days: int, anchor_pos: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each path position b (0..n_days): the summed event-day range [lo, hi) and its sign."""
+    positions = np.arange(n_days + 1)
+    lo = np.minimum(positions, anchor_pos)
+    hi = np.maximum(positions, anchor_pos)
+    sign = np.where(positions >= anchor_pos, 1.0, -1.0)
+    return lo, hi, sign
+
+
+def pair_path_arrays(panel: AbnormalPanel, anchor: int) -> tuple[np.ndarray, np.ndarray]:
+    """CAR paths and their prediction-error variances, shape (N, E + 1) each.
+
+    Columns are :func:`path_days` of the panel's event period; ``anchor`` must be one of them.
+
+    Examples
+    --------
+    >>> car, var = pair_path_arrays(res.panel, anchor=-1)  # doctest: +SKIP
+    """
+    days = panel.event_rel_days
+    n_days = len(days)
+    anchor_pos = int(anchor - (days[0] - 1))
+    if not 0 <= anchor_pos <= n_days:
+        raise ValueError(f"anchor {anchor} is outside the path days {days[0] - 1}..{days[-1]}")
+    ar = np.asarray(panel.event_ar, dtype=float)
+    prefix = np.zeros((panel.n_pairs, n_days + 1))
+    prefix[:, 1:] = np.cumsum(np.where(np.isfinite(ar), ar, 0.0), axis=1)
+    missing = np.zeros((panel.n_pairs, n_days + 1))
+    missing[:, 1:] = np.cumsum(~np.isfinite(ar), axis=1)
+    block = np.zeros((panel.n_pairs, n_days + 1, n_days + 1))
+    block[:, 1:, 1:] = np.cumsum(np.cumsum(panel.cov_factor, axis=1), axis=2)
+    lo, hi, sign = _range_bounds(n_days, anchor_pos)
+    total = sign * (prefix[:, hi] - prefix[:, lo])
+    gaps = missing[:, hi] - missing[:, lo]
+    car = np.where(gaps > 0, np.nan, total)
+    quad = block[:, hi, hi] - block[:, lo, hi] - block[:, hi, lo] + block[:, lo, lo]
+    return car, panel.s2[:, None] * quad
+
+
+def pair_paths(panel: AbnormalPanel, groups: np.ndarray | None = None, anchor: int = -1) -> pd.DataFrame:
+    """Tidy CAR paths of every pair (``scope='pair'`` rows of ``tables/car_paths``).
+
+    Parameters
+    ----------
+    panel : AbnormalPanel
+    groups : ndarray, optional
+        Each pair's asset group (the ``group`` label).
+    anchor : int
+        Requested anchor day (see :func:`path_anchor`).
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`PATH_COLUMNS`; ``var_car`` is the prediction-error variance, ``df`` =
+        L1 - k.
+
+    Examples
+    --------
+    >>> pair_paths(res.panel).query("asset == '^N225' and rel_day == 1")  # doctest: +SKIP
+    """
+    days = panel.event_rel_days
+    if panel.n_pairs == 0 or len(days) == 0:
+        return pd.DataFrame(columns=PATH_COLUMNS)
+    period = (int(days[0]), int(days[-1]))
+    anchor = path_anchor(period, anchor)
+    car, var = pair_path_arrays(panel, anchor)
+    steps = len(days) + 1
+    groups = groups if groups is not None else np.full(panel.n_pairs, "", dtype=object)
+    frame = pd.DataFrame({
+        "scope": "pair",
+        "scope_id": np.repeat(panel.event_ids, steps),
+        "group_by": "",
+        "group": np.repeat(groups, steps),
+        "reaction": np.repeat(_reactions(panel), steps),
+        "asset": np.repeat(panel.assets, steps),
+        "anchor": anchor,
+        "rel_day": np.tile(path_days(period), panel.n_pairs),
+        "car": car.ravel(),
+        "var_car": var.ravel(),
+        "df": np.repeat(panel.dof.astype(float), steps),
+        "n": np.isfinite(car).ravel().astype(int),
+    })
+    return frame[PATH_COLUMNS]
+
+
+# ----------------------------------------------------------------------------- scopes
+
+
+def portfolio_variance(panel: AbnormalPanel, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``S^2`` of each scope's equal-weighted estimation-residual portfolio, and its L.
+
+    Parameters
+    ----------
+    panel : AbnormalPanel
+    members : ndarray of bool, shape (n_scopes, N)
+        The pairs of each scope.
+
+    Returns
+    -------
+    s2, n_days : ndarray, shape (n_scopes,)
+        Variance (divisor L - 1) of ``AAR_t`` = mean residual of the scope's pairs with an
+        estimation residual on event-time column t, over the L columns that have one.
+        NaN when L < 2.
+
+    Examples
+    --------
+    >>> s2, days = portfolio_variance(res.panel, np.ones((1, res.panel.n_pairs), bool))  # doctest: +SKIP
+    """
+    resid = panel.estimation_residuals()
+    has = np.isfinite(resid)
+    weights = np.asarray(members, dtype=float)
+    count = weights @ has.astype(float)
+    sums = weights @ np.where(has, resid, 0.0)
+    present = count > 0
+    aar = np.where(present, sums / np.where(present, count, 1.0), 0.0)
+    n_days = present.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = aar.sum(axis=1) / n_days
+        deviation = np.where(present, aar - mean[:, None], 0.0)
+        s2 = (deviation**2).sum(axis=1) / (n_days - 1)
+    return np.where(n_days >= 2, s2, np.nan), n_days
+
+
+def scope_paths(panel: AbnormalPanel, scopes: Sequence[Scope], anchor: int = -1) -> pd.DataFrame:
+    """Average CAR path of every scope with its crude-dependence band variance.
+
+    ``car`` is the mean path over the scope's pairs with a value on that day (``n`` of them);
+    ``var_car`` = ``|d - anchor| * S^2`` (:func:`portfolio_variance`); ``df`` is NaN (the
+    reference is N(0, 1)).
+
+    Examples
+    --------
+    >>> scope_paths(res.panel, res.scopes()).query("scope == 'event'")  # doctest: +SKIP
+    """
+    days = panel.event_rel_days
+    if not scopes or panel.n_pairs == 0 or len(days) == 0:
+        return pd.DataFrame(columns=PATH_COLUMNS)
+    period = (int(days[0]), int(days[-1]))
+    anchor = path_anchor(period, anchor)
+    car, _ = pair_path_arrays(panel, anchor)
+    members = np.array([s.rows for s in scopes], dtype=bool)
+    s2, _ = portfolio_variance(panel, members)
+    finite = np.isfinite(car)
+    counts = members.astype(float) @ finite.astype(float)
+    sums = members.astype(float) @ np.where(finite, car, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counts > 0, sums / counts, np.nan)
+    steps = path_days(period)
+    var = s2[:, None] * np.abs(steps - anchor)[None, :]
+    labels = np.array([s.labels() for s in scopes], dtype=object)
+    frame = pd.DataFrame({name: np.repeat(labels[:, i], len(steps)) for i, name in enumerate(SCOPE_LABELS)})
+    frame["asset"] = ""
+    frame["anchor"] = anchor
+    frame["rel_day"] = np.tile(steps, len(scopes))
+    frame["car"] = mean.ravel()
+    frame["var_car"] = var.ravel()
+    frame["df"] = np.nan
+    frame["n"] = counts.ravel().astype(int)
+    return frame[PATH_COLUMNS]
+
+
+def scope_caar(
+    panel: AbnormalPanel,
+    scopes: Sequence[Scope],
+    windows: Iterable[tuple[int, int]],
+    tests: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """CAAR of every scope and window with its 95% interval and the featured test's p-value.
+
+    ``CAAR = mean_i CAR_i`` over the scope's pairs with a CAR; ``se = sqrt(L2) S`` with
+    ``S^2`` the portfolio variance of those pairs; ``ci = CAAR +- z_0.975 se``. ``p_value`` is
+    copied from ``tests`` (the row of :func:`featured_test` for the same scope and window).
+
+    Examples
+    --------
+    >>> scope_caar(res.panel, res.scopes(), [(0, 1)], res.tests).head()  # doctest: +SKIP
+    """
+    windows = list(windows)
+    if not scopes or panel.n_pairs == 0 or not windows:
+        return pd.DataFrame(columns=CAAR_COLUMNS)
+    members = np.array([s.rows for s in scopes], dtype=bool)
+    labels = np.array([s.labels() for s in scopes], dtype=object)
+    z = stats.norm.ppf(0.5 + LEVEL / 2)
+    frames = []
+    for window in windows:
+        car, _ = panel.car(window)
+        use = members & np.isfinite(car)[None, :]
+        s2, _ = portfolio_variance(panel, use)
+        n = use.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            caar = np.where(n > 0, (use * np.where(np.isfinite(car), car, 0.0)).sum(axis=1) / n, np.nan)
+        se = np.sqrt((window[1] - window[0] + 1) * s2)
+        frame = pd.DataFrame(labels, columns=SCOPE_LABELS)
+        frame["window"] = format_window(window)
+        frame["n"] = n
+        frame["caar"] = caar
+        frame["se"] = se
+        frame["ci_low"] = caar - z * se
+        frame["ci_high"] = caar + z * se
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True)
+    test = featured_test()
+    out["test"] = test
+    out["p_value"] = _test_p_values(out, tests, test)
+    return out[CAAR_COLUMNS]
+
+
+def _test_p_values(rows: pd.DataFrame, tests: pd.DataFrame | None, test: str) -> np.ndarray:
+    if tests is None or tests.empty:
+        return np.full(len(rows), np.nan)
+    keys = [*SCOPE_LABELS, "window"]
+    chosen = tests[(tests["test"] == test) & (tests["asset"] == "") & (tests["window"] != "")]
+    lookup = chosen.drop_duplicates(keys).set_index(keys)["p_value"]
+    index = pd.MultiIndex.from_frame(rows[keys])
+    return lookup.reindex(index).to_numpy(dtype=float)
+
+
+# ----------------------------------------------------------------------------- study level
+
+
+def pair_groups(result: StudyResult) -> np.ndarray:
+    """Each panel pair's asset group."""
+    group = {a.ticker: a.group for a in result.config.assets}
+    return np.array([group.get(t, "") for t in result.panel.assets], dtype=object)
+
+
+def car_paths_table(result: StudyResult, anchor: int = -1) -> pd.DataFrame:
+    """``tables/car_paths``: every pair's path, then every scope's average path.
+
+    Examples
+    --------
+    >>> car_paths_table(res).query("scope == 'event' and group == 'chips'")  # doctest: +SKIP
+    """
+    pairs = pair_paths(result.panel, pair_groups(result), anchor)
+    scoped = scope_paths(result.panel, result.scopes(), anchor)
+    frames = [f for f in (pairs, scoped) if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PATH_COLUMNS)
+
+
+def caar_table(result: StudyResult) -> pd.DataFrame:
+    """``tables/caar``: CAAR with 95% interval per scope and event window.
+
+    Examples
+    --------
+    >>> caar_table(res).query("window == '[0,1]' and scope == 'event'")  # doctest: +SKIP
+    """
+    return scope_caar(result.panel, result.scopes(), result.config.settings.event_windows,
+                      result.tests)
+
+
+def tables(result: StudyResult) -> dict[str, pd.DataFrame]:
+    """The tables this module adds to a run's output folder, by name.
+
+    Examples
+    --------
+    >>> sorted(tables(res))  # doctest: +SKIP
+    ['caar', 'car_paths']
+    """
+    return {"car_paths": car_paths_table(result), "caar": caar_table(result)}
+
+
+def pair_interval(car: pd.DataFrame) -> pd.DataFrame:
+    """``car`` rows with a 95% interval ``CAR +- t_0.975(df) sqrt(var_car)`` (its t-test's inversion).
+
+    Examples
+    --------
+    >>> pair_interval(res.car)[["car", "ci_low", "ci_high"]].head()  # doctest: +SKIP
+    """
+    out = car.copy()
+    half = stats.t.ppf(0.5 + LEVEL / 2, out["df"].to_numpy(dtype=float)) * np.sqrt(
+        out["var_car"].to_numpy(dtype=float))
+    out["ci_low"] = out["car"] - half
+    out["ci_high"] = out["car"] + half
+    return out
+
+
+def band_half_width(paths: pd.DataFrame) -> np.ndarray:
+    """Half width of the 95% band of ``car_paths`` rows (t(df) for pairs, N(0,1) for scopes)."""
+    df = paths["df"].to_numpy(dtype=float)
+    crit = np.where(np.isfinite(df), stats.t.ppf(0.5 + LEVEL / 2, np.where(np.isfinite(df), df, 1.0)),
+                    stats.norm.ppf(0.5 + LEVEL / 2))
+    return crit * np.sqrt(paths["var_car"].to_numpy(dtype=float))
+
+
+def garch_daily_paths(result: StudyResult, event_ids: Iterable[str]) -> pd.DataFrame | None:
+    """Daily abnormal volatility ``AR^2 / h`` of the pairs of ``event_ids`` (None: not run).
+
+    Columns ``event_id, asset, reaction, rel_day, h_forecast, abnormal_volatility, status``.
+
+    Examples
+    --------
+    >>> garch_daily_paths(res, ["liberation-day-reciprocal-tariffs"])  # doctest: +SKIP
+    """
+    ids = list(event_ids)
+    # SWITCH (single call site): once StudyResult carries the daily GARCH table
+    # (``volatility_daily``, written by the volatility stage), it is read here and nothing is
+    # fitted; until then the pairs of ``event_ids`` are fitted once for the figure.
+    stored = getattr(result, "volatility_daily", None)
+    if stored is not None:
+        return stored[stored["event_id"].isin(ids)].reset_index(drop=True)
+    if result.volatility is None:
+        return None
+    from eventstudy import volatility
+
+    rows = np.isin(result.panel.event_ids, ids)
+    if not rows.any():
+        return None
+    subset = result.panel.subset(rows)
+    daily = volatility.garch_daily(subset)
+    daily.insert(2, "reaction", np.repeat(_reactions(subset), len(subset.event_rel_days)))
+    return daily
+
+
+def _reactions(panel: AbnormalPanel) -> np.ndarray:
+    if panel.reactions is None:
+        return np.full(panel.n_pairs, "total", dtype=object)
+    return np.asarray(panel.reactions, dtype=object)

@@ -1,0 +1,245 @@
+"""Reactions over one window: total against relative per asset, and the event x asset heat map."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from eventstudy.aggregate import pair_interval
+from eventstudy.common import display_window, format_window, stars
+from eventstudy.plots._base import (
+    REACTION_MARKERS,
+    REACTION_NAMES,
+    asset_name,
+    category_colors,
+    category_handles,
+    day0_text,
+    event_table,
+    new_figure,
+    not_available_figure,
+    percent,
+    reference_exchange,
+    study_groups,
+)
+
+if TYPE_CHECKING:
+    from eventstudy.study import StudyResult
+
+REACTION_COLORS = {"total": "#b2182b", "relative": "#2166ac"}
+
+
+def _rows(result: StudyResult, car: pd.DataFrame, groups: Sequence[str], group_by: str,
+          ) -> list[tuple[str, str | None]]:
+    """Row order: per group, the group mean (ticker None) then its assets with a CAR."""
+    present = set(car["asset"])
+    out = []
+    for group in groups:
+        tickers = [a.ticker for a in result.config.studied_assets
+                   if a.attribute(group_by) == group and a.ticker in present]
+        if tickers:
+            out.append((group, None))
+            out += [(group, t) for t in tickers]
+    return out
+
+
+def total_vs_relative(
+    result: StudyResult,
+    caar: pd.DataFrame,
+    event_ids: Sequence[str],
+    window: tuple[int, int],
+    groups: Sequence[str] | None = None,
+    group_by: str = "group",
+    fig: Figure | None = None,
+) -> Figure:
+    """Each asset's total and relative CAR over ``window`` for a few events, 95% intervals.
+
+    One panel per event; rows are asset groups (their average first, in bold) and their assets.
+    Circles: total reaction (nothing netted out); diamonds: reaction relative to the asset's
+    benchmark. Asset intervals invert the CAR t-test (``tables/car``); group intervals come from
+    ``caar`` (:func:`eventstudy.aggregate.caar_table`, portfolio variance).
+
+    Examples
+    --------
+    >>> fig = total_vs_relative(res, caar, ["liberation-day-reciprocal-tariffs"], (0, 1))  # doctest: +SKIP
+    """
+    label = format_window(window)
+    groups = list(groups) if groups is not None else study_groups(result, group_by)
+    car = pair_interval(result.car[(result.car["window"] == label)
+                                   & result.car["event_id"].isin(list(event_ids))])
+    events = [e for e in event_ids if e in set(car["event_id"])]
+    rows = _rows(result, car, groups, group_by)
+    fig = new_figure(fig, (2.2 + 3.0 * max(len(events), 1), 1.4 + 0.26 * max(len(rows), 1)))
+    title = f"Total and relative CAR{display_window(window)} (%), 95% intervals"
+    if not events or not rows:
+        return not_available_figure(fig, title, f"no CAR{label} for these events")
+    axes = fig.subplots(1, len(events), squeeze=False, sharey=True)[0]
+    group_rows = caar[(caar["scope"] == "event") & (caar["window"] == label)
+                      & (caar["group_by"] == group_by)]
+    y = np.arange(len(rows))
+    for ax, event_id in zip(axes, events):
+        for offset, reaction in ((-0.17, "total"), (0.17, "relative")):
+            values = [_value(car, group_rows, event_id, group, ticker, reaction)
+                      for group, ticker in rows]
+            mid, low, high = (np.array([v[k] for v in values]) for k in range(3))
+            ok = np.isfinite(mid)
+            ax.errorbar(percent(mid[ok]), y[ok] + offset,
+                        xerr=[percent(mid[ok] - low[ok]), percent(high[ok] - mid[ok])],
+                        fmt=REACTION_MARKERS[reaction], ms=4, color=REACTION_COLORS[reaction],
+                        mfc=REACTION_COLORS[reaction] if reaction == "total" else "white",
+                        elinewidth=0.8, capsize=0, lw=0)
+        for k, (_group, ticker) in enumerate(rows):
+            if ticker is None and k:
+                ax.axhline(k - 0.5, color="#bbbbbb", lw=0.6)
+        ax.axvline(0, color="#555555", lw=0.8)
+        ax.set_title(f"{event_id}\n({day0_text(result, event_id, reference_exchange(result))})",
+                     fontsize=8)
+        ax.set_xlabel(f"CAR{display_window(window)} (%)")
+        ax.grid(axis="x", alpha=0.3)
+    names = [f"{group}: average" if ticker is None else asset_name(result, ticker)
+             for group, ticker in rows]
+    axes[0].set_yticks(y, names, fontsize=7)
+    for tick, (_group, ticker) in zip(axes[0].get_yticklabels(), rows):
+        if ticker is None:
+            tick.set_fontweight("bold")
+    axes[0].invert_yaxis()
+    axes[0].set_ylabel("asset group and asset")
+    handles = [Line2D([], [], marker=REACTION_MARKERS[r], ls="", color=REACTION_COLORS[r],
+                      mfc=REACTION_COLORS[r] if r == "total" else "white",
+                      label=REACTION_NAMES[r]) for r in REACTION_NAMES]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def _value(car: pd.DataFrame, group_rows: pd.DataFrame, event_id: str, group: str,
+           ticker: str | None, reaction: str) -> tuple[float, float, float]:
+    if ticker is None:
+        hit = group_rows[(group_rows["scope_id"] == event_id) & (group_rows["group"] == group)
+                         & (group_rows["reaction"] == reaction)]
+        columns = ["caar", "ci_low", "ci_high"]
+    else:
+        hit = car[(car["event_id"] == event_id) & (car["asset"] == ticker)
+                  & (car["reaction"] == reaction)]
+        columns = ["car", "ci_low", "ci_high"]
+    if hit.empty:
+        return (np.nan, np.nan, np.nan)
+    row = hit.iloc[0]
+    return tuple(float(row[c]) for c in columns)
+
+
+def car_heatmap(
+    result: StudyResult,
+    window: tuple[int, int],
+    groups: Sequence[str] | None = None,
+    group_by: str = "group",
+    fig: Figure | None = None,
+) -> Figure:
+    """Event x asset heat map of CAR over ``window`` (%), one panel per reaction kind.
+
+    Total and relative reactions get separate panels with their own colour scales (centred at
+    0, clipped at the 98th percentile of |CAR| so one crash does not wash out the rest). Rows
+    are events ordered by day 0, labelled with date and id and coloured by category (legend);
+    columns are assets ordered by group. Stars: single-asset CAR t-test (* p<0.10, ** p<0.05,
+    *** p<0.01).
+
+    Examples
+    --------
+    >>> fig = car_heatmap(res, (0, 1))  # doctest: +SKIP
+    """
+    label = format_window(window)
+    rows = result.car[result.car["window"] == label]
+    events = event_table(result)
+    events = events[events["event_id"].isin(set(rows["event_id"]))]
+    reactions = [r for r in REACTION_NAMES if r in set(rows["reaction"])]
+    groups = list(groups) if groups is not None else study_groups(result, group_by)
+    columns = {r: _heatmap_columns(result, rows[rows["reaction"] == r], groups, group_by)
+               for r in reactions}
+    widths = [max(len(c), 1) for c in columns.values()] or [1]
+    fig = new_figure(fig, (3.2 + 0.42 * sum(widths) + 1.2 * len(widths),
+                           2.2 + 0.22 * max(len(events), 1)))
+    title = f"CAR{display_window(window)} by event and asset (%)"
+    if rows.empty or events.empty:
+        return not_available_figure(fig, title, f"no CAR{label} rows")
+    axes = fig.subplots(1, len(reactions), squeeze=False, sharey=True,
+                        width_ratios=widths)[0]
+    colors = category_colors(result)
+    for ax, reaction in zip(axes, reactions):
+        sub = rows[rows["reaction"] == reaction]
+        tickers = columns[reaction]
+        values = 100 * sub.pivot_table(index="event_id", columns="asset", values="car",
+                                       aggfunc="first").reindex(index=events["event_id"],
+                                                                columns=tickers)
+        p = sub.pivot_table(index="event_id", columns="asset", values="p_value",
+                            aggfunc="first").reindex(index=events["event_id"], columns=tickers)
+        finite = np.abs(values.to_numpy()[np.isfinite(values.to_numpy())])
+        limit = max(float(np.ceil(np.percentile(finite, 98))), 1.0) if finite.size else 1.0
+        _cells(ax, values.to_numpy(), p.to_numpy(), limit,
+               f"{reaction} CAR (%), clipped at ±{limit:.0f}%")
+        ax.set_xticks(np.arange(len(tickers)) + 0.5, [asset_name(result, t) for t in tickers],
+                      fontsize=7, rotation=50, ha="right")
+        _group_separators(ax, result, tickers, group_by)
+        ax.set_title(REACTION_NAMES[reaction], fontsize=10, pad=18)
+        ax.set_xlabel("asset (ordered by group)")
+        ax.set_ylabel("")
+    labels = [("" if pd.isna(d) else f"{d:%d %b %y}  ") + e
+              for d, e in zip(events["day0"], events["event_id"])]
+    axes[0].set_yticks(np.arange(len(labels)) + 0.5, labels, fontsize=6.5, rotation=0)
+    for tick, category in zip(axes[0].get_yticklabels(), events["category"]):
+        tick.set_color(colors.get(category, "#333333"))
+    axes[0].set_ylabel(f"event (day 0 on {reference_exchange(result)}, id)")
+    fig.legend(handles=category_handles(colors, events["category"]), loc="outside lower center",
+               ncols=min(6, len(colors)), fontsize=7, title="event category (row label colour)",
+               title_fontsize=7)
+    fig.suptitle(f"{title}; stars: single-asset t-test p<0.10/0.05/0.01", fontsize=11)
+    return fig
+
+
+def _cells(ax, values: np.ndarray, p: np.ndarray, limit: float, label: str) -> None:
+    """Coloured cells (RdBu, centred at 0, clipped at ``limit``), value and stars in each, and a
+    colour bar; row 0 at the top."""
+    cmap = mpl.colormaps["RdBu"].with_extremes(bad="#f0f0f0")
+    mesh = ax.pcolormesh(np.ma.masked_invalid(values), cmap=cmap, vmin=-limit, vmax=limit,
+                         edgecolors="white", linewidth=0.3)
+    ax.set_xlim(0, values.shape[1])
+    ax.set_ylim(values.shape[0], 0)
+    for (i, j), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            color = "white" if abs(value) > 0.6 * limit else "#222222"
+            text = ax.text(j + 0.5, i + 0.5, f"{value:.1f}{stars(p[i, j])}", ha="center",
+                           va="center", fontsize=5.5, color=color)
+            text.set_in_layout(False)  # labels stay inside their cells
+    ax.figure.colorbar(mesh, ax=ax, shrink=0.5, pad=0.02, label=label)
+
+
+def _heatmap_columns(result: StudyResult, rows: pd.DataFrame, groups: Sequence[str],
+                     group_by: str) -> list[str]:
+    present = set(rows["asset"])
+    ordered = []
+    for group in groups:
+        ordered += [a.ticker for a in result.config.studied_assets
+                    if a.attribute(group_by) == group and a.ticker in present]
+    return ordered + [t for t in dict.fromkeys(rows["asset"]) if t not in ordered]
+
+
+def _group_separators(ax, result: StudyResult, tickers: Sequence[str], group_by: str) -> None:
+    """Vertical lines between asset groups and the group name above its columns."""
+    values = []
+    for ticker in tickers:
+        try:
+            values.append(result.config.asset(ticker).attribute(group_by) or "")
+        except KeyError:
+            values.append("")
+    start = 0
+    for i in range(1, len(values) + 1):
+        if i == len(values) or values[i] != values[start]:
+            if i < len(values):
+                ax.axvline(i, color="#333333", lw=1.0)
+            ax.text((start + i) / 2, -0.2, values[start], ha="center", va="bottom", fontsize=7,
+                    fontweight="bold", clip_on=False)
+            start = i

@@ -93,10 +93,13 @@ def summary_lines(result, seconds: float) -> list[str]:
     """
     from eventstudy.study import left_out
 
-    models = result.models
+    # one row per (event, asset): an asset's own model (a total-reaction twin shares its fate)
+    models = result.models.drop_duplicates(["event_id", "asset"])
     ok = int((models["status"] == "ok").sum())
+    twins = len(result.models) - len(models)
+    extra = f" (+ {twins} total-reaction twins)" if twins else ""
     headline = (f"study {result.config.settings.name!r}: {len(result.config.events)} events, "
-                f"{ok}/{len(models)} (event, asset) pairs estimated in {seconds:.1f}s")
+                f"{ok}/{len(models)} (event, asset) pairs estimated{extra} in {seconds:.1f}s")
     lines = [headline]
     for ticker, reason in result.missing.items():
         lines.append(f"  no prices for {ticker}: {reason}; {left_out(result.config, ticker)}")

@@ -3,7 +3,7 @@
 Examples
 --------
 >>> import eventstudy as es
->>> res = es.run("events.yaml", snapshot="../shared/prices")  # doctest: +SKIP
+>>> res = es.run("events.yaml", snapshot="prices")  # doctest: +SKIP
 >>> res.summary((0, 1))                                        # doctest: +SKIP
 """
 

@@ -1,6 +1,6 @@
 """Exchange-aware event timing: which session of each exchange is day 0 of an announcement.
 
-The rule (METHODS.md section 5, pinned convention 11; DESIGN.md trap 1): day 0 on an
+The rule (docs/conventions.md, "Day 0"): day 0 on an
 exchange is the first session whose close is strictly later than the announcement.
 
 * announcement before that session's open -> the session is fully post-announcement;
@@ -15,8 +15,9 @@ process, starting at :data:`CALENDAR_START`.
 The pseudo-exchange ``FX`` stands for Yahoo FX rates such as ``JPY=X``. It has no
 ``exchange_calendars`` calendar: its sessions are all weekdays (Mon-Fri), and a session's
 open and close are both 00:00 UTC of the bar date, because Yahoo's daily ``JPY=X`` bar is a
-quote taken near the start of the bar date, not an end-of-day rate (see "Date alignment of
-JPY=X" in ``../shared/prices/MANIFEST.md``). An FX session is therefore never partial.
+quote taken near the start of the bar date, not an end-of-day rate (in Yahoo's daily bars the
+'close' equals the 'open' on most days, and the value dated D matches other feeds' rates of the
+evening before D). An FX session is therefore never partial.
 """
 
 from __future__ import annotations

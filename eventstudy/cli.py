@@ -8,7 +8,7 @@ Examples
 .. code-block:: console
 
     $ eventstudy events check events.yaml --format csv
-    $ eventstudy prices fetch events.yaml --snapshot ../shared/prices
+    $ eventstudy prices fetch events.yaml --snapshot prices
     $ eventstudy run events.yaml --out reports/tariffs-2025
 """
 

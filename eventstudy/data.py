@@ -104,12 +104,12 @@ class PriceData:
 
     Examples
     --------
-    >>> data = SnapshotSource("../shared/prices").get(["^N225", "^FOO"], "2025-04-01")
+    >>> data = SnapshotSource("prices").get(["^N225", "^FOO"], "2025-04-01")
     ... # doctest: +SKIP
     >>> data.closes["^N225"].pct_change().loc["2025-04-07"]  # doctest: +SKIP
     -0.0782...
     >>> dict(data.missing)  # doctest: +SKIP
-    {'^FOO': "no file '^FOO.csv' in snapshot ../shared/prices (nor in its universe/)"}
+    {'^FOO': "no file '^FOO.csv' in snapshot prices (nor in its universe/)"}
     """
 
     closes: pd.DataFrame
@@ -226,7 +226,7 @@ class SnapshotSource:
 
     Examples
     --------
-    >>> source = SnapshotSource("../shared/prices")  # doctest: +SKIP
+    >>> source = SnapshotSource("prices")  # doctest: +SKIP
     >>> source.get(["^N225"], "2025-04-04", "2025-04-07").closes  # doctest: +SKIP
                        ^N225
     date
@@ -335,7 +335,7 @@ def read_snapshot_file(
 
     Examples
     --------
-    >>> prices, sha = read_snapshot_file("../shared/prices/^N225.csv")  # doctest: +SKIP
+    >>> prices, sha = read_snapshot_file("prices/^N225.csv")  # doctest: +SKIP
     >>> prices.loc["2025-04-07", "adj_close"]  # doctest: +SKIP
     31136.580078125
     """
@@ -424,7 +424,7 @@ def snapshot_universe(directory: str | Path) -> list[str]:
 
     Examples
     --------
-    >>> tickers = snapshot_universe("../shared/prices")  # doctest: +SKIP
+    >>> tickers = snapshot_universe("prices")  # doctest: +SKIP
     >>> len(tickers), tickers[0]  # doctest: +SKIP
     (318, '1605.T')
     """
@@ -931,8 +931,8 @@ def resolve_source(
 
     Examples
     --------
-    >>> resolve_source("../shared/prices", None)  # doctest: +SKIP
-    SnapshotSource('../shared/prices')
+    >>> resolve_source("prices", None)  # doctest: +SKIP
+    SnapshotSource('prices')
     """
     if cli_snapshot not in (None, ""):
         return SnapshotSource(cli_snapshot, origin="the command line")
@@ -998,7 +998,7 @@ def fetch_prices(
     Examples
     --------
     >>> from eventstudy.events import load_config  # doctest: +SKIP
-    >>> data = fetch_prices(load_config("events.yaml"), snapshot="../shared/prices")  # doctest: +SKIP
+    >>> data = fetch_prices(load_config("events.yaml"), snapshot="prices")  # doctest: +SKIP
     >>> data.missing  # doctest: +SKIP
     {}
     """

@@ -1,6 +1,6 @@
 """Returns on each asset's own exchange calendar, and cross-exchange alignment of regressors.
 
-Conventions (METHODS.md, pinned 1; DESIGN.md traps 3 and 5):
+Conventions (docs/conventions.md, "Returns"):
 
 * A return is computed between two *consecutive sessions of the asset's exchange*. Prices are
   first placed on the exchange's session grid, so a missing price makes both returns that touch

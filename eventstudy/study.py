@@ -252,7 +252,7 @@ class Study:
     Examples
     --------
     >>> import eventstudy as es
-    >>> res = es.Study("events.yaml", snapshot="../shared/prices").run()  # doctest: +SKIP
+    >>> res = es.Study("events.yaml", snapshot="prices").run()  # doctest: +SKIP
     >>> res.car.query("window == '[0,1]'")                                # doctest: +SKIP
     """
 
@@ -614,7 +614,7 @@ def run(config: StudyConfig | str | Path, snapshot: str | Path | None = None, **
     Examples
     --------
     >>> import eventstudy as es
-    >>> res = es.run("events.yaml", snapshot="../shared/prices")  # doctest: +SKIP
+    >>> res = es.run("events.yaml", snapshot="prices")  # doctest: +SKIP
     >>> res.summary()                                              # doctest: +SKIP
     """
     return Study(config, snapshot=snapshot).run(**kwargs)

@@ -36,7 +36,6 @@ import argparse
 import dataclasses
 import json
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -62,7 +61,6 @@ from eventstudy.study import Study
 
 QUICK_CELLS = ((300, 1), (300, 46), (1000, 1), (1000, 46))
 FULL_CELLS = tuple((n, e) for n in (300, 1000, 3000) for e in (1, 46, 200))
-PAIRS_LINE = re.compile(r"(\d+)/(\d+) \(event, asset\) pairs estimated")
 MB = 1e6
 
 
@@ -107,10 +105,17 @@ def run_cli(study: Path, snapshot: Path, out: Path, *, tables_only: bool = True,
     return run_measured(command, cwd=REPO, memory_cap=memory_cap, timeout=timeout)
 
 
-def pairs_estimated(measurement: Measurement) -> tuple[int, int] | None:
-    """``(estimated, attempted)`` pairs from the run summary, or None."""
-    match = PAIRS_LINE.search(measurement.stdout)
-    return (int(match[1]), int(match[2])) if match else None
+def pairs_estimated(out: Path) -> tuple[int, int] | None:
+    """``(estimated, attempted)`` model rows of a run (total-reaction twins included), read
+    from the models table it wrote; None when it wrote none."""
+    tables = out / "tables"
+    if (tables / "models.parquet").exists():
+        status = pd.read_parquet(tables / "models.parquet", columns=["status"])["status"]
+    elif (tables / "models.csv").exists():
+        status = pd.read_csv(tables / "models.csv", usecols=["status"])["status"]
+    else:
+        return None
+    return int((status == "ok").sum()), len(status)
 
 
 def folder_bytes(folder: Path) -> int:
@@ -163,8 +168,8 @@ def cli_section(root: Path, snapshot: Path, args) -> dict[str, Measurement]:
 
 
 def _say_run(label: str, m: Measurement, out: Path) -> None:
-    counted = pairs_estimated(m)
-    pairs = f"{counted[0]:,}/{counted[1]:,} pairs" if counted else "pairs: ?"
+    counted = pairs_estimated(out)
+    pairs = f"{counted[0]:,}/{counted[1]:,} pairs estimated" if counted else "pairs: ?"
     status = "" if m.ok else f" -- {m.failure()}"
     say(f"- {label}: wall {seconds(m.wall)} s, CPU {seconds(m.cpu)} s, peak RSS {gib(m.peak_tree_rss)} GiB, "
         f"{pairs}, output {folder_bytes(out) / MB:,.0f} MB{status}")
@@ -354,10 +359,10 @@ def targets_section(runs: dict, scaling: list[dict]) -> list[list]:
     return rows
 
 
-# The "before" on this machine (docs/performance.md, measured 2026-12-02 at commit 6128438): CPU
+# The "before" on this machine (docs/performance.md: 2026-12-02, eventstudy/ as of commit 6128438): CPU
 # seconds of the whole ``eventstudy run --tables-only --no-volatility`` process, 318 stocks x 46
 # events, default study (total_reactions on).
-BEFORE_TABLES_ONLY_CPU = 27.4
+BEFORE_TABLES_ONLY_CPU = 28.6
 
 
 def _targets(default, report, loop, floor, engine_same, scaling) -> list[list]:
@@ -422,7 +427,7 @@ def scaling_section(root: Path, cells: list[tuple[int, int]], args) -> list[dict
             study = synthetic.write_study(root / f"synthetic-{n}-{e}.yaml", snapshot, e)
             out = root / f"synthetic-out-{n}-{e}"
             m = run_cli(study, snapshot, out, memory_cap=args.memory_cap, timeout=args.cell_timeout)
-            counted = pairs_estimated(m)
+            counted = pairs_estimated(out)
             cell = {"n_stocks": n, "n_events": e, "pairs": counted[0] if counted else n * e,
                     "status": m.status, "wall": m.wall, "cpu": m.cpu, "peak_rss": m.peak_tree_rss,
                     "output_bytes": folder_bytes(out), "stages": m.stages, "failure": m.failure()}

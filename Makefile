@@ -31,8 +31,9 @@ test: install
 lint: install
 	$(BIN)/ruff check eventstudy tests benchmarks
 
+# make bench BENCH_ARGS="--scaling full" for every scaling cell (docs/performance.md)
 bench: install
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/engine.py $(SNAPSHOT_FLAG)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/bench.py $(SNAPSHOT_FLAG) $(BENCH_ARGS)
 
 size-power: install
 	$(BIN)/python benchmarks/size_power.py $(SNAPSHOT_FLAG)

@@ -1,7 +1,7 @@
 """Joint estimation and table writing: before (a git revision) and after (this tree), one run.
 
 Every stock of the snapshot universe x every event of events.yaml, market model against
-``^TOPX`` (as ``benchmarks/engine.py``). Times, with CPU seconds beside wall seconds:
+``^TOPX`` (the study of ``benchmarks/universe.py``). Times, with CPU seconds beside wall seconds:
 
 * joint estimation: ``eventstudy.joint`` of the revision given by ``--before`` (default: the
   commit before the numpy rewrite; read with ``git show``, nothing is checked out) against
@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from engine import universe_config
+from universe import universe_config
 
 from eventstudy import calendars, report
 from eventstudy.data import SnapshotSource
@@ -93,7 +93,8 @@ def main() -> None:
     args = parser.parse_args()
     snapshot = Path(args.snapshot)
 
-    config = universe_config(snapshot)
+    with tempfile.TemporaryDirectory() as study_dir:
+        config = universe_config(snapshot, Path(study_dir))
     prices = SnapshotSource(snapshot).get(config.all_tickers(), "2021-01-01", "2026-06-30")
     calendars.map_events(config, ["XTKS", "XNYS"])
     result = Study(config, prices=prices).run(volatility=False)

@@ -594,7 +594,7 @@ def car_heatmap(
     if rows.empty or not columns:
         return _not_available(ax, title, f"no CAR{label} rows")
     car = rows.pivot_table(index="event_id", columns="asset", values="car", aggfunc="first")
-    p = rows.pivot_table(index="event_id", columns="asset", values="p_value", aggfunc="first")
+    p = rows.pivot_table(index="event_id", columns="asset", values="car_p_value", aggfunc="first")
     car = 100 * car.reindex(index=events["event_id"], columns=columns)
     p = p.reindex(index=events["event_id"], columns=columns)
     notes = np.vectorize(lambda v, q: "" if not np.isfinite(v) else f"{v:.1f}{stars(q)}",

@@ -380,7 +380,7 @@ def key_results_table(result: StudyResult, window: tuple[int, int]) -> str:
                  f"<br><small>{_date(event.day0)} · {html.escape(event.category.replace('_', ' '))}</small>")]
         for ticker in indices:
             key = (event.event_id, ticker)
-            cells.append(_pct(car.at[key, "car"], car.at[key, "p_value"]) if key in car.index else
+            cells.append(_pct(car.at[key, "car"], car.at[key, "car_p_value"]) if key in car.index else
                          '<span class="na">–</span>')
         tests = chip_tests.get(event.event_id)
         if tests is None:

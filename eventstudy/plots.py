@@ -652,7 +652,7 @@ def chips_vs_topix(
     height = 0.8 / len(events)
     for j, event_id in enumerate(events):
         sub = rows[rows["event_id"] == event_id].set_index("asset").reindex(order)
-        half = _t_crit(sub["df"].to_numpy()) * np.sqrt(sub["var_car"].to_numpy())
+        half = _t_crit(sub["car_df"].to_numpy()) * np.sqrt(sub["var_car"].to_numpy())
         y = np.arange(len(order)) - 0.4 + height * (j + 0.5)
         day0 = _day0(result, event_id)
         ax.barh(y, 100 * sub["car"].to_numpy(), height=height * 0.92, color=palette[j],

@@ -685,7 +685,9 @@ def test_bhar_bootstrap_p_value_matches_the_resample_loop(panel_name, alternativ
 def test_bhar_bootstrap_does_not_depend_on_the_order_of_pairs_or_other_windows():
     panel = iid_panel(3, n_pairs=40)
     alone = row(window_tests(panel, (0, 1)), BHAR_TEST)
-    permuted = row(window_tests(panel.subset(np.random.default_rng(1).permutation(40)), (0, 1)), BHAR_TEST)
+    permuted = row(
+        window_tests(panel.subset(np.random.default_rng(1).permutation(40)), (0, 1)), BHAR_TEST
+    )
     assert alone["statistic"] == pytest.approx(permuted["statistic"], rel=1e-12)
     assert alone["p_value"] == permuted["p_value"]
     assert 0 < alone["p_value"] <= 1
@@ -732,7 +734,9 @@ def test_scaling_returns_and_volatility_leaves_every_statistic_unchanged():
             (window_tests(panel, (0, 2)), window_tests(scaled(panel, c), (0, 2))),
         ):
             ar_tests = (a["test"] != BHAR_TEST).to_numpy()  # BHARs compound: not scale-free
-            np.testing.assert_allclose(a["statistic"][ar_tests], b["statistic"][ar_tests], rtol=1e-9)
+            np.testing.assert_allclose(
+                a["statistic"][ar_tests], b["statistic"][ar_tests], rtol=1e-9
+            )
             np.testing.assert_array_equal(a["n"], b["n"])
 
 
@@ -813,7 +817,9 @@ def assert_nan_iff_note(table):
     failed = ~is_computed(table)
     assert (table["statistic"].isna() == failed).all()
     assert (table["p_value"].isna() == failed).all()
-    assert all(note.endswith(clustering_note(test)) for note, test in zip(table["note"], table["test"]))
+    assert all(
+        note.endswith(clustering_note(test)) for note, test in zip(table["note"], table["test"])
+    )
 
 
 def test_single_pair_leaves_dispersion_tests_undefined():
@@ -912,6 +918,7 @@ def test_single_asset_tests_match_hand_calculation(alternative):
         "note",
     ]
     assert str(table["rel_day"].dtype) == "Int64"
+    assert set(table["test"]) == set(SINGLE_ASSET_TEST_IDS)
     windows_with_sq = [(a, b) for a, b in windows if a == b]
     assert len(table) == panel.n_pairs * (3 * 2 + len(windows) + len(windows_with_sq))
     es = panel.event_start

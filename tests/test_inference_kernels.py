@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,7 +78,7 @@ def test_added_value_shifts_equal_ranking_again(shared):
     for k in range(n_sections):
         combined = np.hstack([values, added[k][:, None]])
         shift = average_ranks(combined)[:, :-1] - average_ranks(values)
-        for g, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        for g, (a, b) in enumerate(itertools.pairwise(bounds)):
             expected = np.nansum((members[k][:, None] * shift)[a:b], axis=0)
             np.testing.assert_array_equal(got[k, g], expected)
 
@@ -138,7 +140,9 @@ def test_p_value_equals_full_formula(alternative):
         "less": cdf(statistic),
     }[alternative]
     expected = np.where(np.isfinite(statistic), np.minimum(p, 1.0), np.nan)
-    np.testing.assert_array_equal(parametric_p_value(statistic, distribution, df, alternative), expected)
+    np.testing.assert_array_equal(
+        parametric_p_value(statistic, distribution, df, alternative), expected
+    )
     np.testing.assert_array_equal(
         parametric_p_value(statistic, "t", df, alternative),
         parametric_p_value(statistic, np.full(400, "t", dtype=object), df, alternative),
@@ -171,13 +175,18 @@ def test_pair_tests_carry_each_pairs_own_labels():
     import dataclasses
 
     panel = _tied_panel(n_pairs=4)
-    twins = dataclasses.replace(panel, event_ids=np.array(["e", "e", "f", "f"], dtype=object),
-                                assets=np.array(["A", "A", "B", "B"], dtype=object),
-                                reactions=np.array(["relative", "total", "relative", "total"], dtype=object))
+    twins = dataclasses.replace(
+        panel,
+        event_ids=np.array(["e", "e", "f", "f"], dtype=object),
+        assets=np.array(["A", "A", "B", "B"], dtype=object),
+        reactions=np.array(["relative", "total", "relative", "total"], dtype=object),
+    )
     rows = inference.pair_tests(twins, [(0, 1)], np.array(["g1", "g1", "g2", "g2"], dtype=object))
     single = inference.single_asset_tests(twins, [(0, 1)])
     per_pair = len(single) // 4
     assert rows["reaction"].tolist() == np.repeat(twins.reactions, per_pair).tolist()
     assert rows["group"].tolist() == np.repeat(["g1", "g1", "g2", "g2"], per_pair).tolist()
-    assert (rows["scope"] == "pair").all() and rows["scope_id"].tolist() == single["event_id"].tolist()
+    assert (rows["scope"] == "pair").all() and rows["scope_id"].tolist() == single[
+        "event_id"
+    ].tolist()
     assert list(rows.columns) == inference.TEST_COLUMNS

@@ -159,7 +159,9 @@ def test_a_windows_statistics_do_not_depend_on_the_other_windows():
     for column in ("statistic", "p_value", "r_bar"):
         np.testing.assert_allclose(merged[column], merged[f"{column}_more"], rtol=1e-12, atol=0)
     assert (merged["note"] == merged["note_more"]).all()
-    corrado = merged[merged["test"].isin(["corrado", "corrado_zivney"]) & (merged["window"] == "[0,1]")]
+    corrado = merged[
+        merged["test"].isin(["corrado", "corrado_zivney"]) & (merged["window"] == "[0,1]")
+    ]
     assert corrado["statistic"].notna().all()
 
 

@@ -43,8 +43,8 @@ def skewness_adjusted_t(x: np.ndarray) -> float:
 
     Examples
     --------
-    >>> round(skewness_adjusted_t(np.array([0.01, 0.03, -0.02, 0.05])), 6)
-    1.09016
+    >>> round(skewness_adjusted_t(np.array([1.0, 2.0, 6.0])), 6)
+    2.46303
     """
     x = np.asarray(x, dtype=float)
     n = len(x)
@@ -61,7 +61,9 @@ def bootstrap_indices(n: int) -> np.ndarray:
     return np.random.default_rng([SEED, n, size]).integers(0, n, (RESAMPLES, size))
 
 
-def skew_t_test(x: np.ndarray, m: np.ndarray, alternative: str, memo: dict | None = None) -> TestResult:
+def skew_t_test(
+    x: np.ndarray, m: np.ndarray, alternative: str, memo: dict | None = None
+) -> TestResult:
     """Bootstrapped skewness-adjusted t in each row of ``x`` over its members ``m``.
 
     Parameters
@@ -95,7 +97,9 @@ def skew_t_test(x: np.ndarray, m: np.ndarray, alternative: str, memo: dict | Non
     return result.finish(statistic)
 
 
-def _bootstrap(values: np.ndarray, n: int, alternative: str, memo: dict) -> tuple[np.ndarray, np.ndarray]:
+def _bootstrap(
+    values: np.ndarray, n: int, alternative: str, memo: dict
+) -> tuple[np.ndarray, np.ndarray]:
     """``t_sa`` and its bootstrap p-value for K samples of n sorted values, shape (K, n)."""
     centred = values - values.mean(axis=1, keepdims=True)
     m2 = (centred**2).mean(axis=1)
@@ -131,6 +135,8 @@ def _resample_counts(n: int, memo: dict) -> list[np.ndarray]:
         for start in range(0, RESAMPLES, step):
             part = indices[start : start + step]
             flat = (part + n * np.arange(len(part))[:, None]).ravel()
-            blocks.append(np.bincount(flat, minlength=n * len(part)).reshape(len(part), n).astype(float))
+            blocks.append(
+                np.bincount(flat, minlength=n * len(part)).reshape(len(part), n).astype(float)
+            )
         memo[n] = blocks
     return memo[n]

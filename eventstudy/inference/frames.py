@@ -19,14 +19,25 @@ RESULT_COLUMNS = ["statistic", "p_value", "distribution", "df", "n", "r_bar", "n
 DAILY_COLUMNS = ["rel_day", "test", *RESULT_COLUMNS]
 WINDOW_COLUMNS = ["test", *RESULT_COLUMNS]
 SINGLE_COLUMNS = [
-    "event_id", "asset", "rel_day", "window", "test", "statistic", "p_value", "distribution",
-    "df", "n", "note",
+    "event_id",
+    "asset",
+    "rel_day",
+    "window",
+    "test",
+    "statistic",
+    "p_value",
+    "distribution",
+    "df",
+    "n",
+    "note",
 ]
 TEST_COLUMNS = [*SCOPE_LABELS, "asset", "rel_day", "window", "test", *RESULT_COLUMNS]
 """Columns of the study's tests table: single-pair rows and cross-sectional rows alike."""
 
 
-def labels_taken(labels: Sequence[str] | np.ndarray, codes: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray:
+def labels_taken(
+    labels: Sequence[str] | np.ndarray, codes: np.ndarray
+) -> np.ndarray | pd.api.extensions.ExtensionArray:
     """``labels[codes]`` as the column :class:`~pandas.DataFrame` would make of it.
 
     The distinct labels go through the frame's own type inference once (so the column dtype
@@ -56,7 +67,9 @@ def encoded(values: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray
 
 def int_or_na(values: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
     """A nullable ``Int64`` column: ``values`` where not ``missing``."""
-    return pd.arrays.IntegerArray(np.asarray(values, dtype=np.int64), np.asarray(missing, dtype=bool))
+    return pd.arrays.IntegerArray(
+        np.asarray(values, dtype=np.int64), np.asarray(missing, dtype=bool)
+    )
 
 
 def frame(columns: dict[str, object], order: Sequence[str]) -> pd.DataFrame:

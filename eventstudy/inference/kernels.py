@@ -97,7 +97,9 @@ def ranks_and_order(
         order = np.array(order, dtype=np.intp).reshape(flat.shape)
         ordered = np.take_along_axis(flat, order, axis=1)
         missing = np.isnan(ordered)
-        unsorted = (ordered[:, 1:] < ordered[:, :-1]).any(axis=1) | (missing[:, :-1] & ~missing[:, 1:]).any(axis=1)
+        unsorted = (ordered[:, 1:] < ordered[:, :-1]).any(axis=1) | (
+            missing[:, :-1] & ~missing[:, 1:]
+        ).any(axis=1)
         if unsorted.any():
             order[unsorted] = sort_order(flat[unsorted])
     ordered = np.take_along_axis(flat, order, axis=1)
@@ -201,8 +203,13 @@ class SortedRows:
 
     def take(self, rows: np.ndarray) -> SortedRows:
         """The rows ``rows`` (integer index)."""
-        return SortedRows(self.values[rows], self.size[rows], self.position[rows], self.rank[rows],
-                          self.order[rows])
+        return SortedRows(
+            self.values[rows],
+            self.size[rows],
+            self.position[rows],
+            self.rank[rows],
+            self.order[rows],
+        )
 
     def count_below(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Numbers of values of each row below and at most ``queries`` (N, K).
@@ -234,7 +241,11 @@ class SortedRows:
 
 
 def added_value_shifts(
-    position: np.ndarray, below: np.ndarray, at_most: np.ndarray, members: np.ndarray, bounds: np.ndarray
+    position: np.ndarray,
+    below: np.ndarray,
+    at_most: np.ndarray,
+    members: np.ndarray,
+    bounds: np.ndarray,
 ) -> np.ndarray:
     """Column sums of the rank shift one added value causes in each pair's row.
 

@@ -79,15 +79,18 @@ def window_rank_sums(
     weighted = np.where(members, weights, 0.0)
     est_rank = np.where(np.isfinite(est_sorted.rank), est_sorted.rank, 0.0)
     est_weight = (est_sorted.position >= 0).astype(float)
-    estimation = member_weighted(weighted, est_rank) - member_weighted(weighted * centres, est_weight)
+    estimation = member_weighted(weighted, est_rank) - member_weighted(
+        weighted * centres, est_weight
+    )
     counts = member_sums(members, est_weight)
     group_weight = weights[:, bounds[:-1]]  # (K, G)
     for day in range(selector.shape[1]):
         sections = np.flatnonzero(selector[:, day])
         if len(sections) == 0:
             continue
-        shifts = added_value_shifts(est_sorted.position, below[:, day], at_most[:, day],
-                                    members[sections], bounds)
+        shifts = added_value_shifts(
+            est_sorted.position, below[:, day], at_most[:, day], members[sections], bounds
+        )
         estimation[sections] += np.einsum("kg,kgt->kt", group_weight[sections], shifts)
     event = np.zeros(selector.shape)
     for k in range(selector.shape[0]):
@@ -112,13 +115,19 @@ def member_weighted(weights: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 def _distinct_float_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     seen: dict[bytes, int] = {}
-    inverse = np.array([seen.setdefault(row.tobytes(), len(seen)) for row in np.ascontiguousarray(rows)],
-                       dtype=np.intp)
+    inverse = np.array(
+        [seen.setdefault(row.tobytes(), len(seen)) for row in np.ascontiguousarray(rows)],
+        dtype=np.intp,
+    )
     return np.unique(inverse, return_index=True)[1], inverse
 
 
 def one_value_rank_sums(
-    est_sorted: SortedRows, added: np.ndarray, members: np.ndarray, weights: np.ndarray, bounds: np.ndarray
+    est_sorted: SortedRows,
+    added: np.ndarray,
+    members: np.ndarray,
+    weights: np.ndarray,
+    bounds: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """GRANK: weighted rank sums when each pair adds one value per cross-section.
 
@@ -150,7 +159,9 @@ def one_value_rank_sums(
     below, at_most = est_sorted.count_below(value.T)  # (R, K)
     below, at_most = below.T, at_most.T
     shifts = added_value_shifts(est_sorted.position, below, at_most, members, bounds)
-    estimation = member_weighted(weighted, est_rank) + np.einsum("kg,kgt->kt", weights[:, bounds[:-1]], shifts)
+    estimation = member_weighted(weighted, est_rank) + np.einsum(
+        "kg,kgt->kt", weights[:, bounds[:-1]], shifts
+    )
     added_rank = 1.0 + below + 0.5 * (at_most - below)
     added_rank_sum = np.where(members, weighted * added_rank, 0.0).sum(axis=1)
     return estimation, added_rank_sum, member_sums(members, est_weight)

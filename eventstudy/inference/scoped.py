@@ -59,7 +59,11 @@ def clustering_note(test_id: str) -> str:
     'robust to same-date clustering'
     """
     robust = registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
-    return "robust to same-date clustering" if robust else "assumes independent pairs: not robust to same-date clustering"
+    return (
+        "robust to same-date clustering"
+        if robust
+        else "assumes independent pairs: not robust to same-date clustering"
+    )
 
 
 def scoped_tests(
@@ -100,7 +104,9 @@ def scoped_tests(
     """
     check_alternative(alternative)
     battery = _Battery.prepare(panel, windows, days=True, returns=returns, alternative=alternative)
-    blocks = [battery.scope_block(np.flatnonzero(np.asarray(scope.rows, dtype=bool))) for scope in scopes]
+    blocks = [
+        battery.scope_block(np.flatnonzero(np.asarray(scope.rows, dtype=bool))) for scope in scopes
+    ]
     if not blocks:
         return frames.empty(frames.TEST_COLUMNS)
     columns = battery.stack(blocks)
@@ -145,7 +151,10 @@ def daily_tests(panel: AbnormalPanel, alternative: str = "two-sided") -> pd.Data
 
 
 def window_tests(
-    panel: AbnormalPanel, window: tuple[int, int], alternative: str = "two-sided", returns: str = "simple"
+    panel: AbnormalPanel,
+    window: tuple[int, int],
+    alternative: str = "two-sided",
+    returns: str = "simple",
 ) -> pd.DataFrame:
     """Cross-sectional tests of the abnormal return over ``window`` (all pairs of ``panel``).
 
@@ -173,7 +182,9 @@ def window_tests(
     >>> window_tests(panel, (0, 1))  # doctest: +SKIP
     """
     check_alternative(alternative)
-    battery = _Battery.prepare(panel, [tuple(window)], days=False, returns=returns, alternative=alternative)
+    battery = _Battery.prepare(
+        panel, [tuple(window)], days=False, returns=returns, alternative=alternative
+    )
     columns = battery.stack([battery.scope_block(np.arange(panel.n_pairs))])
     return frames.frame(columns, frames.WINDOW_COLUMNS)
 
@@ -191,20 +202,35 @@ class _Battery:
     bootstrap_memo: dict
 
     @classmethod
-    def prepare(cls, panel: AbnormalPanel, windows: Sequence[tuple[int, int]], days: bool, returns: str,
-                alternative: str) -> _Battery:
+    def prepare(
+        cls,
+        panel: AbnormalPanel,
+        windows: Sequence[tuple[int, int]],
+        days: bool,
+        returns: str,
+        alternative: str,
+    ) -> _Battery:
         windows = [tuple(int(day) for day in window) for window in windows]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             pairs = PairInputs.build(panel)
             n_days = len(panel.event_rel_days)
-            day_sections = Sections.build(pairs, np.eye(n_days, dtype=bool), is_window=False) if days else None
+            day_sections = (
+                Sections.build(pairs, np.eye(n_days, dtype=bool), is_window=False) if days else None
+            )
             window_sections = None
             if windows:
                 selector = np.array([panel.window_selector(w).astype(bool) for w in windows])
                 bhars = np.array([bhar(panel, w, returns) for w in windows])
                 window_sections = Sections.build(pairs, selector, is_window=True, bhar=bhars)
-        return cls(pairs, day_sections, window_sections, panel.event_rel_days.astype(np.int64),
-                   [format_window(w) for w in windows], alternative, {})
+        return cls(
+            pairs,
+            day_sections,
+            window_sections,
+            panel.event_rel_days.astype(np.int64),
+            [format_window(w) for w in windows],
+            alternative,
+            {},
+        )
 
     def scope_block(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """Output columns of one scope (all but the labels), rows in output order."""
@@ -219,33 +245,54 @@ class _Battery:
                 results = [(test_id, BATTERY[test_id](scope, days)) for test_id in DAILY_TEST_IDS]
                 parts.append(self._columns(results, days.count, is_day=True))
             if windows is not None:
-                results = [(test_id, BATTERY[test_id](scope, windows)) for test_id in DAILY_TEST_IDS]
-                bhar_result = skew_t_test(windows.bhar, windows.members, self.alternative, self.bootstrap_memo)
+                results = [
+                    (test_id, BATTERY[test_id](scope, windows)) for test_id in DAILY_TEST_IDS
+                ]
+                bhar_result = skew_t_test(
+                    windows.bhar, windows.members, self.alternative, self.bootstrap_memo
+                )
                 results.append((BHAR_TEST, bhar_result))
                 parts.append(self._columns(results, windows.count, is_day=False))
         return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
-    def _columns(self, results: list[tuple[str, TestResult]], n_sections: int, is_day: bool) -> dict:
+    def _columns(
+        self, results: list[tuple[str, TestResult]], n_sections: int, is_day: bool
+    ) -> dict:
         """Columns of K cross-sections x tests, ordered by cross-section then test."""
         n_tests = len(results)
         order = np.arange(n_tests * n_sections).reshape(n_tests, n_sections).T.ravel()
         test_rank = np.repeat([TEST_IDS.index(test_id) for test_id, _ in results], n_sections)
-        p_value = [r.p_value if r.p_value is not None else
-                   parametric_p_value(r.statistic, r.distribution, r.df, self.alternative) for _, r in results]
+        p_value = [
+            r.p_value
+            if r.p_value is not None
+            else parametric_p_value(r.statistic, r.distribution, r.df, self.alternative)
+            for _, r in results
+        ]
         clustering = {test_id: clustering_note(test_id) for test_id, _ in results}
-        notes = [np.where(r.note == "", clustering[test_id],
-                          np.char.add(r.note.astype(str), "; " + clustering[test_id])).astype(object)
-                 for test_id, r in results]
+        notes = [
+            np.where(
+                r.note == "",
+                clustering[test_id],
+                np.char.add(r.note.astype(str), "; " + clustering[test_id]),
+            ).astype(object)
+            for test_id, r in results
+        ]
         section = np.tile(np.arange(n_sections), n_tests)
         columns = {
             "test": test_rank,
             "statistic": np.concatenate([r.statistic for _, r in results]),
             "p_value": np.concatenate(p_value),
-            "distribution": np.repeat([r.distribution for _, r in results], n_sections).astype(object),
+            "distribution": np.repeat([r.distribution for _, r in results], n_sections).astype(
+                object
+            ),
             "df": np.concatenate([r.df for _, r in results]).astype(float),
             "n": np.concatenate([r.n for _, r in results]).astype(np.int64),
-            "r_bar": np.concatenate([r.r_bar if r.r_bar is not None else np.full(n_sections, np.nan)
-                                     for _, r in results]).astype(float),
+            "r_bar": np.concatenate(
+                [
+                    r.r_bar if r.r_bar is not None else np.full(n_sections, np.nan)
+                    for _, r in results
+                ]
+            ).astype(float),
             "note": np.concatenate(notes),
             "rel_day": self.rel_days[section] if is_day else np.zeros(len(section), dtype=np.int64),
             "is_day": np.full(len(section), is_day),
@@ -256,7 +303,9 @@ class _Battery:
     def stack(self, blocks: list[dict[str, np.ndarray]]) -> dict[str, object]:
         """Frame columns of the scopes' blocks (labels and p-values decoded)."""
         columns = {name: np.concatenate([block[name] for block in blocks]) for name in blocks[0]}
-        out: dict[str, object] = {name: columns[name] for name in ("statistic", "p_value", "df", "n", "r_bar")}
+        out: dict[str, object] = {
+            name: columns[name] for name in ("statistic", "p_value", "df", "n", "r_bar")
+        }
         out["test"] = frames.labels_taken(TEST_IDS, columns["test"])
         out["distribution"] = frames.encoded(columns["distribution"])
         out["note"] = frames.encoded(columns["note"])

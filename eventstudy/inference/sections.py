@@ -79,8 +79,14 @@ class PairInputs:
 
     def take(self, rows: np.ndarray) -> PairInputs:
         """The pairs ``rows`` (integer index)."""
-        return PairInputs(**{f.name: getattr(self, f.name)[rows] if not isinstance(
-            getattr(self, f.name), SortedRows) else getattr(self, f.name).take(rows) for f in fields(self)})
+        return PairInputs(
+            **{
+                f.name: getattr(self, f.name)[rows]
+                if not isinstance(getattr(self, f.name), SortedRows)
+                else getattr(self, f.name).take(rows)
+                for f in fields(self)
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,11 @@ class Sections:
 
     @classmethod
     def build(
-        cls, pairs: PairInputs, selector: np.ndarray, is_window: bool, bhar: np.ndarray | None = None
+        cls,
+        pairs: PairInputs,
+        selector: np.ndarray,
+        is_window: bool,
+        bhar: np.ndarray | None = None,
     ) -> Sections:
         """Cross-sections of ``selector`` from the event-period ARs, ``F_i`` and ``s2_i``."""
         gamma = selector.astype(float)

@@ -76,9 +76,16 @@ def pair_tests(
     columns = _columns(panel, windows, alternative)
     pair = columns["pair"]
     n_rows = len(pair)
-    groups = np.full(panel.n_pairs, "", dtype=object) if groups is None else np.asarray(groups, dtype=object)
-    reactions = (np.full(panel.n_pairs, "total", dtype=object) if panel.reactions is None
-                 else np.asarray(panel.reactions, dtype=object))
+    groups = (
+        np.full(panel.n_pairs, "", dtype=object)
+        if groups is None
+        else np.asarray(groups, dtype=object)
+    )
+    reactions = (
+        np.full(panel.n_pairs, "total", dtype=object)
+        if panel.reactions is None
+        else np.asarray(panel.reactions, dtype=object)
+    )
     columns.update(
         scope=frames.labels_taken(["pair"], np.zeros(n_rows, dtype=np.intp)),
         scope_id=frames.labels_taken(panel.event_ids, pair),
@@ -97,7 +104,9 @@ def _columns(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], alternati
     windows = [tuple(int(day) for day in window) for window in windows]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         cells = _cells(panel, windows)
-        residuals = SortedRows.build(np.where(panel.is_estimation & np.isfinite(panel.ar), panel.ar, np.nan))
+        residuals = SortedRows.build(
+            np.where(panel.is_estimation & np.isfinite(panel.ar), panel.ar, np.nan)
+        )
         one_day = np.array([cell[2] for cell in cells])  # (C,) the cell is one day
         values = np.stack([cell[0] for cell in cells], axis=1)  # (N, C) AR or CAR
         variance = np.stack([cell[1] for cell in cells], axis=1)
@@ -109,23 +118,29 @@ def _columns(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], alternati
     for test_code, (result, p_value) in tests:
         keep = np.ones(n_cells, bool) if test_code == 0 else one_day
         cell = np.flatnonzero(keep)
-        parts.append({
-            "pair": np.repeat(np.arange(n_pairs), len(cell)),
-            "cell": np.tile(cell, n_pairs),
-            "test_code": np.full(n_pairs * len(cell), test_code),
-            "statistic": result.statistic.reshape(n_pairs, n_cells)[:, cell].ravel(),
-            "p_value": p_value.reshape(n_pairs, n_cells)[:, cell].ravel(),
-            "df": result.df.reshape(n_pairs, n_cells)[:, cell].ravel(),
-            "n": result.n.reshape(n_pairs, n_cells)[:, cell].ravel(),
-            "note": result.note.reshape(n_pairs, n_cells)[:, cell].ravel(),
-            "distribution": np.full(n_pairs * len(cell), test_code),
-        })
+        parts.append(
+            {
+                "pair": np.repeat(np.arange(n_pairs), len(cell)),
+                "cell": np.tile(cell, n_pairs),
+                "test_code": np.full(n_pairs * len(cell), test_code),
+                "statistic": result.statistic.reshape(n_pairs, n_cells)[:, cell].ravel(),
+                "p_value": p_value.reshape(n_pairs, n_cells)[:, cell].ravel(),
+                "df": result.df.reshape(n_pairs, n_cells)[:, cell].ravel(),
+                "n": result.n.reshape(n_pairs, n_cells)[:, cell].ravel(),
+                "note": result.note.reshape(n_pairs, n_cells)[:, cell].ravel(),
+                "distribution": np.full(n_pairs * len(cell), test_code),
+            }
+        )
     stacked = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
     order = np.lexsort((stacked["test_code"], stacked["cell"], stacked["pair"]))
     out = {name: values[order] for name, values in stacked.items()}
     n_days = len(panel.event_rel_days)
     is_window = out["cell"] >= n_days
-    rel_day = panel.event_rel_days.astype(np.int64)[np.minimum(out["cell"], n_days - 1)] if n_days else out["cell"]
+    rel_day = (
+        panel.event_rel_days.astype(np.int64)[np.minimum(out["cell"], n_days - 1)]
+        if n_days
+        else out["cell"]
+    )
     labels = ["", *[format_window(w) for w in windows]]
     return {
         "pair": out["pair"],
@@ -141,7 +156,9 @@ def _columns(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], alternati
     }
 
 
-def _cells(panel: AbnormalPanel, windows: list[tuple[int, int]]) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+def _cells(
+    panel: AbnormalPanel, windows: list[tuple[int, int]]
+) -> list[tuple[np.ndarray, np.ndarray, bool]]:
     """``(value, variance, is one day)`` per cell: every event day, then every window."""
     event_ar = np.asarray(panel.event_ar, dtype=float)
     variance = panel.s2[:, None] * panel.variance_factor

@@ -50,7 +50,10 @@ def patell(scope: ScopeData, cs: Sections) -> TestResult:
     n = m.sum(axis=1)
     result = TestResult.start(n, "normal")
     result.fail(n < 1, "no pairs with a standardised abnormal return")
-    result.fail((m & ~(dof > 2)[None, :]).any(axis=1), "residual degrees of freedom L1 - k <= 2 for some pair")
+    result.fail(
+        (m & ~(dof > 2)[None, :]).any(axis=1),
+        "residual degrees of freedom L1 - k <= 2 for some pair",
+    )
     variance = np.where(dof > 2, dof / (dof - 2), 0.0)
     return result.finish(np.where(m, z, 0.0).sum(axis=1) / np.sqrt(m.astype(float) @ variance))
 
@@ -183,14 +186,25 @@ def corrado(scope: ScopeData, cs: Sections) -> TestResult:
     result = TestResult.start(n, "normal")
     length = cs.length.astype(float)
     centres = (pairs.n_est_obs[None, :] + length[:, None] + 1.0) / 2.0
-    sums = window_rank_sums(pairs.est_ar_sorted, pairs.event_ar, pairs.ar_below, pairs.ar_at_most,
-                            m, cs.selector, np.ones(m.shape), centres, scope.bounds)
+    sums = window_rank_sums(
+        pairs.est_ar_sorted,
+        pairs.event_ar,
+        pairs.ar_below,
+        pairs.ar_at_most,
+        m,
+        cs.selector,
+        np.ones(m.shape),
+        centres,
+        scope.bounds,
+    )
     has = sums.counts > 0
     est_mean = np.where(has, sums.estimation / np.where(has, sums.counts, 1.0), 0.0)
     event_mean = sums.event / n[:, None]
     n_cols = has.sum(axis=1) + cs.length
-    s_k = np.sqrt(((est_mean**2).sum(axis=1) + (np.where(cs.selector, event_mean, 0.0) ** 2).sum(axis=1))
-                  / n_cols)
+    s_k = np.sqrt(
+        ((est_mean**2).sum(axis=1) + (np.where(cs.selector, event_mean, 0.0) ** 2).sum(axis=1))
+        / n_cols
+    )
     window_mean = sums.event.sum(axis=1) / (n * length)
     result.fail(n < 1, "no pairs with data")
     result.fail(~(s_k > 0), "zero rank dispersion")
@@ -218,15 +232,26 @@ def corrado_zivney(scope: ScopeData, cs: Sections) -> TestResult:
     result = TestResult.start(n, "normal")
     length = cs.length.astype(float)
     size = pairs.n_est_obs[None, :] + length[:, None] + 1.0
-    sums = window_rank_sums(pairs.est_sar_sorted, scope.cz_event, scope.cz_below, scope.cz_at_most,
-                            m, cs.selector, 1.0 / size, size / 2.0, scope.bounds)
+    sums = window_rank_sums(
+        pairs.est_sar_sorted,
+        scope.cz_event,
+        scope.cz_below,
+        scope.cz_at_most,
+        m,
+        cs.selector,
+        1.0 / size,
+        size / 2.0,
+        scope.bounds,
+    )
     has = sums.counts > 0
     n_cols = has.sum(axis=1) + cs.length
     safe_counts = np.where(has, sums.counts, 1.0)
     if cs.is_window:
         est = np.where(has, sums.estimation / safe_counts, 0.0)
         event = sums.event / n[:, None]
-        s_u = np.sqrt(((est**2).sum(axis=1) + (np.where(cs.selector, event, 0.0) ** 2).sum(axis=1)) / n_cols)
+        s_u = np.sqrt(
+            ((est**2).sum(axis=1) + (np.where(cs.selector, event, 0.0) ** 2).sum(axis=1)) / n_cols
+        )
         statistic = np.sqrt(length) * (sums.event.sum(axis=1) / (n * length)) / s_u
     else:
         est = np.where(has, sums.estimation / np.sqrt(safe_counts), 0.0)
@@ -262,11 +287,15 @@ def grank(scope: ScopeData, cs: Sections) -> TestResult:
     _, sd = mean_sd(w, m)
     result.fail(n < 2, "fewer than 2 pairs")
     result.fail(is_constant(w, m), "zero cross-sectional dispersion")
-    result.fail((m & (pairs.n_est_obs == 0)[None, :]).any(axis=1), "a pair has no estimation residuals")
+    result.fail(
+        (m & (pairs.n_est_obs == 0)[None, :]).any(axis=1), "a pair has no estimation residuals"
+    )
     gsar = w * np.sqrt(1.0 - r_bar)[:, None] / sd[:, None]
     inverse_size = 1.0 / (pairs.n_est_obs + 1.0)
     weights = np.broadcast_to(inverse_size, m.shape).copy()
-    rank_sums, zero_rank_sum, counts = one_value_rank_sums(pairs.est_sar_sorted, gsar, m, weights, scope.bounds)
+    rank_sums, zero_rank_sum, counts = one_value_rank_sums(
+        pairs.est_sar_sorted, gsar, m, weights, scope.bounds
+    )
     u_sums = rank_sums - 0.5 * counts
     u_zero = zero_rank_sum - 0.5 * n
     n_cols = (counts > 0).sum(axis=1)

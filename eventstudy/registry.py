@@ -72,9 +72,10 @@ CROSS_SECTIONAL_TESTS = _entries(
     StatisticInfo("corrado_zivney", "Corrado-Zivney rank", "tests", "cross-section", True, "N(0, 1)"),
     StatisticInfo("grank", "generalised rank (GRANK)", "tests", "cross-section", True, "t(L1 - 2)"),
     StatisticInfo("wilcoxon", "Wilcoxon signed rank", "tests", "cross-section", False, "N(0, 1)"),
-    StatisticInfo("bhar_skew_t", "bootstrapped skewness-adjusted t of BHARs", "tests", "cross-section", False,
-                  "bootstrap (Lyon-Barber-Tsai): 999 resamples of size max(3, N // 4), seeded; "
-                  "(k+1)/(n+1)"),
+    StatisticInfo("bhar_skew_t", "bootstrapped skewness-adjusted t of standardised BHARs", "tests",
+                  "cross-section", False,
+                  "bootstrap (Lyon-Barber-Tsai) of BHAR / sqrt(Var CAR): 999 resamples of size "
+                  "max(3, N // 4), seeded; (k+1)/(n+1)"),
 )
 
 # --- volatility (volatility table) --------------------------------------------------------

@@ -252,9 +252,15 @@ def ref_bhar(panel, i, days):
     return held - normal
 
 
+def ref_standardized_bhar(panel, i, days):
+    """BHAR / sqrt(Var CAR): the BHAR in units of the pair's prediction-error s.d."""
+    quad = sum(panel.cov_factor[i, a, b] for a in days for b in days)
+    return ref_bhar(panel, i, days) / math.sqrt(panel.s2[i] * quad)
+
+
 def ref_bhar_test(panel, days, alternative="two-sided"):
-    """Bootstrapped skewness-adjusted t of the BHARs (LBT), resample by resample."""
-    x = sorted(ref_bhar(panel, i, days) for i in members(panel, days))
+    """Bootstrapped skewness-adjusted t of the standardised BHARs (LBT), resample by resample."""
+    x = sorted(ref_standardized_bhar(panel, i, days) for i in members(panel, days))
     t = ref_skewness_adjusted_t(x)
     centre = mean(x)
     draws = []
@@ -654,7 +660,7 @@ def test_sign_test_is_the_binomial_normal_approximation():
 def test_skewness_adjusted_t_is_the_stata_skewt_convention():
     """S = mean / s with the sample s.d.; g = the moment skewness m3 / m2^1.5 (bias=True)."""
     panel = small_panel()
-    x = np.array([ref_bhar(panel, i, [0, 1]) for i in range(panel.n_pairs)])
+    x = np.array([ref_standardized_bhar(panel, i, [0, 1]) for i in range(panel.n_pairs)])
     gamma = stats.skew(x, bias=True)
     s = x.mean() / x.std(ddof=1)
     expected = math.sqrt(len(x)) * (s + gamma * s**2 / 3 + gamma / (6 * len(x)))

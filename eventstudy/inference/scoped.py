@@ -249,7 +249,7 @@ class _Battery:
                     (test_id, BATTERY[test_id](scope, windows)) for test_id in DAILY_TEST_IDS
                 ]
                 bhar_result = skew_t_test(
-                    windows.bhar, windows.members, self.alternative, self.bootstrap_memo
+                    windows.bhar, np.isfinite(windows.bhar), self.alternative, self.bootstrap_memo
                 )
                 results.append((BHAR_TEST, bhar_result))
                 parts.append(self._columns(results, windows.count, is_day=False))

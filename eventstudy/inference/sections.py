@@ -79,14 +79,11 @@ class PairInputs:
 
     def take(self, rows: np.ndarray) -> PairInputs:
         """The pairs ``rows`` (integer index)."""
-        return PairInputs(
-            **{
-                f.name: getattr(self, f.name)[rows]
-                if not isinstance(getattr(self, f.name), SortedRows)
-                else getattr(self, f.name).take(rows)
-                for f in fields(self)
-            }
-        )
+        taken = {}
+        for name in (f.name for f in fields(self)):
+            value = getattr(self, name)
+            taken[name] = value.take(rows) if isinstance(value, SortedRows) else value[rows]
+        return PairInputs(**taken)
 
 
 @dataclass(frozen=True)
@@ -95,7 +92,9 @@ class Sections:
 
     ``selector[k]`` marks the event-period days of cross-section k; ``values`` holds each
     pair's AR (a day) or CAR (a window), ``standardized`` the SAR or SCAR (full
-    prediction-error covariance), ``bhar`` the buy-and-hold abnormal return (windows).
+    prediction-error covariance), ``bhar`` the buy-and-hold abnormal return divided by the
+    same standard deviation (windows; ``BHAR_i / sqrt(Var CAR_i)``, the BHAR in units of
+    the pair's own prediction-error volatility).
     """
 
     selector: np.ndarray  # (K, E) bool
@@ -105,7 +104,7 @@ class Sections:
     members: np.ndarray  # (K, N) finite values
     std_members: np.ndarray  # (K, N) finite standardized values
     is_window: bool
-    bhar: np.ndarray | None = None  # (K, N), windows only
+    bhar: np.ndarray | None = None  # (K, N) standardised BHARs, windows only
 
     @classmethod
     def build(
@@ -122,7 +121,8 @@ class Sections:
         values = gamma @ np.where(finite, pairs.event_ar, 0.0).T
         values = np.where(missing_days == 0, values, np.nan)
         quad = ((pairs.cov_factor @ gamma.T) * gamma.T[None, :, :]).sum(axis=1).T
-        standardized = values / np.sqrt(pairs.s2[None, :] * quad)
+        scale = np.sqrt(pairs.s2[None, :] * quad)
+        standardized = values / scale
         return cls(
             selector=selector,
             length=selector.sum(axis=1),
@@ -131,7 +131,7 @@ class Sections:
             members=np.isfinite(values),
             std_members=np.isfinite(standardized),
             is_window=is_window,
-            bhar=bhar,
+            bhar=None if bhar is None else bhar / scale,
         )
 
     @property

@@ -22,7 +22,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventstudy.inference.kernels import is_constant, mean_sd, member_sums, r_bar_from_sums
+from eventstudy.inference.kernels import (
+    average_ranks,
+    distinct_rows,
+    is_constant,
+    mean_sd,
+    member_sums,
+    r_bar_from_sums,
+)
 from eventstudy.inference.ranks import one_value_rank_sums, window_rank_sums
 from eventstudy.inference.result import TestResult
 from eventstudy.inference.sections import ScopeData, Sections
@@ -316,8 +323,6 @@ def wilcoxon(scope: ScopeData, cs: Sections) -> TestResult:
     the average ranks of ``|x_i|`` over positive ``x_i``; ``z = (W+ - N(N+1)/4) /
     sqrt(N(N+1)(2N+1)/24)``, no tie or continuity correction; reference N(0,1).
     """
-    from eventstudy.inference.kernels import average_ranks
-
     x, m = cs.values, cs.members
     nonzero = m & (x != 0)
     n = nonzero.sum(axis=1).astype(float)
@@ -351,8 +356,6 @@ def cross_section_r_bar(scope: ScopeData, m: np.ndarray) -> np.ndarray:
         if m.shape[0] == 0:
             scope.r_bar_memo[key] = np.zeros(0)
         else:
-            from eventstudy.inference.kernels import distinct_rows
-
             first, inverse = distinct_rows(m)
             total, count = scope.correlation.pair_sums(m[first])
             scope.r_bar_memo[key] = r_bar_from_sums(total, count)[inverse]

@@ -31,6 +31,7 @@ SINGLE_COLUMNS = [
     "n",
     "note",
 ]
+_TAKE_FROM = 2_000  # rows from which string columns are gathered with take
 TEST_COLUMNS = [*SCOPE_LABELS, "asset", "rel_day", "window", "test", *RESULT_COLUMNS]
 """Columns of the study's tests table: single-pair rows and cross-sectional rows alike."""
 
@@ -51,8 +52,8 @@ def labels_taken(
     """
     labels = np.asarray(labels, dtype=object)
     codes = np.asarray(codes, dtype=np.intp)
-    if len(labels) == 0 or len(codes) == 0:
-        return labels[codes]
+    if len(labels) == 0 or len(codes) < _TAKE_FROM:
+        return labels[codes]  # small columns: the frame infers the same dtype
     return pd.Series(labels).array.take(codes)
 
 

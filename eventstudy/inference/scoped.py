@@ -262,11 +262,8 @@ class _Battery:
         n_tests = len(results)
         order = np.arange(n_tests * n_sections).reshape(n_tests, n_sections).T.ravel()
         test_rank = np.repeat([TEST_IDS.index(test_id) for test_id, _ in results], n_sections)
-        p_value = [
-            r.p_value
-            if r.p_value is not None
-            else parametric_p_value(r.statistic, r.distribution, r.df, self.alternative)
-            for _, r in results
+        p_value = [  # NaN: parametric, computed for all rows at once in stack()
+            r.p_value if r.p_value is not None else np.full(n_sections, np.nan) for _, r in results
         ]
         clustering = {test_id: clustering_note(test_id) for test_id, _ in results}
         notes = [
@@ -303,9 +300,14 @@ class _Battery:
     def stack(self, blocks: list[dict[str, np.ndarray]]) -> dict[str, object]:
         """Frame columns of the scopes' blocks (labels and p-values decoded)."""
         columns = {name: np.concatenate([block[name] for block in blocks]) for name in blocks[0]}
-        out: dict[str, object] = {
-            name: columns[name] for name in ("statistic", "p_value", "df", "n", "r_bar")
-        }
+        out: dict[str, object] = {name: columns[name] for name in ("statistic", "df", "n", "r_bar")}
+        parametric = np.isin(columns["distribution"], ("t", "normal"))
+        out["p_value"] = np.where(
+            parametric,
+            parametric_p_value(columns["statistic"], columns["distribution"], columns["df"],
+                               self.alternative),
+            columns["p_value"],
+        )
         out["test"] = frames.labels_taken(TEST_IDS, columns["test"])
         out["distribution"] = frames.encoded(columns["distribution"])
         out["note"] = frames.encoded(columns["note"])

@@ -497,6 +497,7 @@ def test_distributions_degrees_of_freedom_and_p_values():
         "kp_bmp": ("t", n_day1 - 1),
         "crude_dependence": ("t", 10 - 1),  # L = 10 estimation columns with an AAR
         "grank": ("t", ref_grank(panel, [1])[1]),  # T - 2 = L1 - 2 = 8
+        "sign": ("binomial", np.nan),
     }
     for test_id in DAILY_TEST_IDS:
         got = row(table, test_id, 1)
@@ -505,6 +506,9 @@ def test_distributions_degrees_of_freedom_and_p_values():
         np.testing.assert_equal(got["df"], float(df))
         if distribution == "t":
             p = 2 * stats.t.sf(abs(got["statistic"]), df)
+        elif distribution == "binomial":
+            n = got["n"]
+            p = stats.binomtest(round(got["statistic"] * math.sqrt(n) / 2 + n / 2), n).pvalue
         else:
             p = 2 * stats.norm.sf(abs(got["statistic"]))
         np.testing.assert_allclose(got["p_value"], p, rtol=1e-10)
@@ -646,15 +650,38 @@ def test_wilcoxon_matches_scipy_normal_approximation():
         np.testing.assert_allclose(abs(got["statistic"]), abs(expected.zstatistic), rtol=1e-10)
 
 
-def test_sign_test_is_the_binomial_normal_approximation():
-    panel = small_panel_with_gaps()
-    table = window_tests(panel, (0, 2))
-    pairs = members(panel, [0, 1, 2])
-    x = np.array([car(panel, i, [0, 1, 2]) for i in pairs])
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_sign_test_has_the_exact_binomial_p_value(alternative):
+    panel = iid_panel(8, n_pairs=50, shift=0.3)
+    table = window_tests(panel, (0, 1), alternative)
+    x = np.array([car(panel, i, [0, 1]) for i in range(50)])
     n, w = len(x), int((x > 0).sum())
     z = (w - stats.binom.mean(n, 0.5)) / stats.binom.std(n, 0.5)
     np.testing.assert_allclose(row(table, "sign")["statistic"], z, rtol=1e-13)
-    np.testing.assert_allclose(row(table, "sign")["p_value"], 2 * stats.norm.sf(abs(z)))
+    expected = stats.binomtest(w, n, 0.5, alternative=alternative).pvalue
+    np.testing.assert_allclose(row(table, "sign")["p_value"], expected, rtol=1e-12)
+    assert row(table, "sign")["distribution"] == "binomial"
+
+
+def test_sign_test_keeps_its_level_on_the_binomial_lattice():
+    """N = 50: the normal approximation rejects P(|W - 25| >= 7) = 6.5%; exact p <= 3.3%."""
+    p_values = np.array(
+        [
+            row(window_tests(iid_panel(s, n_pairs=50, n_est=30), (0, 0)), "sign")["p_value"]
+            for s in range(3)
+        ]
+    )
+    lattice = 2 * stats.binom.cdf(np.arange(26), 50, 0.5)
+    assert np.isin(np.round(p_values, 12), np.round(np.minimum(lattice, 1.0), 12)).all()
+    assert 2 * stats.binom.cdf(18, 50, 0.5) > 0.05 > 2 * stats.binom.cdf(17, 50, 0.5)
+
+
+def test_grank_is_not_reported_for_windows_longer_than_six_sessions():
+    panel = iid_panel(9, n_pairs=20, n_event=10)
+    six = row(window_tests(panel, (0, 5)), "grank")
+    seven = row(window_tests(panel, (0, 6)), "grank")
+    assert np.isfinite(six["statistic"])
+    assert np.isnan(seven["statistic"]) and "longer than 6 sessions" in seven["note"]
 
 
 def test_skewness_adjusted_t_is_the_stata_skewt_convention():
@@ -717,7 +744,7 @@ def test_one_sided_p_values():
     two = window_tests(panel, (0, 2))
     greater = window_tests(panel, (0, 2), alternative="greater")
     less = window_tests(panel, (0, 2), alternative="less")
-    parametric = (two["test"] != BHAR_TEST).to_numpy()  # bootstrap: both tails count ties
+    parametric = (~two["test"].isin([BHAR_TEST, "sign"])).to_numpy()  # discrete: ties in both tails
     np.testing.assert_allclose((greater["p_value"] + less["p_value"])[parametric], 1.0, rtol=1e-12)
     np.testing.assert_allclose(
         two["p_value"], np.minimum(1, 2 * np.minimum(greater["p_value"], less["p_value"]))
@@ -910,19 +937,8 @@ def test_single_asset_tests_match_hand_calculation(alternative):
     panel = small_panel_with_gaps()
     windows = [(0, 1), (1, 1), (0, 2)]
     table = single_asset_tests(panel, windows, alternative)
-    assert list(table.columns) == [
-        "event_id",
-        "asset",
-        "rel_day",
-        "window",
-        "test",
-        "statistic",
-        "p_value",
-        "distribution",
-        "df",
-        "n",
-        "note",
-    ]
+    contract = "event_id asset rel_day window test statistic p_value distribution df n note"
+    assert list(table.columns) == contract.split()
     assert str(table["rel_day"].dtype) == "Int64"
     assert set(table["test"]) == set(SINGLE_ASSET_TEST_IDS)
     windows_with_sq = [(a, b) for a, b in windows if a == b]

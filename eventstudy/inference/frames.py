@@ -18,18 +18,8 @@ from eventstudy.scopes import SCOPE_LABELS
 RESULT_COLUMNS = ["statistic", "p_value", "distribution", "df", "n", "r_bar", "note"]
 DAILY_COLUMNS = ["rel_day", "test", *RESULT_COLUMNS]
 WINDOW_COLUMNS = ["test", *RESULT_COLUMNS]
-SINGLE_COLUMNS = [
-    "event_id",
-    "asset",
-    "rel_day",
-    "window",
-    "test",
-    "statistic",
-    "p_value",
-    "distribution",
-    "df",
-    "n",
-    "note",
+SINGLE_COLUMNS = ["event_id", "asset", "rel_day", "window", "test"] + [
+    name for name in RESULT_COLUMNS if name != "r_bar"
 ]
 _TAKE_FROM = 2_000  # rows from which string columns are gathered with take
 TEST_COLUMNS = [*SCOPE_LABELS, "asset", "rel_day", "window", "test", *RESULT_COLUMNS]

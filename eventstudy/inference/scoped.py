@@ -236,7 +236,7 @@ class _Battery:
         """Output columns of one scope (all but the labels), rows in output order."""
         rows = scope_order(self.pairs.n_est_obs, rows)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            scope = ScopeData.build(self.pairs.take(rows))
+            scope = ScopeData.build(self.pairs.take(rows), self.alternative)
             days = self.days.take(rows) if self.days is not None else None
             windows = self.windows.take(rows) if self.windows is not None else None
             _prefill_r_bar(scope, [s.std_members for s in (days, windows) if s is not None])

@@ -170,6 +170,8 @@ class ScopeData:
     bounds : ndarray of int
         Runs of pairs with the same number of estimation residuals (rank-sum groups;
         :func:`scope_order` puts each number's pairs together).
+    alternative : str
+        Alternative hypothesis, for the tests whose p-value is not parametric.
     """
 
     pairs: PairInputs
@@ -178,10 +180,11 @@ class ScopeData:
     cz_below: np.ndarray
     cz_at_most: np.ndarray
     bounds: np.ndarray
+    alternative: str = "two-sided"
     r_bar_memo: dict = field(default_factory=dict)
 
     @classmethod
-    def build(cls, pairs: PairInputs) -> ScopeData:
+    def build(cls, pairs: PairInputs, alternative: str = "two-sided") -> ScopeData:
         sar = pairs.event_ar / pairs.scale[:, None]
         has = np.isfinite(sar)
         _, sd = mean_sd(sar.T, has.T)
@@ -195,6 +198,7 @@ class ScopeData:
             cz_below=below,
             cz_at_most=at_most,
             bounds=group_bounds(pairs.n_est_obs),
+            alternative=alternative,
         )
 
 

@@ -21,6 +21,7 @@ Conventions shared by all of them
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 from eventstudy.inference.kernels import (
     average_ranks,
@@ -36,6 +37,8 @@ from eventstudy.inference.sections import ScopeData, Sections
 
 # 1 + (N - 1) r_bar at or below this is treated as zero (Kolari-Pynnonen factor undefined).
 KP_FLOOR = 1e-10
+# GRANK is reported for windows of at most this many sessions (see grank()).
+GRANK_MAX_WINDOW = 6
 
 
 def cs_t(scope: ScopeData, cs: Sections) -> TestResult:
@@ -141,17 +144,28 @@ def lamb(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 def sign(scope: ScopeData, cs: Sections) -> TestResult:
-    """Sign test (METHODS 3.7).
+    """Sign test (METHODS 3.7), exact binomial p-value.
 
-    ``w`` = number of positive ``x_i`` among the N nonzero ones (zeros dropped);
-    ``z = (w - N/2) / sqrt(N/4)``, the normal approximation of Binomial(N, 1/2).
+    ``w`` = number of positive ``x_i`` among the N nonzero ones (zeros dropped); the statistic
+    is ``z = (w - N/2) / sqrt(N/4)``, the p-value is that of Binomial(N, 1/2) (two-sided:
+    twice the smaller tail, at most 1). The normal approximation rejects more than its
+    level on the binomial lattice (6.5% at N = 50, docs/validation.md).
     """
     x, m = cs.values, cs.members
     nonzero = m & (x != 0)
     n = nonzero.sum(axis=1)
-    result = TestResult.start(n, "normal")
+    positive = (nonzero & (x > 0)).sum(axis=1)
+    result = TestResult.start(n, "binomial")
     result.fail(n < 1, "no nonzero abnormal returns")
-    return result.finish(((nonzero & (x > 0)).sum(axis=1) - 0.5 * n) / np.sqrt(0.25 * n))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at_most = stats.binom.cdf(positive, n, 0.5)
+        at_least = stats.binom.sf(positive - 1, n, 0.5)
+    result.p_value = {
+        "greater": at_least,
+        "less": at_most,
+        "two-sided": np.minimum(1.0, 2.0 * np.minimum(at_most, at_least)),
+    }[scope.alternative]
+    return result.finish((positive - 0.5 * n) / np.sqrt(0.25 * n))
 
 
 def gen_sign(scope: ScopeData, cs: Sections) -> TestResult:
@@ -283,6 +297,11 @@ def grank(scope: ScopeData, cs: Sections) -> TestResult:
        Ubar_t^2)``, the sum over the estimation columns *and* the CAR day, ``T`` = number of
        estimation columns with data (= L1 without missing days).
     5. ``Z = Ubar_0 / S_U``, ``t = Z sqrt((T - 2) / (T - 1 - Z^2))`` ~ t(T - 2).
+
+    Reported for days and windows of at most :data:`GRANK_MAX_WINDOW` sessions: the ranks
+    compare the window's standardised CAR with *daily* SARs, and a long window's CAR is
+    closer to normal than fat-tailed daily returns, so its rank is too often extreme (on
+    iid t(5) returns GRANK rejected 5.9% at 6 sessions and 7.1% at 16; docs/validation.md).
     """
     pairs = scope.pairs
     w, m = cs.standardized, cs.std_members
@@ -292,6 +311,11 @@ def grank(scope: ScopeData, cs: Sections) -> TestResult:
     _kp_factor(result, r_bar, n)  # records why r_bar is unusable, where it is
     result.r_bar = r_bar
     _, sd = mean_sd(w, m)
+    result.fail(
+        cs.length > GRANK_MAX_WINDOW,
+        f"window longer than {GRANK_MAX_WINDOW} sessions: GRANK ranks its CAR among daily "
+        "SARs (oversized on fat-tailed returns)",
+    )
     result.fail(n < 2, "fewer than 2 pairs")
     result.fail(is_constant(w, m), "zero cross-sectional dispersion")
     result.fail(

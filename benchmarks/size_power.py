@@ -32,7 +32,7 @@ statistic (``ts_t``, ``sq``) is counted over all pairs, every cross-sectional te
 16 per-event cross-sections of 50 pairs.
 
 Usage: python benchmarks/size_power.py [--snapshot DIR] [--reps 1000] [--seed 2025]
-       [--fat-tailed-reps 200] [--out docs/validation] [--workers 2] [--render-only]
+       [--fat-tailed-reps 400] [--out docs/validation] [--workers 2] [--render-only]
 """
 
 from __future__ import annotations
@@ -577,6 +577,7 @@ def summarise_fat_tailed(records: pd.DataFrame, alpha: float = ALPHA) -> pd.Data
     table = frame.groupby(keys, sort=False).agg(
         trials=("valid", "sum"), rejections=("reject", "sum"), lower=("lower", "sum"), upper=("upper", "sum"),
         sd_statistic=("statistic", "std")).reset_index()
+    table = table[table["trials"] > 0].reset_index(drop=True)  # not reported (e.g. GRANK, 16 days)
     trials = np.maximum(table["trials"].to_numpy(float), 1)
     table["rejection"] = table["rejections"] / trials
     table["lower_tail"] = table["lower"] / trials
@@ -830,7 +831,7 @@ def plot(table: pd.DataFrame, config: Config, path: Path, n_assets: int = 30) ->
         for d_index, design in enumerate(config.designs):
             for s_index, size in enumerate(config.sizes):
                 part = null[(null["design"] == design) & (null["n_assets"] == size) & (null["target"] == target)]
-                part = part.set_index("test").loc[tests]
+                part = part.set_index("test").reindex(tests)  # NaN: not reported for the target
                 x = np.arange(len(tests)) + (d_index - 0.5) * 0.36 + (s_index - 1) * 0.1
                 ax.errorbar(x, 100 * part["rejection"],
                             yerr=[100 * (part["rejection"] - part["ci_low"]), 100 * (part["ci_high"] - part["rejection"])],
@@ -847,6 +848,8 @@ def plot(table: pd.DataFrame, config: Config, path: Path, n_assets: int = 30) ->
                      & (cross["target"] == TARGETS[0]) & ~cross["scenario"].isin(VARIANCE_SCENARIOS)]
         for index, test in enumerate(tests):
             rows = part[part["test"] == test].sort_values("delta")
+            if rows.empty:  # not reported for day 0 (the BHAR test)
+                continue
             sized = bool(rows["size_ok"].iloc[0])
             ax.plot(100 * rows["delta"], 100 * rows["rejection"], marker="o", ms=3,
                     lw=1.3 if sized else 0.8, ls="-" if sized else ":",
@@ -912,7 +915,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--out", default=str(REPO / "docs" / "validation"))
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--fat-tailed-reps", type=int, default=200,
+    parser.add_argument("--fat-tailed-reps", type=int, default=400,
                         help="replications of the fat-tailed synthetic null (0: skip)")
     parser.add_argument("--render-only", action="store_true",
                         help="redraw size_power.md/.png from the existing CSV files")
@@ -922,6 +925,7 @@ def main(argv: list[str] | None = None) -> None:
     fat_path = out / "fat_tailed_null.csv"
     if args.render_only:
         fat = pd.read_csv(fat_path) if fat_path.exists() else None
+        fat = fat[fat["trials"] > 0] if fat is not None else None
         write_reports(pd.read_csv(out / "size_power.csv"), config, out, fat, args.fat_tailed_reps)
         return
 

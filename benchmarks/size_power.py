@@ -1,6 +1,6 @@
 """Size and power of the event-study tests on real Tokyo returns (Brown & Warner 1985 style).
 
-METHODS.md section 7 protocol. Pseudo events are drawn on real daily returns of the
+Brown & Warner (1985) protocol. Pseudo events are drawn on real daily returns of the
 snapshot's stock universe (``universe/*.T.csv``) from a period without the 2025 tariff
 news (returns 2021-06-01 .. 2024-12-30), abnormal returns are estimated with the engine's
 public API (:func:`eventstudy.frames.event_panel`, market model against TOPIX ``^TOPX``,
@@ -563,7 +563,7 @@ def summarise_fat_tailed(records: pd.DataFrame, alpha: float = ALPHA) -> pd.Data
     variance widened by the design effect ``deff`` (variance from cluster totals -- per
     (replication, asset) for pairs, per replication for cross-sections -- over the binomial
     variance; at least 1). ``size_ok``: the rate is inside the acceptance band of the
-    real-data design (METHODS 7.5 with S = 1000, [3.65%, 6.35%]); ``differs`` : the interval
+    real-data design (binomial band for S = 1000, [3.65%, 6.35%]); ``differs``: the interval
     excludes 5% (a measurable deviation, even when it is inside the band).
     """
     frame = records.copy()
@@ -624,7 +624,7 @@ def fat_tailed_markdown(table: pd.DataFrame, reps: int, seed: int) -> str:
         (f"{reps} replications, seed {seed}; two-sided tests at {ALPHA:.0%}; rejection rates in %. "
          "Single-pair statistics are counted over every pair (800 per replication), "
          "cross-sectional tests over the 16 per-event cross-sections of 50 pairs. **Bold**: "
-         "outside the acceptance band [3.65%, 6.35%] (METHODS 7.5, S = 1000); `*`: inside it "
+         "outside the acceptance band [3.65%, 6.35%] (binomial, 1,000 trials); `*`: inside it "
          "but measurably different from 5% (the 95% interval, widened for dependent trials, "
          "excludes 5%; see `fat_tailed_null.csv`)."),
         "",
@@ -657,7 +657,7 @@ def wilson_interval(successes: np.ndarray, trials: np.ndarray, z: float = 1.96) 
 
 
 def acceptance_band(rate: float, reps: int, z: float = 1.96) -> tuple[float, float]:
-    """METHODS 7.5 band ``rate +- z sqrt(rate (1 - rate) / S)``."""
+    """Binomial acceptance band ``rate +- z sqrt(rate (1 - rate) / S)`` for S replications."""
     half = z * np.sqrt(rate * (1 - rate) / reps)
     return rate - half, rate + half
 
@@ -775,7 +775,7 @@ def markdown_report(table: pd.DataFrame, config: Config) -> str:
             f"{reps} replications per cell, seed {config.seed}; market model vs TOPIX, "
             f"estimation window {list(ESTIMATION_WINDOW)}, returns 2021-06..2024-12; two-sided "
             f"tests at {ALPHA:.0%}. Rejection rates in %. **Bold**: outside the acceptance band "
-            f"[{100 * low:.2f}%, {100 * high:.2f}%] (METHODS 7.5). See `docs/validation.md` for "
+            f"[{100 * low:.2f}%, {100 * high:.2f}%] (binomial, {reps} replications). See `docs/validation.md` for "
             "the protocol and the reading."
         ),
     ]

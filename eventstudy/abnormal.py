@@ -419,7 +419,7 @@ def car_table(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], returns:
 
     ``car_t`` is the single-asset time-series test of the CAR, ``CAR / sqrt(Var CAR)`` (= ``scar``)
     with the full prediction-error covariance, referred to t(L1 - k) (``car_df``), two-sided
-    ``car_p_value`` (METHODS 2.1). ``bhar`` compounds simple returns (log returns are converted
+    ``car_p_value`` (docs/conventions.md). ``bhar`` compounds simple returns (log returns are converted
     first); it has no per-pair test here: its test is the cross-sectional ``bhar_skew_t`` of the
     tests table.
     """
@@ -452,7 +452,7 @@ def bhar(panel: AbnormalPanel, window: tuple[int, int], returns: str = "simple")
     """Buy-and-hold abnormal return of every pair over ``window``: ``prod(1+R) - prod(1+E[R])``.
 
     ``returns`` is the kind of ``panel.ret``: log returns are converted to simple returns first
-    (METHODS 1.7, pinned convention 1). NaN when a return of the window is missing.
+    (compounding needs simple returns). NaN when a return of the window is missing.
 
     Examples
     --------

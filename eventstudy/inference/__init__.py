@@ -1,4 +1,4 @@
-"""Test statistics of the event study (METHODS sections 2 and 3).
+"""Test statistics of the event study (conventions: docs/conventions.md; sizes: docs/validation.md).
 
 Entry points (all read an :class:`~eventstudy.panel.AbnormalPanel`):
 

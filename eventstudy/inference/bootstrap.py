@@ -1,4 +1,4 @@
-"""Bootstrapped skewness-adjusted t of Lyon, Barber & Tsai (1999) (METHODS 1.7, 3.6, amendment 20).
+"""Bootstrapped skewness-adjusted t of Lyon, Barber & Tsai (1999) for BHARs.
 
 The tests table applies it to each window's standardised BHARs, ``BHAR_i / sqrt(Var CAR_i)``
 (test ``bhar_skew_t``): on raw BHARs, whose scale differs from stock to stock, the

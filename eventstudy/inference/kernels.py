@@ -317,7 +317,7 @@ def mean_offdiagonal_correlation(residuals: np.ndarray) -> float:
 
     Each correlation uses the pairwise-complete columns of the two rows (columns where
     both are finite) with means over those columns; pairs with fewer than two common
-    columns or a constant row on them are left out of the mean (METHODS 3.4).
+    columns or a constant row on them are left out of the mean (Kolari & Pynnonen 2010; Stata estudy).
 
     Parameters
     ----------

@@ -3,7 +3,7 @@
 Every p-value of :mod:`eventstudy.inference` follows ``alternative``:
 ``'two-sided'`` ``2 P(X >= |x|)``, ``'greater'`` ``P(X >= x)``, ``'less'`` ``P(X <= x)``.
 An empirical p-value counts the reference values at least as extreme as the observed one
-and is never 0 (METHODS amendments 15 and 19).
+and is never 0.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def empirical_p_value(
     ``n_at_most`` (``n_at_least``) reference values are ``<=`` (``>=``) the observed value
     among ``size``: 'less' ``(k_le + 1)/(n + 1)``, 'greater' ``(k_ge + 1)/(n + 1)``,
     two-sided ``min(1, 2 min(k_le + 1, k_ge + 1)/(n + 1))``. Exact under exchangeability of
-    the observed value with the reference values; never 0 (METHODS amendment 19).
+    the observed value with the reference values; never 0.
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Rank sums of the rank tests, per cross-section (METHODS 3.9-3.11, amendment 13).
+"""Rank sums of the rank tests, per cross-section (Corrado, Corrado-Zivney, GRANK).
 
 Corrado and Corrado-Zivney rank each pair's values over its estimation window plus the
 days of *that* cross-section (``T_i = L1_i + L2``): a window's statistic never depends on

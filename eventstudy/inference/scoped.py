@@ -304,8 +304,9 @@ class _Battery:
         parametric = np.isin(columns["distribution"], ("t", "normal"))
         out["p_value"] = np.where(
             parametric,
-            parametric_p_value(columns["statistic"], columns["distribution"], columns["df"],
-                               self.alternative),
+            parametric_p_value(
+                columns["statistic"], columns["distribution"], columns["df"], self.alternative
+            ),
             columns["p_value"],
         )
         out["test"] = frames.labels_taken(TEST_IDS, columns["test"])

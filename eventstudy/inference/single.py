@@ -1,9 +1,9 @@
-"""Single-pair (time-series) tests: one asset, one event (METHODS section 2).
+"""Single-pair (time-series) tests: one asset, one event (docs/conventions.md).
 
-``ts_t`` (METHODS 2.1): ``AR / sqrt(s2 C)`` for a day, ``CAR / sqrt(Var CAR)`` (full
+``ts_t`` (Campbell, Lo & MacKinlay 1997, ch. 4): ``AR / sqrt(s2 C)`` for a day, ``CAR / sqrt(Var CAR)`` (full
 prediction-error covariance) for a window; reference t(L1 - k); ``n`` = L1.
 
-``sq`` (Gelbach, Helland & Klick 2013; METHODS 2.2, amendment 15): the AR of a day is
+``sq`` (Gelbach, Helland & Klick 2013): the AR of a day is
 compared with the pair's L1 estimation residuals; the statistic is ``F(AR)``, the share of
 residuals ``<= AR``; the p-value is the permutation p-value ``(k + 1)/(n + 1)``
 (:func:`~eventstudy.inference.pvalues.empirical_p_value`); ``n`` = L1, distribution

@@ -1,4 +1,4 @@
-"""The cross-sectional tests (METHODS section 3), one small function each.
+"""The cross-sectional tests one small function each (docs/conventions.md).
 
 Every function takes a :class:`~eventstudy.inference.sections.ScopeData` (the scope's
 pairs) and :class:`~eventstudy.inference.sections.Sections` (K days or windows) and returns
@@ -42,7 +42,7 @@ GRANK_MAX_WINDOW = 6
 
 
 def cs_t(scope: ScopeData, cs: Sections) -> TestResult:
-    """Cross-sectional t (METHODS 3.1; estudy2 ``t_test``).
+    """Cross-sectional t (estudy2 ``t_test``).
 
     ``t = sqrt(N) mean(x) / s(x)``, ``s`` with divisor ``N - 1``; reference t(N - 1).
     """
@@ -50,7 +50,7 @@ def cs_t(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 def patell(scope: ScopeData, cs: Sections) -> TestResult:
-    """Patell (1976) z (METHODS 3.2, pinned convention 5).
+    """Patell (1976) z (estudy2, eventstudy2; SCAR for windows).
 
     ``z = sum_i z_i / sqrt(sum_i (L1_i - k_i)/(L1_i - k_i - 2))`` with ``z_i`` the SAR of a day
     or the SCAR of a window (not the ``CSAR_i`` of the section 3.2 table); reference N(0,1).
@@ -69,7 +69,7 @@ def patell(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 def bmp(scope: ScopeData, cs: Sections) -> TestResult:
-    """Boehmer-Musumeci-Poulsen (1991) t (METHODS 3.3, pinned convention 6).
+    """Boehmer-Musumeci-Poulsen (1991) t (Boehmer, Musumeci & Poulsen 1991).
 
     ``t = sqrt(N) mean(z) / s(z)`` (``s`` with ``N - 1``), SCAR for a window (Stata estudy);
     reference t(N - 1) (estudy2).
@@ -78,7 +78,7 @@ def bmp(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 def kp_bmp(scope: ScopeData, cs: Sections) -> TestResult:
-    """Kolari-Pynnonen (2010) adjusted BMP (METHODS 3.4, pinned convention 7).
+    """Kolari-Pynnonen (2010) adjusted BMP (Kolari & Pynnonen 2010).
 
     ``t_KP = t_BMP sqrt((1 - r_bar) / (1 + (N - 1) r_bar))``, ``r_bar`` the mean off-diagonal
     correlation of the cross-section's estimation residuals (pairwise complete, by event-time
@@ -92,7 +92,7 @@ def kp_bmp(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 def kp_patell(scope: ScopeData, cs: Sections) -> TestResult:
-    """Kolari-Pynnonen adjusted Patell (METHODS 3.4, pinned convention 7).
+    """Kolari-Pynnonen adjusted Patell (Kolari & Pynnonen 2010).
 
     ``z_KP = z_Patell / sqrt(1 + (N - 1) r_bar)`` (Stata estudy ``ADJPatell``; eventstudy2
     multiplies by the BMP factor instead); reference N(0,1).
@@ -105,7 +105,7 @@ def kp_patell(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 def crude_dependence(scope: ScopeData, cs: Sections) -> TestResult:
-    """Crude dependence adjustment, Brown & Warner 1980/1985 (METHODS 3.5).
+    """Crude dependence adjustment, Brown & Warner 1980/1985 (estudy2).
 
     ``AAR_t`` = mean estimation residual of the cross-section's pairs on estimation column t;
     ``S^2 = sum_t (AAR_t - mean)^2 / (L - 1)`` over the L columns with an ``AAR_t``. Day:
@@ -123,7 +123,7 @@ def crude_dependence(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 def lamb(scope: ScopeData, cs: Sections) -> TestResult:
-    """Lamb (1995) (METHODS 3.5b; estudy2 ``lamb``, ``car_lamb``).
+    """Lamb (1995) (estudy2 ``lamb``, ``car_lamb``).
 
     Day: ``AAR_tau / (S(AAR) sqrt(mean_i C_i,tau))`` with ``S(AAR)`` of the crude-dependence
     test and ``mean_i C_i,tau`` the cross-section's mean prediction-error factor (Lamb's
@@ -144,7 +144,7 @@ def lamb(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 def sign(scope: ScopeData, cs: Sections) -> TestResult:
-    """Sign test (METHODS 3.7), exact binomial p-value.
+    """Sign test with an exact binomial p-value.
 
     ``w`` = number of positive ``x_i`` among the N nonzero ones (zeros dropped); the statistic
     is ``z = (w - N/2) / sqrt(N/4)``, the p-value is that of Binomial(N, 1/2) (two-sided:
@@ -169,7 +169,7 @@ def sign(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 def gen_sign(scope: ScopeData, cs: Sections) -> TestResult:
-    """Generalised sign test, Cowan (1992) (METHODS 3.8).
+    """Generalised sign test, Cowan (1992).
 
     ``p_hat`` = pooled share of strictly positive estimation residuals of the
     cross-section's pairs; ``w`` = number of strictly positive ``x_i`` among all N pairs (a
@@ -192,7 +192,7 @@ def gen_sign(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 def corrado(scope: ScopeData, cs: Sections) -> TestResult:
-    """Corrado (1989) rank test, Cowan (1992) window form (METHODS 3.9, amendment 13).
+    """Corrado (1989) rank test, Cowan (1992) window form (estudy2, eventstudy2).
 
     Each pair's ARs are ranked over its estimation days plus the L2 days of *this* day or
     window (``T_i = L1_i + L2`` values, average ranks for ties); ``Kbar_i = (T_i + 1)/2``;
@@ -233,7 +233,7 @@ def corrado(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 def corrado_zivney(scope: ScopeData, cs: Sections) -> TestResult:
-    """Corrado-Zivney (1992) rank test (METHODS 3.10, amendment 13; eventstudy2 ``Zivney``).
+    """Corrado-Zivney (1992) rank test (eventstudy2 ``Zivney``).
 
     ``SAR = AR / s_i``; on each event-period day the SARs are divided again by their
     cross-sectional s.d. over the scope's pairs (divisor ``N_tau - 1``). ``U_it =
@@ -285,13 +285,13 @@ def corrado_zivney(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 def grank(scope: ScopeData, cs: Sections) -> TestResult:
-    """Generalised rank test GRANK, Kolari & Pynnonen (2011) (METHODS 3.11, amendment 14).
+    """Generalised rank test GRANK, Kolari & Pynnonen (2011).
 
     1. ``SAR_it = AR_it / s_i`` on the pair's estimation days.
     2. ``GSAR_i0 = z_i sqrt(1 - r_bar) / s_N(z)`` with ``s_N`` the cross-sectional s.d.
        (divisor ``N - 1``): re-standardised and scaled by ``sqrt(1 - r_bar)`` only
-       (amendment 14; ``S_U`` below already carries the cross-correlation).
-    3. Stata-estudy convention (pinned 8): ranks within pair over its ``n_i = L1_i + 1``
+       (``S_U`` below already carries the cross-correlation; docs/validation.md).
+    3. Stata-estudy convention: ranks within pair over its ``n_i = L1_i + 1``
        values (estimation SARs and ``GSAR_i0``), ``U_it = rank / n_i - 1/2``.
     4. ``Ubar_t = mean_i U_it`` over pairs with data on t; ``S_U = sqrt((1/T) sum_t (N_t/N)
        Ubar_t^2)``, the sum over the estimation columns *and* the CAR day, ``T`` = number of
@@ -341,7 +341,7 @@ def grank(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 def wilcoxon(scope: ScopeData, cs: Sections) -> TestResult:
-    """Wilcoxon signed-rank test (METHODS 3.12; Stata estudy on ``CAR_i``).
+    """Wilcoxon signed-rank test (Stata estudy, on ``CAR_i`` for windows).
 
     On the N nonzero ``x_i`` (zeros dropped, scipy ``zero_method='wilcox'``): ``W+`` = sum of
     the average ranks of ``|x_i|`` over positive ``x_i``; ``z = (W+ - N(N+1)/4) /

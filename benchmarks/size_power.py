@@ -1,6 +1,6 @@
 """Size and power of the event-study tests on real Tokyo returns (Brown & Warner 1985 style).
 
-METHODS.md section 7 protocol. Pseudo events are drawn on real daily returns of the
+Brown & Warner (1985) protocol. Pseudo events are drawn on real daily returns of the
 snapshot's stock universe (``universe/*.T.csv``) from a period without the 2025 tariff
 news (returns 2021-06-01 .. 2024-12-30), abnormal returns are estimated with the engine's
 public API (:func:`eventstudy.frames.event_panel`, market model against TOPIX ``^TOPX``,
@@ -25,8 +25,14 @@ leaves the estimation-window fit unchanged)
 * ``variance x2 (scaled)``: the day-0 and day +1 ARs multiplied by sqrt(2) (same variance
   increase, the shape of the AR distribution unchanged).
 
+A second, synthetic design checks every statistic on a fat-tailed null with no event
+effect (``--fat-tailed-reps``): iid Student-t(5) returns, 50 assets x 16 events, a
+constant-mean model and the windows [0,0], [0,1], [0,5], [-5,10]; every single-pair
+statistic (``ts_t``, ``sq``) is counted over all pairs, every cross-sectional test over the
+16 per-event cross-sections of 50 pairs.
+
 Usage: python benchmarks/size_power.py [--snapshot DIR] [--reps 1000] [--seed 2025]
-       [--out docs/validation] [--workers 2] [--render-only]
+       [--fat-tailed-reps 400] [--out docs/validation] [--workers 2] [--render-only]
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ from eventstudy.data import SnapshotSource, snapshot_universe
 from eventstudy.frames import event_panel
 from eventstudy.panel import AbnormalPanel
 from eventstudy.returns import session_prices, to_returns
+from eventstudy.scopes import Scope
 
 MARKET = "^TOPX"
 EXCHANGE = "XTKS"
@@ -73,7 +80,19 @@ VARIANCE_SCENARIOS = ("variance x2 (noise)", "variance x2 (scaled)")
 TARGETS = ("day 0", "CAR[0,1]")
 CROSS_SECTIONAL_TESTS = inference.TEST_IDS
 SINGLE_ASSET_TESTS = inference.SINGLE_ASSET_TEST_IDS
+TARGET_TESTS = {  # the tests reported for each target (BHAR: windows; sq: one-day cells)
+    "cross": {"day 0": inference.DAILY_TEST_IDS, "CAR[0,1]": inference.TEST_IDS},
+    "single": {"day 0": SINGLE_ASSET_TESTS, "CAR[0,1]": ("ts_t",)},
+}
 CHUNK_REPLICATIONS = 250
+
+# fat-tailed synthetic null
+FAT_TAILED_DF = 5
+FAT_TAILED_ASSETS = 50
+FAT_TAILED_EVENTS = 16
+FAT_TAILED_SPACING = 30  # sessions between two events of the same asset
+FAT_TAILED_WINDOWS = ((0, 0), (0, 1), (0, 5), (-5, 10))
+FAT_TAILED_TARGETS = ("day 0", *(f"[{a},{b}]" for a, b in FAT_TAILED_WINDOWS))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,16 +329,20 @@ def shock(panel: AbnormalPanel, kind: str, noise: np.ndarray) -> np.ndarray | No
 def cross_sectional_statistics(panel: AbnormalPanel) -> np.ndarray:
     """Statistic and two-sided p-value of every test for day 0 and CAR[0,1].
 
+    All pairs of ``panel`` form one cross-section (one scope of the one route).
+
     Returns
     -------
     ndarray, shape (targets, tests, 2)
-        ``[..., 0]`` statistic, ``[..., 1]`` p-value, tests in :data:`TEST_IDS` order.
+        ``[..., 0]`` statistic, ``[..., 1]`` p-value, tests in :data:`TEST_IDS` order (NaN
+        where a test is not reported for the target, e.g. the BHAR test on day 0).
     """
-    daily = inference.daily_tests(panel)
-    day0 = daily[daily["rel_day"] == 0].set_index("test").loc[list(CROSS_SECTIONAL_TESTS)]
-    window = inference.window_tests(panel, CAR_WINDOW).set_index("test")
-    window = window.loc[list(CROSS_SECTIONAL_TESTS)]
-    return np.stack([frame[["statistic", "p_value"]].to_numpy(float) for frame in (day0, window)])
+    scope = Scope("event", "sample", "all", "all", "total", np.ones(panel.n_pairs, dtype=bool))
+    table = inference.scoped_tests(panel, [scope], [CAR_WINDOW])
+    day0 = table[table["rel_day"].eq(0).fillna(False).to_numpy(bool)].set_index("test")
+    window = table[table["window"] == f"[{CAR_WINDOW[0]},{CAR_WINDOW[1]}]"].set_index("test")
+    tests = list(CROSS_SECTIONAL_TESTS)
+    return np.stack([frame.reindex(tests)[["statistic", "p_value"]].to_numpy(float) for frame in (day0, window)])
 
 
 def run_cross_sectional_chunk(task: tuple) -> tuple[tuple, np.ndarray]:
@@ -368,14 +391,17 @@ def run_single_asset(task: tuple) -> tuple[tuple, np.ndarray]:
         day0 = table[table["rel_day"].eq(0).fillna(False).to_numpy(bool)]
         window = table[table["window"] == f"[{CAR_WINDOW[0]},{CAR_WINDOW[1]}]"]
         targets = [
-            np.stack([
-                frame.loc[frame["test"] == test, ["statistic", "p_value"]].to_numpy(float)
-                for test in SINGLE_ASSET_TESTS
-            ], axis=1)
+            np.stack([_test_values(frame, test, len(sample.assets)) for test in SINGLE_ASSET_TESTS], axis=1)
             for frame in (day0, window)
         ]
         out.append(np.stack(targets, axis=1))  # (reps, targets, tests, 2)
     return key, np.stack(out, axis=1)
+
+
+def _test_values(frame: pd.DataFrame, test: str, n_rows: int) -> np.ndarray:
+    """(statistic, p-value) rows of ``test`` in ``frame``; NaN rows when it is not reported."""
+    rows = frame.loc[frame["test"] == test, ["statistic", "p_value"]].to_numpy(float)
+    return rows if len(rows) else np.full((n_rows, 2), np.nan)
 
 
 UNIVERSE: Universe  # set in the parent before the workers fork
@@ -445,9 +471,12 @@ def _long_frame(key: tuple, values: np.ndarray) -> pd.DataFrame:
     """Flatten a (reps, scenarios, targets, tests, 2) block to tidy rows."""
     design, n_assets, first_rep = key
     tests = SINGLE_ASSET_TESTS if design == "single" else CROSS_SECTIONAL_TESTS
+    reported = TARGET_TESTS["single" if design == "single" else "cross"]
     labels = scenarios()
     reps, n_scen, n_targets, n_tests, _ = values.shape
     grid = np.indices((reps, n_scen, n_targets, n_tests)).reshape(4, -1)
+    keep = np.array([tests[j] in reported[TARGETS[t]] for t, j in zip(grid[2], grid[3])], dtype=bool)
+    grid = grid[:, keep]
     return pd.DataFrame({
         "design": design,
         "n_assets": n_assets,
@@ -456,9 +485,163 @@ def _long_frame(key: tuple, values: np.ndarray) -> pd.DataFrame:
         "delta": np.array([s[1] for s in labels])[grid[1]],
         "target": np.array(TARGETS, dtype=object)[grid[2]],
         "test": np.array(tests, dtype=object)[grid[3]],
-        "statistic": values[..., 0].ravel(),
-        "p_value": values[..., 1].ravel(),
+        "statistic": values[..., 0].ravel()[keep],
+        "p_value": values[..., 1].ravel()[keep],
     })
+
+
+# ------------------------------------------------------------------- fat-tailed null
+
+
+def fat_tailed_panel(seed: int) -> AbnormalPanel:
+    """50 assets x 16 events of iid Student-t(5) returns (s.d. 1%), constant-mean model.
+
+    Every asset shares the 16 day-0 sessions, :data:`FAT_TAILED_SPACING` sessions apart; the
+    estimation window is :data:`ESTIMATION_WINDOW` (all 250 returns available).
+    """
+    rng = np.random.default_rng(seed)
+    first = -ESTIMATION_WINDOW[0]
+    n_sessions = first + (FAT_TAILED_EVENTS - 1) * FAT_TAILED_SPACING + max(b for _, b in FAT_TAILED_WINDOWS) + 1
+    sessions = pd.bdate_range("2001-01-01", periods=n_sessions)
+    scale = 0.01 / np.sqrt(FAT_TAILED_DF / (FAT_TAILED_DF - 2.0))
+    returns = pd.DataFrame(scale * rng.standard_t(FAT_TAILED_DF, (n_sessions, FAT_TAILED_ASSETS)),
+                           index=sessions, columns=[f"a{i:02d}" for i in range(FAT_TAILED_ASSETS)])
+    events = {f"e{k:02d}": sessions[first + k * FAT_TAILED_SPACING] for k in range(FAT_TAILED_EVENTS)}
+    panel, _ = event_panel(returns, events, None, "constant_mean", ESTIMATION_WINDOW, FAT_TAILED_WINDOWS,
+                           MIN_ESTIMATION_RETURNS)
+    return panel
+
+
+def run_fat_tailed(task: tuple) -> pd.DataFrame:
+    """Every statistic of one fat-tailed replication: single-pair and per-event cross-sections.
+
+    Returns
+    -------
+    DataFrame
+        ``rep, level ('pair' | 'cross-section'), target, test, statistic, p_value``, one row per
+        pair (or per-event cross-section), target and test.
+    """
+    rep, seed = task
+    panel = fat_tailed_panel(seed)
+    single = inference.single_asset_tests(panel, FAT_TAILED_WINDOWS)
+    scopes = [Scope("event", e, "all", "all", "total", panel.event_ids == e) for e in dict.fromkeys(panel.event_ids)]
+    cross = inference.scoped_tests(panel, scopes, FAT_TAILED_WINDOWS)
+    frames = []
+    for level, table in (("pair", single), ("cross-section", cross)):
+        target = np.where(table["window"].to_numpy(object) == "", "day 0", table["window"].to_numpy(object))
+        day0 = table["rel_day"].eq(0).fillna(False).to_numpy(bool)
+        keep = day0 | (table["window"] != "").to_numpy(bool)
+        # clusters of dependent trials: a pair's asset (its 16 events share estimation data),
+        # all cross-sections of a replication (the same 50 assets)
+        cluster = table["asset"].to_numpy(object) if level == "pair" else np.full(len(table), "all", object)
+        frames.append(pd.DataFrame({
+            "rep": rep, "level": level, "cluster": cluster[keep], "target": target[keep],
+            "test": table["test"].to_numpy(object)[keep], "statistic": table["statistic"].to_numpy(float)[keep],
+            "p_value": table["p_value"].to_numpy(float)[keep],
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def simulate_fat_tailed(reps: int, seed: int, workers: int) -> pd.DataFrame:
+    """All fat-tailed replications (seeds from one SeedSequence; independent of ``workers``)."""
+    seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence([seed, 5]).spawn(reps)]
+    tasks = list(enumerate(seeds))
+    if workers > 1:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            frames = pool.map(run_fat_tailed, tasks, chunksize=1)
+    else:
+        frames = [run_fat_tailed(task) for task in tasks]
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarise_fat_tailed(records: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """Rejection rate per (level, target, test) over all pairs / cross-sections.
+
+    ``trials`` counts defined p-values. Trials are not independent: the 16 pairs of one
+    asset share overlapping estimation windows, the 16 cross-sections of a replication the
+    same assets. ``ci_low``/``ci_high`` is the 95% interval of the rate with the binomial
+    variance widened by the design effect ``deff`` (variance from cluster totals -- per
+    (replication, asset) for pairs, per replication for cross-sections -- over the binomial
+    variance; at least 1). ``size_ok``: the rate is inside the acceptance band of the
+    real-data design (binomial band for S = 1000, [3.65%, 6.35%]); ``differs``: the interval
+    excludes 5% (a measurable deviation, even when it is inside the band).
+    """
+    frame = records.copy()
+    centre = np.where(frame["test"] == "sq", 0.5, 0.0)
+    valid = frame["p_value"].notna()
+    frame["reject"] = valid & (frame["p_value"] < alpha)
+    frame["lower"] = frame["reject"] & (frame["statistic"] < centre)
+    frame["upper"] = frame["reject"] & (frame["statistic"] > centre)
+    frame["valid"] = valid
+    keys = ["level", "target", "test"]
+    table = frame.groupby(keys, sort=False).agg(
+        trials=("valid", "sum"), rejections=("reject", "sum"), lower=("lower", "sum"), upper=("upper", "sum"),
+        sd_statistic=("statistic", "std")).reset_index()
+    table = table[table["trials"] > 0].reset_index(drop=True)  # not reported (e.g. GRANK, 16 days)
+    trials = np.maximum(table["trials"].to_numpy(float), 1)
+    table["rejection"] = table["rejections"] / trials
+    table["lower_tail"] = table["lower"] / trials
+    table["upper_tail"] = table["upper"] / trials
+    table["deff"] = _design_effect(frame, keys, table)
+    rate = table["rejection"].to_numpy(float)
+    half = 1.96 * np.sqrt(rate * (1 - rate) / trials * table["deff"].to_numpy(float))
+    table["ci_low"], table["ci_high"] = rate - half, rate + half
+    low, high = acceptance_band(alpha, 1000)
+    table["band_low"], table["band_high"] = low, high
+    table["size_ok"] = (table["rejection"] >= low) & (table["rejection"] <= high)
+    table["differs"] = (table["ci_low"] > alpha) | (table["ci_high"] < alpha)
+    order = {t: i for i, t in enumerate(FAT_TAILED_TARGETS)}
+    tests = [*SINGLE_ASSET_TESTS, *CROSS_SECTIONAL_TESTS]
+    table = table.assign(_t=table["target"].map(order), _s=table["test"].map(tests.index))
+    table = table.sort_values(["level", "_s", "_t"], ascending=[False, True, True]).drop(columns=["_t", "_s"])
+    return table[[*keys, "trials", "rejection", "ci_low", "ci_high", "lower_tail", "upper_tail", "deff",
+                  "band_low", "band_high", "size_ok", "differs", "sd_statistic"]].reset_index(drop=True)
+
+
+def _design_effect(frame: pd.DataFrame, keys: list[str], table: pd.DataFrame) -> np.ndarray:
+    """Cluster-robust over binomial variance of each rejection rate (at least 1)."""
+    valid = frame[frame["valid"]]
+    clusters = valid.groupby([*keys, "rep", "cluster"], sort=False).agg(
+        n=("reject", "size"), y=("reject", "sum")).reset_index()
+    merged = clusters.merge(table[[*keys, "rejection", "trials"]], on=keys)
+    merged["square"] = (merged["y"] - merged["rejection"] * merged["n"]) ** 2
+    grouped = merged.groupby(keys, sort=False).agg(square=("square", "sum"), count=("n", "size"))
+    grouped = grouped.reindex(pd.MultiIndex.from_frame(table[keys]))
+    count = grouped["count"].to_numpy(float)
+    trials = table["trials"].to_numpy(float)
+    rate = table["rejection"].to_numpy(float)
+    robust = count / np.maximum(count - 1, 1) * grouped["square"].to_numpy(float) / trials**2
+    binomial = rate * (1 - rate) / trials
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(binomial > 0, robust / binomial, 1.0)
+    return np.maximum(ratio, 1.0)
+
+
+def fat_tailed_markdown(table: pd.DataFrame, reps: int, seed: int) -> str:
+    """The fat-tailed section of ``size_power.md``."""
+    lines = [
+        "## Fat-tailed synthetic null (iid t(5), 50 assets x 16 events, constant mean)", "",
+        (f"{reps} replications, seed {seed}; two-sided tests at {ALPHA:.0%}; rejection rates in %. "
+         "Single-pair statistics are counted over every pair (800 per replication), "
+         "cross-sectional tests over the 16 per-event cross-sections of 50 pairs. **Bold**: "
+         "outside the acceptance band [3.65%, 6.35%] (binomial, 1,000 trials); `*`: inside it "
+         "but measurably different from 5% (the 95% interval, widened for dependent trials, "
+         "excludes 5%; see `fat_tailed_null.csv`)."),
+        "",
+        "| level | test | " + " | ".join(FAT_TAILED_TARGETS) + " | trials per cell |",
+        "|---|---|" + "---:|" * len(FAT_TAILED_TARGETS) + "---:|",
+    ]
+    for (level, test), rows in table.groupby(["level", "test"], sort=False):
+        rows = rows.set_index("target")
+        cells = []
+        for target in FAT_TAILED_TARGETS:
+            if target not in rows.index:
+                cells.append("")
+                continue
+            row = rows.loc[target]
+            cells.append(_percent(row["rejection"], not row["size_ok"]) + ("*" if row["differs"] else ""))
+        lines.append(f"| {level} | {test} | " + " | ".join(cells) + f" | {int(rows['trials'].iloc[0])} |")
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------ summary
@@ -474,7 +657,7 @@ def wilson_interval(successes: np.ndarray, trials: np.ndarray, z: float = 1.96) 
 
 
 def acceptance_band(rate: float, reps: int, z: float = 1.96) -> tuple[float, float]:
-    """METHODS 7.5 band ``rate +- z sqrt(rate (1 - rate) / S)``."""
+    """Binomial acceptance band ``rate +- z sqrt(rate (1 - rate) / S)`` for S replications."""
     half = z * np.sqrt(rate * (1 - rate) / reps)
     return rate - half, rate + half
 
@@ -592,7 +775,7 @@ def markdown_report(table: pd.DataFrame, config: Config) -> str:
             f"{reps} replications per cell, seed {config.seed}; market model vs TOPIX, "
             f"estimation window {list(ESTIMATION_WINDOW)}, returns 2021-06..2024-12; two-sided "
             f"tests at {ALPHA:.0%}. Rejection rates in %. **Bold**: outside the acceptance band "
-            f"[{100 * low:.2f}%, {100 * high:.2f}%] (METHODS 7.5). See `docs/validation.md` for "
+            f"[{100 * low:.2f}%, {100 * high:.2f}%] (binomial, {reps} replications). See `docs/validation.md` for "
             "the protocol and the reading."
         ),
     ]
@@ -648,7 +831,7 @@ def plot(table: pd.DataFrame, config: Config, path: Path, n_assets: int = 30) ->
         for d_index, design in enumerate(config.designs):
             for s_index, size in enumerate(config.sizes):
                 part = null[(null["design"] == design) & (null["n_assets"] == size) & (null["target"] == target)]
-                part = part.set_index("test").loc[tests]
+                part = part.set_index("test").reindex(tests)  # NaN: not reported for the target
                 x = np.arange(len(tests)) + (d_index - 0.5) * 0.36 + (s_index - 1) * 0.1
                 ax.errorbar(x, 100 * part["rejection"],
                             yerr=[100 * (part["rejection"] - part["ci_low"]), 100 * (part["ci_high"] - part["rejection"])],
@@ -665,6 +848,8 @@ def plot(table: pd.DataFrame, config: Config, path: Path, n_assets: int = 30) ->
                      & (cross["target"] == TARGETS[0]) & ~cross["scenario"].isin(VARIANCE_SCENARIOS)]
         for index, test in enumerate(tests):
             rows = part[part["test"] == test].sort_values("delta")
+            if rows.empty:  # not reported for day 0 (the BHAR test)
+                continue
             sized = bool(rows["size_ok"].iloc[0])
             ax.plot(100 * rows["delta"], 100 * rows["rejection"], marker="o", ms=3,
                     lw=1.3 if sized else 0.8, ls="-" if sized else ":",
@@ -689,10 +874,22 @@ def write_table(table: pd.DataFrame, out: Path) -> None:
     rounded.to_csv(out / "size_power.csv", index=False, lineterminator="\n")
 
 
-def write_reports(table: pd.DataFrame, config: Config, out: Path) -> None:
-    """``size_power.md`` and ``size_power.png`` in ``out``."""
-    (out / "size_power.md").write_text(markdown_report(table, config))
+def write_reports(table: pd.DataFrame, config: Config, out: Path, fat_tailed: pd.DataFrame | None = None,
+                  fat_tailed_reps: int = 0) -> None:
+    """``size_power.md`` (with the fat-tailed section when given) and ``size_power.png`` in ``out``."""
+    text = markdown_report(table, config)
+    if fat_tailed is not None:
+        text += "\n" + fat_tailed_markdown(fat_tailed, fat_tailed_reps, config.seed)
+    (out / "size_power.md").write_text(text)
     plot(table, config, out / "size_power.png")
+
+
+def write_fat_tailed_table(table: pd.DataFrame, out: Path) -> None:
+    """``fat_tailed_null.csv`` (rates rounded to 4 decimals) in ``out``."""
+    rounded = table.copy()
+    numeric = rounded.select_dtypes("float").columns
+    rounded[numeric] = rounded[numeric].round(4)
+    rounded.to_csv(out / "fat_tailed_null.csv", index=False, lineterminator="\n")
 
 
 def _print_timing(universe: Universe, config: Config, seconds: dict[str, float]) -> None:
@@ -718,24 +915,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--out", default=str(REPO / "docs" / "validation"))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--fat-tailed-reps", type=int, default=400,
+                        help="replications of the fat-tailed synthetic null (0: skip)")
     parser.add_argument("--render-only", action="store_true",
-                        help="redraw size_power.md/.png from an existing size_power.csv")
+                        help="redraw size_power.md/.png from the existing CSV files")
     args = parser.parse_args(argv)
     config = Config(reps=args.reps, seed=args.seed, workers=args.workers)
     out = Path(args.out)
+    fat_path = out / "fat_tailed_null.csv"
     if args.render_only:
-        write_reports(pd.read_csv(out / "size_power.csv"), config, out)
+        fat = pd.read_csv(fat_path) if fat_path.exists() else None
+        fat = fat[fat["trials"] > 0] if fat is not None else None
+        write_reports(pd.read_csv(out / "size_power.csv"), config, out, fat, args.fat_tailed_reps)
         return
 
     started = time.perf_counter()
+    fat = None
+    if args.fat_tailed_reps:
+        cpu = time.process_time()
+        fat = summarise_fat_tailed(simulate_fat_tailed(args.fat_tailed_reps, args.seed, args.workers))
+        print(f"fat-tailed null: {args.fat_tailed_reps} replications in {time.perf_counter() - started:.1f} s "
+              f"wall ({time.process_time() - cpu:.1f} CPU s in the parent)")
+        out.mkdir(parents=True, exist_ok=True)
+        write_fat_tailed_table(fat, out)
+    loading = time.perf_counter()
     universe = load_universe(args.snapshot)
     loaded = time.perf_counter()
     records = simulate(universe, config)
-    seconds = {"loading": loaded - started, "simulation": time.perf_counter() - loaded}
+    seconds = {"loading": loaded - loading, "simulation": time.perf_counter() - loaded}
     _print_timing(universe, config, seconds)
     table = summarise(records)
     write_table(table, out)
-    write_reports(table, config, out)
+    write_reports(table, config, out, fat, args.fat_tailed_reps)
     print(f"total: {time.perf_counter() - started:.1f} s; outputs in {out}")
 
 

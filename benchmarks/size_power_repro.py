@@ -1,6 +1,6 @@
 """Minimal reproductions of the two mis-sized tests found by ``benchmarks/size_power.py``.
 
-1. ``grank`` (eventstudy/inference.py, ``_grank``) multiplies ``GSAR_i0`` by the full
+1. ``grank`` (eventstudy/inference/statistics.py, ``grank``) once multiplied ``GSAR_i0`` by the full
    Kolari-Pynnonen factor ``sqrt((1 - r_bar) / (1 + (N - 1) r_bar))`` although its
    denominator ``S_U`` is a time series of cross-sectional mean ranks on the *same*
    calendar days, which already carries the cross-correlation. The correlation is
@@ -8,7 +8,7 @@
    as ``(N - 1) r_bar`` grows. The run compares the engine's GRANK with the same test
    when only ``sqrt(1 - r_bar)`` is applied (the shrinkage of the cross-sectional s.d.),
    on clustered pseudo events in real Tokyo returns.
-2. ``sq`` (``_single_block``): the p-value ``2 min(F(AR), 1 - F(AR-))`` uses the plain
+2. ``sq`` (eventstudy/inference/single.py): the p-value ``2 min(F(AR), 1 - F(AR-))`` uses the plain
    empirical CDF of the L1 estimation residuals. Under exchangeability the exact size of
    "reject if p < 0.05" is ``2 (floor(0.025 L1) + 1) / (L1 + 1)`` = 5.58% for L1 = 250;
    the usual rank-test p-value ``2 min(k_le + 1, k_ge + 1) / (L1 + 1)`` has size <= 5%.
@@ -44,6 +44,7 @@ import size_power
 
 from eventstudy import inference
 from eventstudy.frames import event_panel
+from eventstudy.inference import statistics
 
 
 @contextlib.contextmanager
@@ -52,18 +53,16 @@ def grank_without_second_kp_factor() -> Iterator[None]:
 
     (kp_bmp and kp_patell computed inside the block are meaningless; only grank is read.)
     """
-    original = inference._kp_factor
+    original = statistics._kp_factor
 
     def unit_factor(result, r_bar, n):
         return np.where(np.isfinite(original(result, r_bar, n)), 1.0, np.nan)
 
-    inference._kp_factor = unit_factor
-    inference._RANKED_CACHE.clear()
+    statistics._kp_factor = unit_factor
     try:
         yield
     finally:
-        inference._kp_factor = original
-        inference._RANKED_CACHE.clear()
+        statistics._kp_factor = original
 
 
 def grank_day0(panel) -> float:

@@ -415,11 +415,14 @@ def abnormal_table(panel: AbnormalPanel) -> pd.DataFrame:
 
 
 def car_table(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], returns: str = "simple") -> pd.DataFrame:
-    """Tidy CAR rows: event_id, asset, reaction, window, car, scar, var_car, bhar, t, p_value, df.
+    """Tidy CAR rows: event_id, asset, reaction, window, car, scar, var_car, car_t, car_p_value, car_df,
+    bhar.
 
-    ``t`` is the single-asset time-series statistic ``CAR / sqrt(Var CAR)`` (= SCAR) with the
-    full prediction-error covariance, referred to t(L1 - k), two-sided (METHODS 2.1).
-    BHAR compounds simple returns (log returns are converted first).
+    ``car_t`` is the single-asset time-series test of the CAR, ``CAR / sqrt(Var CAR)`` (= ``scar``)
+    with the full prediction-error covariance, referred to t(L1 - k) (``car_df``), two-sided
+    ``car_p_value`` (docs/conventions.md). ``bhar`` compounds simple returns (log returns are converted
+    first); it has no per-pair test here: its test is the cross-sectional ``bhar_skew_t`` of the
+    tests table.
     """
     frames = []
     dof = panel.dof.astype(float)
@@ -436,17 +439,26 @@ def car_table(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], returns:
                     "car": car,
                     "scar": scar,
                     "var_car": var_car,
-                    "bhar": _bhar(panel, window, returns),
-                    "t": scar,
-                    "p_value": 2.0 * stats.t.sf(np.abs(scar), dof),
-                    "df": dof,
+                    "car_t": scar,
+                    "car_p_value": 2.0 * stats.t.sf(np.abs(scar), dof),
+                    "car_df": dof,
+                    "bhar": bhar(panel, window, returns),
                 }
             )
         )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _bhar(panel: AbnormalPanel, window: tuple[int, int], returns: str) -> np.ndarray:
+def bhar(panel: AbnormalPanel, window: tuple[int, int], returns: str = "simple") -> np.ndarray:
+    """Buy-and-hold abnormal return of every pair over ``window``: ``prod(1+R) - prod(1+E[R])``.
+
+    ``returns`` is the kind of ``panel.ret``: log returns are converted to simple returns first
+    (compounding needs simple returns). NaN when a return of the window is missing.
+
+    Examples
+    --------
+    >>> bhar(panel, (0, 1))  # doctest: +SKIP
+    """
     if returns == "simple":
         return panel.bhar(window)
     inside = panel.window_selector(window).astype(bool)

@@ -361,7 +361,7 @@ def pair_interval(car: pd.DataFrame) -> pd.DataFrame:
     >>> pair_interval(res.car)[["car", "ci_low", "ci_high"]].head()  # doctest: +SKIP
     """
     out = car.copy()
-    half = stats.t.ppf(0.5 + LEVEL / 2, out["df"].to_numpy(dtype=float)) * np.sqrt(
+    half = stats.t.ppf(0.5 + LEVEL / 2, out["car_df"].to_numpy(dtype=float)) * np.sqrt(
         out["var_car"].to_numpy(dtype=float))
     out["ci_low"] = out["car"] - half
     out["ci_high"] = out["car"] + half

@@ -52,7 +52,8 @@ def _entries(*items: StatisticInfo) -> dict[str, StatisticInfo]:
 # --- inference: single-pair tests (tests table, scope 'pair') -----------------------------
 PAIR_TESTS = _entries(
     StatisticInfo("ts_t", "time-series t", "tests", "pair", None, "t(L1 - k)"),
-    StatisticInfo("sq", "sample-quantile (SQ)", "tests", "pair", None, "empirical, (k+1)/(n+1)"),
+    StatisticInfo("sq", "sample-quantile (SQ)", "tests", "pair", None,
+                  "empirical, (k+1)/(n+1) among the L1 estimation residuals; one-day cells only"),
 )
 
 # --- inference: cross-sectional tests (tests table) ---------------------------------------
@@ -65,13 +66,17 @@ CROSS_SECTIONAL_TESTS = _entries(
     StatisticInfo("crude_dependence", "portfolio t (crude dependence)", "tests", "cross-section", True,
                   "t(L1 - 1) / N(0, 1)"),
     StatisticInfo("lamb", "Lamb portfolio t", "tests", "cross-section", True, "N(0, 1)"),
-    StatisticInfo("skew_t", "skewness-adjusted t", "tests", "cross-section", False, "N(0, 1)"),
-    StatisticInfo("sign", "sign test", "tests", "cross-section", False, "N(0, 1)"),
+    StatisticInfo("sign", "sign test", "tests", "cross-section", False, "Binomial(N, 1/2), exact"),
     StatisticInfo("gen_sign", "generalised sign", "tests", "cross-section", False, "N(0, 1)"),
     StatisticInfo("corrado", "Corrado rank", "tests", "cross-section", True, "N(0, 1)"),
     StatisticInfo("corrado_zivney", "Corrado-Zivney rank", "tests", "cross-section", True, "N(0, 1)"),
-    StatisticInfo("grank", "generalised rank (GRANK)", "tests", "cross-section", True, "t(L1 - 2)"),
+    StatisticInfo("grank", "generalised rank (GRANK)", "tests", "cross-section", True,
+                  "t(L1 - 2); days and windows of at most 6 sessions"),
     StatisticInfo("wilcoxon", "Wilcoxon signed rank", "tests", "cross-section", False, "N(0, 1)"),
+    StatisticInfo("bhar_skew_t", "bootstrapped skewness-adjusted t of standardised BHARs", "tests",
+                  "cross-section", False,
+                  "bootstrap (Lyon-Barber-Tsai) of BHAR / sqrt(Var CAR): 999 resamples of size "
+                  "max(3, N // 4), seeded; (k+1)/(n+1)"),
 )
 
 # --- volatility (volatility table) --------------------------------------------------------

@@ -24,10 +24,7 @@ from eventstudy.scopes import SCOPE_LABELS, Scope, build_scopes
 
 log = logging.getLogger("eventstudy")
 
-TEST_COLUMNS = [
-    *SCOPE_LABELS, "asset", "rel_day", "window", "test", "statistic", "p_value",
-    "distribution", "df", "n", "r_bar", "note",
-]
+TEST_COLUMNS = inference.TEST_COLUMNS
 VOLATILITY_COLUMNS = [
     *SCOPE_LABELS, "asset", "window", "measure", "estimate", "statistic", "p_value",
     "distribution", "df", "n", "status", "message",
@@ -43,7 +40,9 @@ class StudyResult:
     abnormal : DataFrame
         ``event_id, asset, rel_day, date, ret, expected, ar, sar, var_ar`` over the event period.
     car : DataFrame
-        ``event_id, asset, window, car, scar, var_car, bhar, t, p_value, df`` per event window.
+        ``event_id, asset, reaction, window, car, scar, var_car, car_t, car_p_value, car_df, bhar`` per
+        event window (``car_t``/``car_p_value``: the CAR's time-series test; ``bhar`` is tested
+        cross-sectionally, test ``bhar_skew_t`` in ``tests``).
     tests : DataFrame
         ``scope`` (event | category | tag), ``scope_id``, ``asset`` ('' for cross-sectional tests),
         ``rel_day`` (daily tests) or ``window`` (window tests, text ``[a,b]``), ``test``,
@@ -120,7 +119,10 @@ class StudyResult:
         return build_scopes(self.config, self.panel, day0)
 
     def summary(self, window: tuple[int, int] | None = None) -> pd.DataFrame:
-        """CAR over ``window`` per (event, asset) with t, p-value and significance stars.
+        """CAR over ``window`` per (event, asset) with its time-series t-test and stars.
+
+        Columns ``event_id, asset, reaction, window, car, car_t, car_p_value, stars, bhar``;
+        ``stars`` belong to ``car_p_value`` (the BHAR has no per-pair test).
 
         ``window`` must be one of the study's event windows; default ``(0, 1)`` when the study
         has it, else its first window (a run-up study has no window containing day 0).
@@ -137,8 +139,8 @@ class StudyResult:
             shown = ", ".join(format_window(w) for w in windows)
             raise ValueError(f"window {format_window(window)} is not an event window of the study ({shown})")
         rows = self.car[self.car["window"] == format_window(window)].copy()
-        rows["stars"] = rows["p_value"].map(stars)
-        columns = ["event_id", "asset", "reaction", "window", "car", "t", "p_value", "stars", "bhar"]
+        rows["stars"] = rows["car_p_value"].map(stars)
+        columns = ["event_id", "asset", "reaction", "window", "car", "car_t", "car_p_value", "stars", "bhar"]
         return rows[columns].reset_index(drop=True)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -315,7 +317,7 @@ class Study:
             raise EstimationError(_nothing_estimated(self.config, models, prices.closes, skipped))
         step("tests")
         scopes = self.scopes(panel, day0)
-        tests = all_tests(panel, scopes, settings.event_windows, self._groups(panel))
+        tests = all_tests(panel, scopes, settings.event_windows, self._groups(panel), settings.returns)
         vol = None
         if settings.volatility if volatility is None else volatility:
             step("volatility")
@@ -447,6 +449,7 @@ def all_tests(
     scopes: Sequence[Scope],
     windows: Iterable[tuple[int, int]],
     groups: np.ndarray | None = None,
+    returns: str = "simple",
 ) -> pd.DataFrame:
     """The tests table: single-pair tests of every pair, then the cross-sectional tests per scope.
 
@@ -460,6 +463,8 @@ def all_tests(
         CAR windows.
     groups : ndarray, optional
         Each pair's asset group (the ``group`` label of single-pair rows).
+    returns : {'simple', 'log'}
+        Kind of the panel's returns (BHARs compound simple returns).
 
     Returns
     -------
@@ -469,21 +474,9 @@ def all_tests(
     windows = list(windows)
     frames = []
     if panel.n_pairs:
-        single = inference.single_asset_tests(panel, windows)
-        pair = single.pop("event_id").to_numpy()
-        reactions = panel.reactions if panel.reactions is not None else np.full(panel.n_pairs, "total")
-        single = _pair_labels(single.assign(event_id=pair), panel,
-                              groups if groups is not None else np.full(panel.n_pairs, ""), reactions)
-        single["r_bar"] = np.nan
-        frames.append(single)
-    scoped = inference.scoped_tests(panel, [(str(i), "", s.rows) for i, s in enumerate(scopes)], windows)
-    if len(scoped):
-        index = scoped.pop("scope").astype(int).to_numpy()
-        scoped = scoped.drop(columns="scope_id")
-        labels = np.array([s.labels() for s in scopes], dtype=object)[index]
-        for position, name in enumerate(SCOPE_LABELS):
-            scoped.insert(position, name, labels[:, position])
-        frames.append(scoped)
+        frames.append(inference.pair_tests(panel, windows, groups))
+    if scopes:
+        frames.append(inference.scoped_tests(panel, scopes, windows, returns=returns))
     if not frames:
         return pd.DataFrame(columns=TEST_COLUMNS)
     return pd.concat(frames, ignore_index=True)[TEST_COLUMNS]
@@ -491,40 +484,17 @@ def all_tests(
 
 def _pair_labels(rows: pd.DataFrame, panel: AbnormalPanel, groups: np.ndarray,
                  reactions: np.ndarray) -> pd.DataFrame:
-    """Single-pair rows keyed by ``event_id, asset``, with the scope label columns in front
-    (``scope='pair'``, ``scope_id`` = event id, ``group`` and ``reaction`` of the pair)."""
-    position = {key: i for i, key in enumerate(zip(panel.event_ids, panel.assets, reactions))}
-    rows = rows.copy()
-    if "reaction" not in rows:
-        lookup = {(e, a): r for e, a, r in zip(panel.event_ids, panel.assets, reactions)}
-        rows["reaction"] = [lookup[(e, a)] for e, a in zip(rows["event_id"], rows["asset"])]
-    index = np.array([position[key] for key in zip(rows["event_id"], rows["asset"], rows["reaction"])], int)
+    """Single-pair rows keyed by ``event_id, asset, reaction``, with the scope label columns in
+    front (``scope='pair'``, ``scope_id`` = event id, ``group`` and ``reaction`` of the pair)."""
+    pairs = pd.MultiIndex.from_arrays([panel.event_ids, panel.assets, reactions])
+    keys = pd.MultiIndex.from_arrays([rows["event_id"], rows["asset"], rows["reaction"]])
+    index = pairs.get_indexer(keys)
     out = rows.drop(columns=["event_id", "reaction"])
     front = {"scope": "pair", "scope_id": rows["event_id"].to_numpy(), "group_by": "",
              "group": groups[index] if len(index) else np.empty(0, object),
              "reaction": reactions[index] if len(index) else np.empty(0, object)}
     for position_, (name, value) in enumerate(front.items()):
         out.insert(position_, name, value)
-    return out
-
-
-def scope_tests(
-    panel: AbnormalPanel, scope: str, scope_id: str, windows: Iterable[tuple[int, int]]
-) -> pd.DataFrame:
-    """Daily and window cross-sectional tests for one group of pairs, with scope columns."""
-    daily = inference.daily_tests(panel)
-    daily["window"] = ""
-    frames = [daily]
-    for window in windows:
-        rows = inference.window_tests(panel, window)
-        rows["rel_day"] = pd.NA
-        rows["window"] = format_window(window)
-        frames.append(rows)
-    out = pd.concat(frames, ignore_index=True)
-    out["rel_day"] = out["rel_day"].astype("Int64")
-    out.insert(0, "scope", scope)
-    out.insert(1, "scope_id", scope_id)
-    out.insert(2, "asset", "")
     return out
 
 

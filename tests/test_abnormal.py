@@ -51,7 +51,7 @@ def test_injected_abnormal_return_is_recovered():
     car = car_table(panel, SETTINGS.event_windows)
     e2_car = car.query("event_id == 'e2' and window == '[0,1]'")["car"]
     assert e2_car.mean() == pytest.approx(-0.03, abs=0.008)
-    assert (car.query("event_id == 'e1' and window == '[0,0]'")["p_value"] < 0.01).mean() > 0.9
+    assert (car.query("event_id == 'e1' and window == '[0,0]'")["car_p_value"] < 0.01).mean() > 0.9
 
 
 def test_pairs_are_ordered_by_event_then_asset_and_tables_are_tidy():

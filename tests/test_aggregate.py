@@ -130,7 +130,7 @@ def test_pair_paths_table_has_one_row_per_pair_and_day(panel):
 
 
 def test_pair_interval_inverts_the_car_t_test():
-    car = pd.DataFrame({"car": [0.05], "var_car": [0.0004], "df": [200.0], "p_value": [0.0]})
+    car = pd.DataFrame({"car": [0.05], "var_car": [0.0004], "car_df": [200.0], "car_p_value": [0.0]})
     out = aggregate.pair_interval(car).iloc[0]
     from scipy import stats
 

@@ -1,4 +1,9 @@
-"""``inference.scoped_tests`` equals the per-scope subset route of ``study.scope_tests``."""
+"""``inference.scoped_tests``: every scope's rows are those of its pairs alone.
+
+The reference runs each scope on its own ``panel.subset(rows)`` through the one-scope
+entry points ``daily_tests`` and ``window_tests``; a scope's statistics depend neither on
+the pairs of other scopes nor on the other windows requested (METHODS amendment 13).
+"""
 
 from __future__ import annotations
 
@@ -11,20 +16,17 @@ import pytest
 from eventstudy import inference
 from eventstudy.events import load_config
 from eventstudy.panel import AbnormalPanel
-from eventstudy.scopes import SCOPE_LABELS
-from eventstudy.study import Study, scope_tests
+from eventstudy.scopes import SCOPE_LABELS, Scope
+from eventstudy.study import Study
 
 WINDOWS = [(0, 0), (0, 1), (-1, 1), (0, 3), (-5, 9)]
 
 
 def _subset_route(panel, scopes, windows, alternative="two-sided") -> pd.DataFrame:
-    """The reference: every scope on its own ``panel.subset(rows)``."""
+    """The reference: every scope on its own ``panel.subset(rows)``, one window at a time."""
     frames = []
-    for scope, scope_id, rows in scopes:
-        sub = panel.subset(rows)
-        if alternative == "two-sided":
-            frames.append(scope_tests(sub, scope, scope_id, windows))
-            continue
+    for scope in scopes:
+        sub = panel.subset(scope.rows)
         daily = inference.daily_tests(sub, alternative)
         daily["window"] = ""
         parts = [daily]
@@ -35,11 +37,11 @@ def _subset_route(panel, scopes, windows, alternative="two-sided") -> pd.DataFra
             parts.append(part)
         out = pd.concat(parts, ignore_index=True)
         out["rel_day"] = out["rel_day"].astype("Int64")
-        out.insert(0, "scope", scope)
-        out.insert(1, "scope_id", scope_id)
-        out.insert(2, "asset", "")
+        for position, (name, value) in enumerate(zip(SCOPE_LABELS, scope.labels())):
+            out.insert(position, name, value)
+        out.insert(len(SCOPE_LABELS), "asset", "")
         frames.append(out)
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True)[inference.TEST_COLUMNS]
 
 
 def _assert_same(panel, scopes, windows, alternative="two-sided") -> pd.DataFrame:
@@ -81,13 +83,14 @@ def _synthetic_panel(seed: int) -> AbnormalPanel:
     z = rng.normal(0, 1, (n, e))
     cov_factor = np.eye(e)[None] + 0.004 + 0.003 * z[:, :, None] * z[:, None, :]
     dates = np.full((n, t), np.datetime64("NaT"), dtype="datetime64[D]")
+    expected = rng.normal(0, 0.002, (n, t))
     return AbnormalPanel(
         event_ids=event_ids,
         assets=assets,
         rel_days=rel_days,
         dates=dates,
-        ret=ar.copy(),
-        expected=np.zeros((n, t)),
+        ret=np.where(np.isfinite(ar), ar + expected, np.nan),
+        expected=np.where(np.isfinite(ar), expected, np.nan),
         ar=ar,
         is_estimation=is_estimation,
         event_start=start,
@@ -98,20 +101,24 @@ def _synthetic_panel(seed: int) -> AbnormalPanel:
     )
 
 
-def _synthetic_scopes(panel: AbnormalPanel) -> list[tuple[str, str, np.ndarray]]:
+def _scope(kind: str, key: str, rows: np.ndarray) -> Scope:
+    return Scope(kind, key, "group", "g", "relative", np.asarray(rows, dtype=bool))
+
+
+def _synthetic_scopes(panel: AbnormalPanel) -> list[Scope]:
     ids = panel.event_ids
-    scopes = [("event", event_id, ids == event_id) for event_id in dict.fromkeys(ids)]
+    scopes = [_scope("event", event_id, ids == event_id) for event_id in dict.fromkeys(ids)]
     one = np.zeros(panel.n_pairs, dtype=bool)
     one[4] = True
     two = np.zeros(panel.n_pairs, dtype=bool)
     two[[5, 30]] = True
     scopes += [
-        ("category", "first-two", np.isin(ids, ["e0", "e1"])),
-        ("tag", "last-three", np.isin(ids, ["e2", "e3", "e4"])),
-        ("tag", "everything", np.ones(panel.n_pairs, dtype=bool)),
-        ("tag", "one-pair", one),
-        ("tag", "two-pairs", two),
-        ("tag", "nothing-useful", np.isin(np.arange(panel.n_pairs), [3, 15])),
+        _scope("category", "first-two", np.isin(ids, ["e0", "e1"])),
+        _scope("tag", "last-three", np.isin(ids, ["e2", "e3", "e4"])),
+        _scope("tag", "everything", np.ones(panel.n_pairs, dtype=bool)),
+        _scope("tag", "one-pair", one),
+        _scope("tag", "two-pairs", two),
+        _scope("tag", "nothing-useful", np.isin(np.arange(panel.n_pairs), [3, 15])),
     ]
     return scopes
 
@@ -120,8 +127,9 @@ def _synthetic_scopes(panel: AbnormalPanel) -> list[tuple[str, str, np.ndarray]]
 def test_scoped_tests_equal_the_subset_route_on_a_synthetic_panel(seed):
     panel = _synthetic_panel(seed)
     got = _assert_same(panel, _synthetic_scopes(panel), WINDOWS)
-    # the panel exercises what it should: unequal member sets, notes, a one-pair scope
-    assert (got["note"] != "").any() and (got["note"] == "").any()
+    # the panel exercises what it should: unequal member sets, failures, a one-pair scope
+    computed = got["note"] == got["test"].map(inference.clustering_note)
+    assert (~computed).any() and computed.any()
     assert got.loc[got["scope_id"] == "one-pair", "n"].max() <= 1
     assert got["n"].nunique() > 5
 
@@ -136,7 +144,34 @@ def test_scoped_tests_without_windows_or_scopes():
     panel = _synthetic_panel(4)
     _assert_same(panel, _synthetic_scopes(panel)[:2], [])
     empty = inference.scoped_tests(panel, [], WINDOWS)
-    assert len(empty) == 0 and "r_bar" in empty.columns
+    assert len(empty) == 0 and list(empty.columns) == inference.TEST_COLUMNS
+
+
+def test_a_windows_statistics_do_not_depend_on_the_other_windows():
+    """Amendment 13: Corrado and Corrado-Zivney rank over W1 plus *that* window."""
+    panel = _synthetic_panel(5)
+    scopes = _synthetic_scopes(panel)[:3]
+    alone = inference.scoped_tests(panel, scopes, [(0, 1)])
+    more = inference.scoped_tests(panel, scopes, [(-5, 9), (0, 1), (2, 3)])
+    key = [*SCOPE_LABELS, "rel_day", "window", "test"]
+    merged = alone.merge(more, on=key, suffixes=("", "_more"), validate="one_to_one")
+    assert len(merged) == len(alone)
+    for column in ("statistic", "p_value", "r_bar"):
+        np.testing.assert_allclose(merged[column], merged[f"{column}_more"], rtol=1e-12, atol=0)
+    assert (merged["note"] == merged["note_more"]).all()
+    corrado = merged[
+        merged["test"].isin(["corrado", "corrado_zivney"]) & (merged["window"] == "[0,1]")
+    ]
+    assert corrado["statistic"].notna().all()
+
+
+def test_every_cross_sectional_note_says_whether_it_survives_clustering():
+    panel = _synthetic_panel(6)
+    table = inference.scoped_tests(panel, _synthetic_scopes(panel), [(0, 1)])
+    for test_id, rows in table.groupby("test"):
+        text = inference.clustering_note(test_id)
+        assert rows["note"].str.endswith(text).all(), test_id
+    assert set(table["test"]) == set(inference.TEST_IDS)
 
 
 @pytest.mark.realdata
@@ -147,17 +182,10 @@ def test_scoped_tests_equal_the_subset_route_on_a_real_study(snapshot_dir, repo_
     result = study.run(volatility=False)
     panel = result.panel
     windows = config.settings.event_windows
-    study_scopes = result.scopes()
-    scopes = [(str(i), "", s.rows) for i, s in enumerate(study_scopes)]
+    scopes = result.scopes()
     one = np.zeros(panel.n_pairs, dtype=bool)
     one[0] = True
-    scopes.append(("tag", "one-pair", one))
-    _assert_same(panel, scopes, windows)
-    # the study's own table holds exactly these rows after the single-asset ones
-    cross = result.tests[result.tests["asset"] == ""].reset_index(drop=True)
-    expected = _subset_route(panel, scopes[:-1], windows)
-    labels = np.array([s.labels() for s in study_scopes], dtype=object)[expected["scope"].astype(int)]
-    expected = expected.drop(columns=["scope", "scope_id"])
-    for position, name in enumerate(SCOPE_LABELS):
-        expected.insert(position, name, labels[:, position])
-    pd.testing.assert_frame_equal(cross, expected[cross.columns], rtol=1e-10)
+    _assert_same(panel, [*scopes, _scope("tag", "one-pair", one)], windows)
+    # the study's own table holds exactly these rows after the single-pair ones
+    cross = result.tests[result.tests["scope"] != "pair"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(cross, _subset_route(panel, scopes, windows), rtol=1e-10)

@@ -87,3 +87,29 @@ def test_deterministic(size_power, universe):
     first = size_power.simulate(universe, config)
     second = size_power.simulate(universe, config)
     assert first.equals(second)
+
+
+def test_fat_tailed_null_counts_every_statistic(size_power):
+    """Two replications of the synthetic design: every statistic, target and level is there."""
+    records = size_power.simulate_fat_tailed(2, seed=3, workers=1)
+    table = size_power.summarise_fat_tailed(records)
+    pairs = table[table["level"] == "pair"]
+    cross = table[table["level"] == "cross-section"]
+    assert set(pairs["test"]) == set(size_power.SINGLE_ASSET_TESTS)
+    assert set(pairs.loc[pairs["test"] == "sq", "target"]) == {"day 0", "[0,0]"}  # one-day cells
+    assert (pairs["trials"] == 2 * 50 * 16).all()
+    assert set(cross["test"]) == set(size_power.CROSS_SECTIONAL_TESTS)
+    assert set(cross.loc[cross["test"] == "bhar_skew_t", "target"]) == set(size_power.FAT_TAILED_TARGETS[1:])
+    assert (cross["trials"] == 2 * 16).all()
+    assert table["rejection"].between(0, 1).all() and (table["deff"] >= 1).all()
+    again = size_power.simulate_fat_tailed(2, seed=3, workers=1)
+    assert records.equals(again)
+
+
+def test_fat_tailed_panel_is_a_null_with_fat_tails(size_power):
+    panel = size_power.fat_tailed_panel(1)
+    assert panel.n_pairs == 50 * 16
+    residuals = panel.ar[panel.is_estimation]
+    kurtosis = np.mean(residuals**4) / np.mean(residuals**2) ** 2
+    assert 4.0 < kurtosis < 15.0  # t(5): 9 in theory; a normal sample gives 3
+    assert abs(np.nanmean(panel.event_ar)) < 0.001

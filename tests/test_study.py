@@ -46,20 +46,23 @@ def test_nikkei_car_after_liberation_day_is_significantly_negative(real_result):
     models = real_result.models.set_index(["event_id", "asset"])
     assert models.loc[(LIBERATION, "^N225"), "model"] == "constant_mean"
     assert row["car"] < -0.05
-    assert row["t"] < -1.96 and row["p_value"] < 0.05
+    assert row["car_t"] < -1.96 and row["car_p_value"] < 0.05
 
 
 def test_tables_have_documented_columns(real_result):
     assert list(real_result.abnormal.columns) == [
         "event_id", "asset", "reaction", "rel_day", "date", "ret", "expected", "ar", "sar", "var_ar"]
-    assert {"event_id", "asset", "window", "car", "scar", "var_car", "bhar", "t", "p_value"} <= set(real_result.car)
+    assert list(real_result.car.columns) == [
+        "event_id", "asset", "reaction", "window", "car", "scar", "var_car", "car_t", "car_p_value", "car_df",
+        "bhar"]
     assert {"scope", "scope_id", "rel_day", "window", "test", "statistic", "p_value", "distribution", "df",
             "n"} <= set(real_result.tests)
     assert {"event_id", "asset", "model", "alpha", "beta", "params", "std_errors", "sigma", "r2", "n_obs",
             "status", "message"} <= set(real_result.models)
     tests = set(real_result.tests["test"])
     assert {"ts_t", "sq", "cs_t", "patell", "bmp", "kp_bmp", "kp_patell", "crude_dependence", "lamb",
-            "skew_t", "sign", "gen_sign", "corrado", "corrado_zivney", "grank", "wilcoxon"} <= tests
+            "bhar_skew_t", "sign", "gen_sign", "corrado", "corrado_zivney", "grank", "wilcoxon"} <= tests
+    assert "skew_t" not in tests
 
 
 def test_joint_estimation_measures_liberation_day_and_pause_together(real_result):

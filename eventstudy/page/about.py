@@ -232,7 +232,7 @@ def _relative_caveat(result: StudyResult) -> str:
 
 def _multiple_testing(result: StudyResult, featured: Featured) -> str:
     p_tests = int(result.tests["p_value"].notna().sum())
-    p_car = int(result.car["p_value"].notna().sum())
+    p_car = int(result.car["car_p_value"].notna().sum())
     total = p_tests + p_car
     featured_count = (len(featured.key_events) * len(featured.groups) * 2
                       * len(featured.headline_windows) + len(featured.key_events)

@@ -66,7 +66,7 @@ def events_table(result: StudyResult, featured: Featured, caar: pd.DataFrame,
                  f"<br><small>{date(event.day0)}</small>")]
         for ticker in featured.market_assets:
             key = (event.event_id, ticker)
-            cells.append(estimate_cell(car.at[key, "car"], car.at[key, "p_value"])
+            cells.append(estimate_cell(car.at[key, "car"], car.at[key, "car_p_value"])
                          if key in car.index else NA)
         for group, reaction in columns:
             key = (event.event_id, group, reaction)

@@ -109,7 +109,7 @@ def sentences(result: StudyResult, featured: Featured, caar: pd.DataFrame, event
         row = _pair_row(result, event_id, ticker, "total", window)
         if row is not None and finite(row["car"]):
             market.append(f"{plots.asset_name(result, ticker)} {_move(row['car'])} "
-                          f"({p_text(row['p_value'])})")
+                          f"({p_text(row['car_p_value'])})")
     if market:
         parts.append(f"Over {span}, the market's total reaction: " + _join(market) + ".")
     for group in featured.groups:
@@ -200,7 +200,7 @@ def _pair_cell(result: StudyResult, event_id: str, ticker: str, reaction: str,
     if row is None:
         return NA
     row = pair_interval(row.to_frame().T).iloc[0]
-    return estimate_cell(float(row["car"]), float(row["p_value"]), float(row["ci_low"]),
+    return estimate_cell(float(row["car"]), float(row["car_p_value"]), float(row["ci_low"]),
                          float(row["ci_high"]))
 
 

@@ -175,7 +175,7 @@ def car_heatmap(
         values = 100 * sub.pivot_table(index="event_id", columns="asset", values="car",
                                        aggfunc="first").reindex(index=events["event_id"],
                                                                 columns=tickers)
-        p = sub.pivot_table(index="event_id", columns="asset", values="p_value",
+        p = sub.pivot_table(index="event_id", columns="asset", values="car_p_value",
                             aggfunc="first").reindex(index=events["event_id"], columns=tickers)
         finite = np.abs(values.to_numpy()[np.isfinite(values.to_numpy())])
         limit = max(float(np.ceil(np.percentile(finite, 98))), 1.0) if finite.size else 1.0

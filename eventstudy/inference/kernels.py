@@ -1,0 +1,505 @@
+"""Array kernels shared by the statistics: moments, ranks, sorted rows, correlations.
+
+Everything works on rows (one row per pair or per cross-section) and is vectorised over
+rows; NaN marks a missing cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# A value set counts as constant when its spread is below this share of its magnitude.
+RELATIVE_TOLERANCE = 1e-12
+
+
+def chunks(n_items: int, cells_per_item: int, budget: int = 2_000_000) -> list[slice]:
+    """Slices over ``n_items`` so that one slice holds about ``budget`` array cells."""
+    step = max(1, budget // max(cells_per_item, 1))
+    return [slice(start, start + step) for start in range(0, n_items, step)]
+
+
+# ----------------------------------------------------------------------------- moments
+
+
+def mean_sd(x: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row means and sample s.d. (divisor n - 1) of ``x`` over the cells ``m``."""
+    n = m.sum(axis=1)
+    mean = np.where(m, x, 0.0).sum(axis=1) / n
+    deviation = np.where(m, x - mean[:, None], 0.0)
+    return mean, np.sqrt((deviation**2).sum(axis=1) / (n - 1))
+
+
+def is_constant(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Rows whose values over ``m`` are all equal (spread below a relative tolerance)."""
+    high = np.where(m, x, -np.inf).max(axis=1, initial=-np.inf)
+    low = np.where(m, x, np.inf).min(axis=1, initial=np.inf)
+    spread = high - low
+    size = np.maximum(np.abs(high), np.abs(low))
+    return m.any(axis=1) & (spread <= RELATIVE_TOLERANCE * size)
+
+
+def distinct_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)`` of the rows of a boolean matrix.
+
+    ``first`` indexes the first occurrence of each distinct row (in order of appearance),
+    ``inverse[k]`` is the number of the distinct row equal to row k.
+    """
+    seen: dict[bytes, int] = {}
+    packed = np.packbits(m, axis=1)
+    inverse = np.array([seen.setdefault(row.tobytes(), len(seen)) for row in packed], dtype=np.intp)
+    return np.unique(inverse, return_index=True)[1], inverse
+
+
+def member_sums(m: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``m.astype(float) @ matrix``: per cross-section sums of the member pairs' rows.
+
+    The product runs over the distinct member sets only (most days and windows of a scope
+    hold the same pairs).
+    """
+    if len(m) < 2:
+        return m.astype(float) @ matrix
+    first, inverse = distinct_rows(m)
+    return (m[first].astype(float) @ matrix)[inverse]
+
+
+# ------------------------------------------------------------------------------- ranks
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based, ties averaged) along the last axis; NaN cells stay NaN.
+
+    Examples
+    --------
+    >>> average_ranks(np.array([[3.0, 1.0, 3.0, np.nan]]))
+    array([[2.5, 1. , 2.5, nan]])
+    """
+    return ranks_and_order(values)[0]
+
+
+def ranks_and_order(
+    values: np.ndarray, order: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ranks, order, ordered)``: average ranks, the sorting permutation, sorted values.
+
+    Sorting is along the last axis, NaN last. ``order``, optional, is a permutation that
+    probably sorts the rows (e.g. that of the same values before a positive rescaling):
+    rows it leaves unsorted are sorted again. Ties are rare, so the tie-averaging pass runs
+    only on rows that have one (without ties the average rank is the position + 1).
+    """
+    shape = values.shape
+    size = shape[-1]
+    flat = np.asarray(values, dtype=float).reshape(int(np.prod(shape[:-1])), size)
+    if order is None:
+        order = sort_order(flat)
+    else:
+        order = np.array(order, dtype=np.intp).reshape(flat.shape)
+        ordered = np.take_along_axis(flat, order, axis=1)
+        missing = np.isnan(ordered)
+        unsorted = (ordered[:, 1:] < ordered[:, :-1]).any(axis=1) | (
+            missing[:, :-1] & ~missing[:, 1:]
+        ).any(axis=1)
+        if unsorted.any():
+            order[unsorted] = sort_order(flat[unsorted])
+    ordered = np.take_along_axis(flat, order, axis=1)
+    average = np.broadcast_to(np.arange(1.0, size + 1.0), flat.shape).copy()
+    tied = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+    if tied.any():
+        average[tied] = _tied_average_ranks(ordered[tied])
+    average[np.isnan(ordered)] = np.nan
+    ranks = np.empty(flat.shape)
+    np.put_along_axis(ranks, order, average, axis=1)
+    return ranks.reshape(shape), order.reshape(shape), ordered.reshape(shape)
+
+
+def sort_order(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values, axis=1)`` up to the order within ties (NaN last), faster.
+
+    Sorts integer keys -- the float's order-preserving bit pattern with its lowest bits
+    replaced by the column index -- and reads the permutation off the low bits. Rows where
+    values differing only in those dropped bits came out of order are argsorted instead.
+    """
+    values = np.ascontiguousarray(values, dtype=float)
+    size = values.shape[1]
+    if size < 2:
+        return np.zeros(values.shape, dtype=np.intp)
+    bits = np.uint64((size - 1).bit_length())
+    pattern = values.view(np.uint64)
+    key = np.where(pattern >> np.uint64(63), ~pattern, pattern | np.uint64(1 << 63))
+    key[np.isnan(values)] = np.uint64(0xFFFFFFFFFFFFFFFF)
+    key = ((key >> bits) << bits) | np.arange(size, dtype=np.uint64)
+    key.sort(axis=1)
+    order = (key & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.intp)
+    ordered = np.take_along_axis(values, order, axis=1)
+    unsorted = (ordered[:, 1:] < ordered[:, :-1]).any(axis=1)
+    if unsorted.any():
+        order[unsorted] = np.argsort(values[unsorted], axis=1)
+    return order
+
+
+def _tied_average_ranks(ordered: np.ndarray) -> np.ndarray:
+    """1-based average ranks of the rows of ``ordered`` (each sorted, NaN last)."""
+    size = ordered.shape[-1]
+    position = np.broadcast_to(np.arange(size), ordered.shape)
+    first = np.ones(ordered.shape, dtype=bool)
+    first[..., 1:] = ordered[..., 1:] != ordered[..., :-1]  # NaN != NaN: own group
+    last = np.ones(ordered.shape, dtype=bool)
+    last[..., :-1] = first[..., 1:]
+    start = np.maximum.accumulate(np.where(first, position, 0), axis=-1)
+    end = np.flip(np.minimum.accumulate(np.flip(np.where(last, position, size), -1), -1), -1)
+    return (start + end) / 2.0 + 1.0
+
+
+@dataclass(frozen=True)
+class SortedRows:
+    """Each row's non-NaN values in ascending order, for counting by bisection.
+
+    A rank test adds a few values (a window's abnormal returns) to a pair's estimation
+    values; :meth:`count_below` gives where each added value falls, :func:`added_value_shifts`
+    how much every estimation value's rank moves.
+
+    Attributes
+    ----------
+    values : ndarray, shape (N, W)
+        Ascending, NaN-padded; W a power of two above every row size.
+    size : ndarray, shape (N,)
+        Number of non-NaN values of the row.
+    position : ndarray of int, shape (N, T)
+        Position of each cell in its sorted row (0-based), -1 where NaN.
+    rank : ndarray, shape (N, T)
+        Average ranks within the row (as :func:`average_ranks`).
+    order : ndarray of int, shape (N, T)
+        The sorting permutation of each row (NaN cells last).
+    """
+
+    values: np.ndarray
+    size: np.ndarray
+    position: np.ndarray
+    rank: np.ndarray
+    order: np.ndarray
+
+    @classmethod
+    def build(cls, values: np.ndarray, like: SortedRows | None = None) -> SortedRows:
+        """Sort the rows of ``values``; ``like``: rows probably sorted the same way.
+
+        ``like`` (e.g. the same values before a positive rescaling) saves the sort of the
+        rows it orders correctly; the result is the same either way.
+        """
+        n_rows, n_cols = values.shape
+        rank, order, ordered = ranks_and_order(values, None if like is None else like.order)
+        missing = np.isnan(values)
+        size = (~missing).sum(axis=1).astype(np.int64)
+        width = 1 << int(size.max(initial=0)).bit_length()  # > every size
+        padded = np.full((n_rows, width), np.nan)
+        kept = min(width, n_cols)
+        padded[:, :kept] = ordered[:, :kept]
+        dtype = np.int16 if n_cols < np.iinfo(np.int16).max else np.int32
+        position = np.empty(values.shape, dtype=dtype)
+        cells = np.broadcast_to(np.arange(n_cols, dtype=dtype), values.shape)
+        np.put_along_axis(position, order, cells, axis=1)
+        position[missing] = -1
+        return cls(values=padded, size=size, position=position, rank=rank, order=order)
+
+    def take(self, rows: np.ndarray) -> SortedRows:
+        """The rows ``rows`` (integer index)."""
+        return SortedRows(
+            self.values[rows],
+            self.size[rows],
+            self.position[rows],
+            self.rank[rows],
+            self.order[rows],
+        )
+
+    def count_below(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Numbers of values of each row below and at most ``queries`` (N, K).
+
+        Both are 0 for a NaN query (it compares False with everything).
+        """
+        rows = np.broadcast_to(np.arange(len(self.size))[:, None], queries.shape)
+        at_most = self._bisect(rows, queries, inclusive=True)
+        # "below" differs only where the row holds the query value itself: bisect those again
+        width = self.values.shape[1]
+        largest = self.values.ravel()[rows * width + np.maximum(at_most - 1, 0)]
+        tied = (at_most > 0) & (largest == queries)
+        below = at_most.copy()
+        if tied.any():
+            below[tied] = self._bisect(rows[tied], queries[tied], inclusive=False)
+        return below, at_most
+
+    def _bisect(self, rows: np.ndarray, queries: np.ndarray, inclusive: bool) -> np.ndarray:
+        """Branch-free bisection: the NaN padding compares False, so no row bounds needed."""
+        width = self.values.shape[1]
+        flat = self.values.ravel()
+        cursor = rows * width - 1  # flat index of the last value counted so far
+        step = width >> 1
+        while step:
+            value = flat[cursor + step]
+            cursor += step * ((value <= queries) if inclusive else (value < queries))
+            step >>= 1
+        return cursor - rows * width + 1
+
+
+def added_value_shifts(
+    position: np.ndarray,
+    below: np.ndarray,
+    at_most: np.ndarray,
+    members: np.ndarray,
+    bounds: np.ndarray,
+) -> np.ndarray:
+    """Column sums of the rank shift one added value causes in each pair's row.
+
+    Adding a value ``v_i`` to pair i's values moves the rank of every value above ``v_i`` up
+    by one and of every value equal to it up by one half. With ``below_i`` / ``at_most_i``
+    the numbers of the pair's values ``<`` / ``<=`` ``v_i``, a cell at sorted position ``p``
+    is above ``v_i`` iff ``p >= at_most_i`` and equal iff ``below_i <= p < at_most_i``.
+    Shifts are halves and the sums are formed in float32, exact below 2^23.
+
+    Parameters
+    ----------
+    position : ndarray of int, shape (R, T)
+        Sorted positions of the cells (:attr:`SortedRows.position`), -1 where missing.
+    below, at_most : ndarray of int, shape (R,) or (K, R)
+        Counts of the added value of each pair: one for every cross-section, or one per
+        cross-section.
+    members : ndarray of bool, shape (K, R)
+        Pairs of each cross-section.
+    bounds : ndarray of int, shape (G + 1,)
+        Row offsets of G consecutive groups of pairs (sums are kept per group).
+
+    Returns
+    -------
+    ndarray, shape (K, G, T)
+        ``sum over the members i of group g of shift_k[i, t]``.
+    """
+    n_sections, n_groups = members.shape[0], len(bounds) - 1
+    out = np.zeros((n_sections, n_groups, position.shape[1]))
+    if n_sections == 0 or position.shape[0] == 0:
+        return out
+    weights = members.astype(np.float32)
+    if below.ndim == 1:  # one added value per pair, shared by every cross-section
+        above = _shift_matrix(position, below, at_most)
+        for g in range(n_groups):
+            out[:, g] = weights[:, bounds[g] : bounds[g + 1]] @ above[bounds[g] : bounds[g + 1]]
+        return out
+    for k in range(n_sections):
+        above = _shift_matrix(position, below[k], at_most[k])
+        for g in range(n_groups):
+            out[k, g] = weights[k, bounds[g] : bounds[g + 1]] @ above[bounds[g] : bounds[g + 1]]
+    return out
+
+
+def _shift_matrix(position: np.ndarray, below: np.ndarray, at_most: np.ndarray) -> np.ndarray:
+    """Per cell: 1 above the added value, 1/2 equal to it, 0 below or missing (float32)."""
+    above = np.empty(position.shape, dtype=np.float32)
+    np.greater_equal(position, at_most.astype(position.dtype)[:, None], out=above, casting="unsafe")
+    tied = np.flatnonzero(at_most > below)
+    if len(tied):
+        cells = position[tied]
+        above[tied] += 0.5 * ((cells >= below[tied, None]) & (cells < at_most[tied, None]))
+    return above
+
+
+def group_bounds(keys: np.ndarray) -> np.ndarray:
+    """Offsets of the runs of equal values in ``keys`` (sorted): ``[0, ..., len(keys)]``."""
+    keys = np.asarray(keys)
+    if len(keys) == 0:
+        return np.zeros(1, dtype=np.intp)
+    change = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    return np.concatenate([[0], change, [len(keys)]]).astype(np.intp)
+
+
+# ------------------------------------------------------------------------ correlations
+
+
+def mean_offdiagonal_correlation(residuals: np.ndarray) -> float:
+    """Kolari-Pynnonen ``r_bar``: mean off-diagonal Pearson correlation of residual rows.
+
+    Each correlation uses the pairwise-complete columns of the two rows (columns where
+    both are finite) with means over those columns; pairs with fewer than two common
+    columns or a constant row on them are left out of the mean (Kolari & Pynnonen 2010; Stata estudy).
+
+    Parameters
+    ----------
+    residuals : ndarray, shape (N, T)
+        Estimation residuals, NaN where missing.
+
+    Returns
+    -------
+    float
+        ``r_bar``; NaN when no pair of rows has a defined correlation.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 4.0], [3.0, 2.0, 1.0]])
+    >>> round(mean_offdiagonal_correlation(x), 6)
+    -0.333333
+    """
+    residuals = np.asarray(residuals, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        structure = CorrelationStructure.build(residuals)
+        total, count = structure.pair_sums(np.ones((1, residuals.shape[0]), dtype=bool))
+    return float(total[0] / count[0]) if count[0] else float("nan")
+
+
+def r_bar_from_sums(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Mean correlation from summed correlations and their number (NaN for none)."""
+    return np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
+
+
+@dataclass(frozen=True)
+class CorrelationStructure:
+    """Sums of pairwise-complete Pearson correlations without the N x N matrix.
+
+    ``corr_ij`` uses the columns where rows i and j are both finite, with means over those
+    columns; a pair counts only with at least two common columns and both rows
+    non-constant on them. Rows sharing one missing-data pattern ("groups") are handled
+    together: for i in group A and j in group B the common columns are the intersection
+    M_AB of the two patterns, so ``sum_{i in A, j in B} corr_ij`` is the inner product of
+    two weighted row sums over M_AB -- O(N T) per pattern pair instead of O(N^2 T). Rows
+    whose pattern is rare are correlated with every row directly, in blocks of rows.
+    """
+
+    centred: np.ndarray  # (N, T) row minus its mean, 0 where missing
+    mask: np.ndarray  # (N, T) 0/1 floats
+    group: np.ndarray  # (N,) group index, -1 for rows handled directly
+    common: np.ndarray  # (p, p) number of columns of M_AB
+    weight: np.ndarray  # (N, p) 1/sqrt(sum of squared deviations over M_{g(i)B}), 0 if invalid
+    sums: np.ndarray  # (N, p) sum of centred values over M_{g(i)B}
+    valid: np.ndarray  # (N, p) row usable against group B
+    direct: np.ndarray  # (n_d,) indices of rows handled directly
+
+    _MAX_GROUPS = 48
+    _BLOCK_CELLS = 2_000_000
+
+    @classmethod
+    def build(cls, residuals: np.ndarray) -> CorrelationStructure:
+        finite = np.isfinite(residuals)
+        count = finite.sum(axis=1)
+        row_mean = np.where(finite, residuals, 0.0).sum(axis=1) / np.maximum(count, 1)
+        centred = np.where(finite, residuals - row_mean[:, None], 0.0)
+        mask = finite.astype(float)
+        if len(finite) and (finite == finite[0]).all():  # one missing-data pattern
+            patterns, inverse = finite[:1], np.zeros(len(finite), dtype=int)
+            sizes = np.array([len(finite)])
+        else:
+            packed = np.ascontiguousarray(np.packbits(finite, axis=1))
+            keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+            _, first, inverse, sizes = np.unique(
+                keys, return_index=True, return_inverse=True, return_counts=True
+            )
+            patterns, inverse = finite[first], inverse.ravel()
+        chosen = [g for g in np.argsort(-sizes, kind="stable")[: cls._MAX_GROUPS] if sizes[g] >= 2]
+        lookup = np.full(len(patterns), -1)
+        lookup[chosen] = np.arange(len(chosen))
+        group = lookup[inverse] if len(inverse) else np.zeros(0, dtype=int)
+        chosen_patterns = patterns[chosen].astype(float).reshape(len(chosen), mask.shape[1])
+        common = chosen_patterns @ chosen_patterns.T
+        sums = centred @ chosen_patterns.T
+        squares = (centred**2) @ chosen_patterns.T
+        n_common = common[np.maximum(group, 0)] if len(chosen) else np.zeros((len(group), 0))
+        deviation = squares - sums**2 / np.maximum(n_common, 1.0)
+        valid = (
+            (group >= 0)[:, None]
+            & (n_common >= 2)
+            & (deviation > RELATIVE_TOLERANCE * np.maximum(squares, np.finfo(float).tiny))
+        )
+        weight = np.where(valid, 1.0 / np.sqrt(np.where(valid, deviation, 1.0)), 0.0)
+        return cls(
+            centred=centred,
+            mask=mask,
+            group=group,
+            common=common,
+            weight=weight,
+            sums=np.where(valid, sums, 0.0),
+            valid=valid,
+            direct=np.flatnonzero(group < 0),
+        )
+
+    def pair_sums(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sum and number of defined correlations over unordered pairs within each row of m."""
+        total, count = self._grouped_sums(m)
+        direct_total, direct_count = self._direct_sums(m)
+        return total + direct_total, count + direct_count
+
+    def _grouped_sums(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n_groups = self.common.shape[0]
+        n_sections = m.shape[0]
+        total, count = np.zeros(n_sections), np.zeros(n_sections)
+        if n_groups == 0:
+            return total, count
+        n_cols = self.centred.shape[1]
+        chunk = max(1, self._BLOCK_CELLS // (n_groups * n_groups * max(n_cols, 1)))
+        usable = self.common >= 2
+        upper = np.triu(np.ones((n_groups, n_groups), dtype=bool), k=1) & usable
+        diagonal = np.diag(usable)
+        for start in range(0, n_sections, chunk):
+            part = m[start : start + chunk].astype(float)
+            size = part.shape[0]
+            # u[k, A, B] = sum_{i in A} m_ki w_i^B x_i (a T-vector, zero off A's pattern)
+            u = np.zeros((size, n_groups, n_groups, n_cols))
+            v = np.zeros((size, n_groups, n_groups))
+            c = np.zeros((size, n_groups, n_groups))
+            for a in range(n_groups):
+                rows = np.flatnonzero(self.group == a)
+                coef = part[:, rows, None] * self.weight[None, rows, :]  # (k, i, B)
+                flat = coef.transpose(0, 2, 1).reshape(size * n_groups, len(rows))
+                u[:, a] = (flat @ self.centred[rows]).reshape(size, n_groups, n_cols)
+                v[:, a] = (coef * self.sums[None, rows, :]).sum(axis=1)
+                c[:, a] = part[:, rows] @ self.valid[rows].astype(float)
+            inner = np.einsum("kabt,kbat->kab", u, u)
+            term = inner - v * v.transpose(0, 2, 1) / np.maximum(self.common, 1.0)[None]
+            pairs = c * c.transpose(0, 2, 1)
+            same = np.diagonal(term, axis1=1, axis2=2)
+            same_count = np.diagonal(c, axis1=1, axis2=2)
+            total[start : start + size] = (term * upper).sum(axis=(1, 2)) + (
+                0.5 * (same - same_count) * diagonal
+            ).sum(axis=1)
+            count[start : start + size] = (pairs * upper).sum(axis=(1, 2)) + (
+                0.5 * same_count * (same_count - 1.0) * diagonal
+            ).sum(axis=1)
+        return total, count
+
+    def _direct_sums(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs with at least one directly handled row, each unordered pair once."""
+        n_sections = m.shape[0]
+        total, count = np.zeros(n_sections), np.zeros(n_sections)
+        if len(self.direct) == 0:
+            return total, count
+        n_rows = self.centred.shape[0]
+        column_weight = np.ones(n_rows)
+        column_weight[self.direct] = 0.5  # direct-direct pairs are met twice
+        weights = m.astype(float) * column_weight[None, :]
+        block = max(1, self._BLOCK_CELLS // max(n_rows, 1))
+        x, mask = self.centred, self.mask
+        for start in range(0, len(self.direct), block):
+            rows = self.direct[start : start + block]
+            corr, valid = _pairwise_block(x[rows], mask[rows], x, mask)
+            valid[np.arange(len(rows)), rows] = False
+            row_weight = m[:, rows].astype(float)
+            total += (row_weight * (np.where(valid, corr, 0.0) @ weights.T).T).sum(axis=1)
+            count += (row_weight * (valid.astype(float) @ weights.T).T).sum(axis=1)
+        return total, count
+
+
+def _pairwise_block(
+    x_rows: np.ndarray, mask_rows: np.ndarray, x_all: np.ndarray, mask_all: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise-complete correlations of some rows with all rows (centred, zero-filled)."""
+    common = mask_rows @ mask_all.T
+    sum_i = x_rows @ mask_all.T
+    sum_j = mask_rows @ x_all.T
+    squares_i = (x_rows**2) @ mask_all.T
+    squares_j = mask_rows @ (x_all**2).T
+    safe = np.maximum(common, 1.0)
+    cov = x_rows @ x_all.T - sum_i * sum_j / safe
+    var_i = squares_i - sum_i**2 / safe
+    var_j = squares_j - sum_j**2 / safe
+    tiny = np.finfo(float).tiny
+    valid = (
+        (common >= 2)
+        & (var_i > RELATIVE_TOLERANCE * np.maximum(squares_i, tiny))
+        & (var_j > RELATIVE_TOLERANCE * np.maximum(squares_j, tiny))
+    )
+    corr = np.where(valid, cov / np.sqrt(np.where(valid, var_i * var_j, 1.0)), 0.0)
+    return corr, valid

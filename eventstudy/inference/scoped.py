@@ -1,0 +1,332 @@
+"""The one execution route of the cross-sectional tests: a battery per scope.
+
+:func:`scoped_tests` runs every test of :data:`TEST_IDS` on every event-period day and
+every CAR window of each scope; :func:`daily_tests` and :func:`window_tests` are its
+one-scope case (all pairs of the panel). What belongs to a pair alone is computed once per
+call (:class:`~eventstudy.inference.sections.PairInputs`), what depends on a scope's pairs
+once per scope; nothing is cached between calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from eventstudy import registry
+from eventstudy.abnormal import bhar, format_window
+from eventstudy.inference import frames
+from eventstudy.inference import statistics as st
+from eventstudy.inference.bootstrap import skew_t_test
+from eventstudy.inference.kernels import distinct_rows, r_bar_from_sums
+from eventstudy.inference.pvalues import check_alternative, parametric_p_value
+from eventstudy.inference.result import TestResult
+from eventstudy.inference.sections import PairInputs, ScopeData, Sections, scope_order
+from eventstudy.panel import AbnormalPanel
+from eventstudy.scopes import SCOPE_LABELS, Scope
+
+BATTERY: dict[str, Callable[[ScopeData, Sections], TestResult]] = {
+    "cs_t": st.cs_t,
+    "patell": st.patell,
+    "bmp": st.bmp,
+    "kp_bmp": st.kp_bmp,
+    "kp_patell": st.kp_patell,
+    "crude_dependence": st.crude_dependence,
+    "lamb": st.lamb,
+    "sign": st.sign,
+    "gen_sign": st.gen_sign,
+    "corrado": st.corrado,
+    "corrado_zivney": st.corrado_zivney,
+    "grank": st.grank,
+    "wilcoxon": st.wilcoxon,
+}
+"""Tests of the abnormal return of a day (AR) and of a window (CAR), in output order."""
+BHAR_TEST = "bhar_skew_t"
+DAILY_TEST_IDS: tuple[str, ...] = tuple(BATTERY)
+"""Cross-sectional tests reported for each event-period day."""
+TEST_IDS: tuple[str, ...] = (*DAILY_TEST_IDS, BHAR_TEST)
+"""Cross-sectional tests reported for each window (the day tests plus the BHAR test)."""
+
+
+def clustering_note(test_id: str) -> str:
+    """What a cross-sectional row's ``note`` says about same-date clustering (from the registry).
+
+    Examples
+    --------
+    >>> clustering_note("kp_bmp")
+    'robust to same-date clustering'
+    """
+    robust = registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
+    return (
+        "robust to same-date clustering"
+        if robust
+        else "assumes independent pairs: not robust to same-date clustering"
+    )
+
+
+def scoped_tests(
+    panel: AbnormalPanel,
+    scopes: Sequence[Scope],
+    windows: Sequence[tuple[int, int]],
+    alternative: str = "two-sided",
+    returns: str = "simple",
+) -> pd.DataFrame:
+    """Daily and window cross-sectional tests of every scope of one panel.
+
+    Parameters
+    ----------
+    panel : AbnormalPanel
+        Abnormal returns of all pairs.
+    scopes : sequence of Scope
+        The cross-sections (:func:`eventstudy.scopes.build_scopes`); ``Scope.rows`` is a
+        boolean mask over the panel's pairs.
+    windows : sequence of (int, int)
+        CAR windows ``(first, last)``, inclusive.
+    alternative : {'two-sided', 'greater', 'less'}
+        Alternative hypothesis of the p-values (H0: no abnormal return).
+    returns : {'simple', 'log'}
+        Kind of ``panel.ret``; BHARs compound simple returns.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`~eventstudy.inference.frames.TEST_COLUMNS` (``asset`` ``''``); per
+        scope first the daily rows (by ``rel_day``, then :data:`DAILY_TEST_IDS`; ``window``
+        ``''``), then each window's rows (:data:`TEST_IDS`; ``rel_day`` NA). A statistic that
+        cannot be computed is NaN with the reason in ``note``; every ``note`` says whether
+        the test is robust to same-date clustering.
+
+    Examples
+    --------
+    >>> scoped_tests(panel, result.scopes(), [(0, 1)])  # doctest: +SKIP
+    """
+    check_alternative(alternative)
+    battery = _Battery.prepare(panel, windows, days=True, returns=returns, alternative=alternative)
+    blocks = [
+        battery.scope_block(np.flatnonzero(np.asarray(scope.rows, dtype=bool))) for scope in scopes
+    ]
+    if not blocks:
+        return frames.empty(frames.TEST_COLUMNS)
+    columns = battery.stack(blocks)
+    sizes = [len(block["test"]) for block in blocks]
+    labels = np.array([scope.labels() for scope in scopes], dtype=object)
+    owner = np.repeat(np.arange(len(scopes)), sizes)
+    for position, name in enumerate(SCOPE_LABELS):
+        columns[name] = frames.labels_taken(labels[:, position], owner)
+    columns["asset"] = frames.labels_taken([""], np.zeros(len(owner), dtype=np.intp))
+    return frames.frame(columns, frames.TEST_COLUMNS)
+
+
+def daily_tests(panel: AbnormalPanel, alternative: str = "two-sided") -> pd.DataFrame:
+    """Cross-sectional tests of every event-period day over all pairs of ``panel``.
+
+    The one-scope case of :func:`scoped_tests`.
+
+    Parameters
+    ----------
+    panel : AbnormalPanel
+        Abnormal returns of N (event, asset) pairs.
+    alternative : {'two-sided', 'greater', 'less'}
+        Alternative hypothesis of the p-values.
+
+    Returns
+    -------
+    DataFrame
+        One row per (event-period ``rel_day``, test of :data:`DAILY_TEST_IDS`), in that
+        order, with columns ``rel_day, test, statistic, p_value, distribution, df, n, r_bar,
+        note``.
+
+    Examples
+    --------
+    >>> table = daily_tests(panel)  # doctest: +SKIP
+    >>> table.query("rel_day == 0 and test == 'kp_bmp'")  # doctest: +SKIP
+    """
+    check_alternative(alternative)
+    battery = _Battery.prepare(panel, [], days=True, returns="simple", alternative=alternative)
+    columns = battery.stack([battery.scope_block(np.arange(panel.n_pairs))])
+    columns["rel_day"] = np.asarray(columns["rel_day"], dtype=np.int64)
+    return frames.frame(columns, frames.DAILY_COLUMNS)
+
+
+def window_tests(
+    panel: AbnormalPanel,
+    window: tuple[int, int],
+    alternative: str = "two-sided",
+    returns: str = "simple",
+) -> pd.DataFrame:
+    """Cross-sectional tests of the abnormal return over ``window`` (all pairs of ``panel``).
+
+    The one-scope, one-window case of :func:`scoped_tests`.
+
+    Parameters
+    ----------
+    panel : AbnormalPanel
+        Abnormal returns of N (event, asset) pairs.
+    window : tuple of int
+        ``(first, last)`` event-period ``rel_day`` of the window, inclusive.
+    alternative : {'two-sided', 'greater', 'less'}
+        Alternative hypothesis of the p-values.
+    returns : {'simple', 'log'}
+        Kind of ``panel.ret`` (for the BHARs).
+
+    Returns
+    -------
+    DataFrame
+        One row per test of :data:`TEST_IDS` with columns ``test, statistic, p_value,
+        distribution, df, n, r_bar, note``.
+
+    Examples
+    --------
+    >>> window_tests(panel, (0, 1))  # doctest: +SKIP
+    """
+    check_alternative(alternative)
+    battery = _Battery.prepare(
+        panel, [tuple(window)], days=False, returns=returns, alternative=alternative
+    )
+    columns = battery.stack([battery.scope_block(np.arange(panel.n_pairs))])
+    return frames.frame(columns, frames.WINDOW_COLUMNS)
+
+
+@dataclass
+class _Battery:
+    """One call's inputs: the pairs, the day and window cross-sections, the settings."""
+
+    pairs: PairInputs
+    days: Sections | None
+    windows: Sections | None
+    rel_days: np.ndarray
+    labels: list[str]
+    alternative: str
+    bootstrap_memo: dict
+
+    @classmethod
+    def prepare(
+        cls,
+        panel: AbnormalPanel,
+        windows: Sequence[tuple[int, int]],
+        days: bool,
+        returns: str,
+        alternative: str,
+    ) -> _Battery:
+        windows = [tuple(int(day) for day in window) for window in windows]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            pairs = PairInputs.build(panel)
+            n_days = len(panel.event_rel_days)
+            day_sections = (
+                Sections.build(pairs, np.eye(n_days, dtype=bool), is_window=False) if days else None
+            )
+            window_sections = None
+            if windows:
+                selector = np.array([panel.window_selector(w).astype(bool) for w in windows])
+                bhars = np.array([bhar(panel, w, returns) for w in windows])
+                window_sections = Sections.build(pairs, selector, is_window=True, bhar=bhars)
+        return cls(
+            pairs,
+            day_sections,
+            window_sections,
+            panel.event_rel_days.astype(np.int64),
+            [format_window(w) for w in windows],
+            alternative,
+            {},
+        )
+
+    def scope_block(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Output columns of one scope (all but the labels), rows in output order."""
+        rows = scope_order(self.pairs.n_est_obs, rows)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            scope = ScopeData.build(self.pairs.take(rows), self.alternative)
+            days = self.days.take(rows) if self.days is not None else None
+            windows = self.windows.take(rows) if self.windows is not None else None
+            _prefill_r_bar(scope, [s.std_members for s in (days, windows) if s is not None])
+            parts = []
+            if days is not None:
+                results = [(test_id, BATTERY[test_id](scope, days)) for test_id in DAILY_TEST_IDS]
+                parts.append(self._columns(results, days.count, is_day=True))
+            if windows is not None:
+                results = [
+                    (test_id, BATTERY[test_id](scope, windows)) for test_id in DAILY_TEST_IDS
+                ]
+                bhar_result = skew_t_test(
+                    windows.bhar, np.isfinite(windows.bhar), self.alternative, self.bootstrap_memo
+                )
+                results.append((BHAR_TEST, bhar_result))
+                parts.append(self._columns(results, windows.count, is_day=False))
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+    def _columns(
+        self, results: list[tuple[str, TestResult]], n_sections: int, is_day: bool
+    ) -> dict:
+        """Columns of K cross-sections x tests, ordered by cross-section then test."""
+        n_tests = len(results)
+        order = np.arange(n_tests * n_sections).reshape(n_tests, n_sections).T.ravel()
+        test_rank = np.repeat([TEST_IDS.index(test_id) for test_id, _ in results], n_sections)
+        p_value = [  # NaN: parametric, computed for all rows at once in stack()
+            r.p_value if r.p_value is not None else np.full(n_sections, np.nan) for _, r in results
+        ]
+        clustering = {test_id: clustering_note(test_id) for test_id, _ in results}
+        notes = [
+            np.where(
+                r.note == "",
+                clustering[test_id],
+                np.char.add(r.note.astype(str), "; " + clustering[test_id]),
+            ).astype(object)
+            for test_id, r in results
+        ]
+        section = np.tile(np.arange(n_sections), n_tests)
+        columns = {
+            "test": test_rank,
+            "statistic": np.concatenate([r.statistic for _, r in results]),
+            "p_value": np.concatenate(p_value),
+            "distribution": np.repeat([r.distribution for _, r in results], n_sections).astype(
+                object
+            ),
+            "df": np.concatenate([r.df for _, r in results]).astype(float),
+            "n": np.concatenate([r.n for _, r in results]).astype(np.int64),
+            "r_bar": np.concatenate(
+                [
+                    r.r_bar if r.r_bar is not None else np.full(n_sections, np.nan)
+                    for _, r in results
+                ]
+            ).astype(float),
+            "note": np.concatenate(notes),
+            "rel_day": self.rel_days[section] if is_day else np.zeros(len(section), dtype=np.int64),
+            "is_day": np.full(len(section), is_day),
+            "window": section if not is_day else np.full(len(section), -1),
+        }
+        return {name: values[order] for name, values in columns.items()}
+
+    def stack(self, blocks: list[dict[str, np.ndarray]]) -> dict[str, object]:
+        """Frame columns of the scopes' blocks (labels and p-values decoded)."""
+        columns = {name: np.concatenate([block[name] for block in blocks]) for name in blocks[0]}
+        out: dict[str, object] = {name: columns[name] for name in ("statistic", "df", "n", "r_bar")}
+        parametric = np.isin(columns["distribution"], ("t", "normal"))
+        out["p_value"] = np.where(
+            parametric,
+            parametric_p_value(
+                columns["statistic"], columns["distribution"], columns["df"], self.alternative
+            ),
+            columns["p_value"],
+        )
+        out["test"] = frames.labels_taken(TEST_IDS, columns["test"])
+        out["distribution"] = frames.encoded(columns["distribution"])
+        out["note"] = frames.encoded(columns["note"])
+        out["rel_day"] = frames.int_or_na(columns["rel_day"], ~columns["is_day"])
+        out["window"] = frames.labels_taken(["", *self.labels], columns["window"] + 1)
+        return out
+
+
+def _prefill_r_bar(scope: ScopeData, member_sets: list[np.ndarray]) -> None:
+    """``r_bar`` of every cross-section of ``member_sets`` in one pass over distinct member sets."""
+    stacked = np.concatenate(member_sets, axis=0)
+    if stacked.shape[0] == 0 or stacked.shape[1] == 0:
+        return
+    first, inverse = distinct_rows(stacked)
+    total, count = scope.correlation.pair_sums(stacked[first])
+    r_bar = r_bar_from_sums(total, count)[inverse]
+    start = 0
+    for m in member_sets:
+        key = np.ascontiguousarray(m).tobytes() + repr(m.shape).encode()
+        scope.r_bar_memo[key] = r_bar[start : start + len(m)]
+        start += len(m)

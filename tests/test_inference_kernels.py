@@ -1,0 +1,192 @@
+"""The kernels of ``inference`` equal the plain computations they replace.
+
+* counts by sorting + bisection (``SortedRows.count_below``): equal to direct comparison
+  (ties, NaN, infinities);
+* rank shifts of added values (``added_value_shifts``): equal to ranking every set again;
+* ``single_asset_tests`` SQ rows: equal to a brute-force loop over pairs and days;
+* p-values evaluating only the chosen tail / distribution: equal to the full formula;
+* string columns built by ``take``: the dtype the frame infers from object arrays.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special
+from test_inference import constant_mean_panel
+
+from eventstudy import inference
+from eventstudy.inference import frames
+from eventstudy.inference.kernels import SortedRows, added_value_shifts, average_ranks
+from eventstudy.inference.pvalues import parametric_p_value
+
+WINDOWS = [(0, 0), (0, 1), (1, 2), (0, 2), (2, 2)]
+
+
+def _tied_panel(seed: int = 3, n_pairs: int = 12, n_est: int = 40, n_event: int = 3):
+    """Returns on a coarse grid (many ties), missing estimation and event days."""
+    rng = np.random.default_rng(seed)
+    returns = np.round(rng.normal(0.0, 0.01, (n_pairs, n_est + n_event)), 3)
+    returns[rng.random(returns.shape) < 0.08] = np.nan
+    returns[0, n_est] = returns[0, 5]  # an event AR tied with an estimation residual
+    returns[1, : n_est - 2] = np.nan  # two estimation returns only
+    returns[2, n_est:] = np.nan  # no event returns
+    return constant_mean_panel(returns, n_est)
+
+
+def _direct_counts(reference: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    v = values[:, :, None]
+    return (reference[:, None, :] < v).sum(axis=2), (reference[:, None, :] <= v).sum(axis=2)
+
+
+def test_sorted_counts_equal_direct_counts():
+    rng = np.random.default_rng(11)
+    reference = np.round(rng.standard_normal((50, 90)), 1)
+    reference[rng.random(reference.shape) < 0.2] = np.nan
+    reference[3] = np.nan  # an empty reference set
+    reference[7, 4], reference[7, 5] = np.inf, -np.inf
+    values = np.round(rng.standard_normal((50, 7)), 1)  # ties with the reference
+    values[rng.random(values.shape) < 0.1] = np.nan
+    values[4, 0], values[4, 1] = np.inf, -np.inf
+    values[7, 0], values[7, 1] = np.inf, -np.inf
+    below, at_most = SortedRows.build(reference).count_below(values)
+    expected_below, expected_at_most = _direct_counts(reference, values)
+    np.testing.assert_array_equal(below, expected_below)
+    np.testing.assert_array_equal(at_most, expected_at_most)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_added_value_shifts_equal_ranking_again(shared):
+    """Estimation ranks after adding one value per pair = old rank + shift, for every cell."""
+    rng = np.random.default_rng(4)
+    values = np.round(rng.standard_normal((9, 30)), 1)
+    values[rng.random(values.shape) < 0.1] = np.nan
+    rows = SortedRows.build(values)
+    n_sections = 1 if shared else 4
+    added = np.round(rng.standard_normal((n_sections, 9)), 1)
+    added[0, 2] = values[2, 3]  # a tie
+    members = rng.random((n_sections, 9)) < 0.8
+    bounds = np.array([0, 4, 9])  # two groups of pairs
+    below, at_most = rows.count_below(added.T)
+    if shared:
+        got = added_value_shifts(rows.position, below[:, 0], at_most[:, 0], members, bounds)
+    else:
+        got = added_value_shifts(rows.position, below.T, at_most.T, members, bounds)
+    for k in range(n_sections):
+        combined = np.hstack([values, added[k][:, None]])
+        shift = average_ranks(combined)[:, :-1] - average_ranks(values)
+        for g, (a, b) in enumerate(itertools.pairwise(bounds)):
+            expected = np.nansum((members[k][:, None] * shift)[a:b], axis=0)
+            np.testing.assert_array_equal(got[k, g], expected)
+
+
+def _brute_force_sq(panel):
+    """(k_le, k_ge, n) per pair for each event day."""
+    out = []
+    for i in range(panel.n_pairs):
+        keep = panel.is_estimation[i] & np.isfinite(panel.ar[i])
+        resid = panel.ar[i][keep]
+        for value in panel.event_ar[i]:
+            out.append(((resid <= value).sum(), (resid >= value).sum(), len(resid)))
+    return np.array(out, dtype=float)
+
+
+@pytest.mark.parametrize("alternative", inference.ALTERNATIVES)
+def test_sq_rows_equal_brute_force(alternative):
+    panel = _tied_panel()
+    table = inference.single_asset_tests(panel, WINDOWS, alternative)
+    sq = table[table["test"] == "sq"]
+    assert set(sq["window"]) == {"", "[0,0]", "[2,2]"}  # one-day cells only
+    rows = sq[sq["window"] == ""]
+    le, ge, n = _brute_force_sq(panel).T
+    ok = rows["note"].to_numpy() == ""
+    assert (rows["n"].to_numpy() == n).all()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = le / n
+    np.testing.assert_array_equal(rows["statistic"].to_numpy()[ok], share[ok])
+    lower, upper = (le + 1) / (n + 1), (ge + 1) / (n + 1)
+    p = {
+        "two-sided": np.minimum(1.0, 2.0 * np.minimum(lower, upper)),
+        "greater": upper,
+        "less": lower,
+    }[alternative]
+    np.testing.assert_array_equal(rows["p_value"].to_numpy()[ok], p[ok])
+    assert np.isnan(rows["p_value"].to_numpy()[~ok]).all()
+    for window, day in (("[0,0]", 0), ("[2,2]", 2)):
+        one_day = sq[sq["window"] == window].reset_index(drop=True)
+        same_day = rows[rows["rel_day"] == day].reset_index(drop=True)
+        pd.testing.assert_series_equal(one_day["p_value"], same_day["p_value"])
+
+
+@pytest.mark.parametrize("alternative", inference.ALTERNATIVES)
+def test_p_value_equals_full_formula(alternative):
+    rng = np.random.default_rng(5)
+    statistic = rng.standard_normal(400) * 3
+    statistic[::17] = np.nan
+    statistic[::23] = np.inf
+    distribution = np.where(rng.random(400) < 0.5, "t", "normal").astype(object)
+    df = rng.integers(1, 300, 400).astype(float)
+    is_t = distribution == "t"
+
+    def cdf(x):
+        return np.where(is_t, special.stdtr(np.where(is_t, df, 1.0), x), special.ndtr(x))
+
+    p = {
+        "two-sided": 2.0 * cdf(-np.abs(statistic)),
+        "greater": cdf(-statistic),
+        "less": cdf(statistic),
+    }[alternative]
+    expected = np.where(np.isfinite(statistic), np.minimum(p, 1.0), np.nan)
+    np.testing.assert_array_equal(
+        parametric_p_value(statistic, distribution, df, alternative), expected
+    )
+    np.testing.assert_array_equal(
+        parametric_p_value(statistic, "t", df, alternative),
+        parametric_p_value(statistic, np.full(400, "t", dtype=object), df, alternative),
+    )
+
+
+def test_single_asset_string_columns_have_inferred_dtype():
+    panel = _tied_panel()
+    table = inference.single_asset_tests(panel, WINDOWS)
+    inferred = pd.DataFrame({"x": np.array(["a", "b"], dtype=object)})["x"].dtype
+    for column in ["event_id", "asset", "window", "test", "distribution", "note"]:
+        assert table[column].dtype == inferred, column
+    per_pair = 3 * 2 + len(WINDOWS) + 2  # days x (ts_t, sq) + windows x ts_t + two one-day sq
+    assert len(table) == panel.n_pairs * per_pair
+    assert table["asset"].tolist() == np.repeat(panel.assets, per_pair).tolist()
+    assert table["test"].tolist()[:2] == ["ts_t", "sq"]
+    assert set(table["distribution"]) == {"t", "empirical"}
+
+
+def test_single_asset_empty_panel():
+    panel = _tied_panel()
+    empty = panel.subset(np.zeros(panel.n_pairs, dtype=bool))
+    table = inference.single_asset_tests(empty, WINDOWS)
+    assert len(table) == 0
+    assert list(table.columns) == frames.SINGLE_COLUMNS
+
+
+def test_pair_tests_carry_each_pairs_own_labels():
+    """Twin pairs (same event and asset, total vs relative reaction) keep their own labels."""
+    import dataclasses
+
+    panel = _tied_panel(n_pairs=4)
+    twins = dataclasses.replace(
+        panel,
+        event_ids=np.array(["e", "e", "f", "f"], dtype=object),
+        assets=np.array(["A", "A", "B", "B"], dtype=object),
+        reactions=np.array(["relative", "total", "relative", "total"], dtype=object),
+    )
+    rows = inference.pair_tests(twins, [(0, 1)], np.array(["g1", "g1", "g2", "g2"], dtype=object))
+    single = inference.single_asset_tests(twins, [(0, 1)])
+    per_pair = len(single) // 4
+    assert rows["reaction"].tolist() == np.repeat(twins.reactions, per_pair).tolist()
+    assert rows["group"].tolist() == np.repeat(["g1", "g1", "g2", "g2"], per_pair).tolist()
+    assert (rows["scope"] == "pair").all() and rows["scope_id"].tolist() == single[
+        "event_id"
+    ].tolist()
+    assert list(rows.columns) == inference.TEST_COLUMNS

@@ -10,6 +10,7 @@ random stocks (clustered design) and records, at 5% two-sided:
 * cross-sectional: every test of :mod:`eventstudy.inference` on the N pairs.
 
 Usage: python benchmarks/size_volume.py [--snapshot DIR] [--reps 300] [--n 50] [--seed 5]
+       [--windows=0,0 0,1 -1,1 0,5]  (windows first,last; "=" lets the first be negative)
 """
 
 from __future__ import annotations
@@ -51,23 +52,24 @@ def load_log_volumes(snapshot: Path) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def run(log_volumes: pd.DataFrame, reps: int, n_assets: int, seed: int) -> pd.DataFrame:
+def run(log_volumes: pd.DataFrame, reps: int, n_assets: int, seed: int,
+        windows: tuple[tuple[int, int], ...] = WINDOWS) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     sessions = log_volumes.index
-    candidates = np.arange(-ESTIMATION[0], len(sessions) - max(w[1] for w in WINDOWS) - 1)
+    candidates = np.arange(-ESTIMATION[0], len(sessions) - max(w[1] for w in windows) - 1)
     rows = []
     for rep in range(reps):
         day0 = sessions[rng.choice(candidates)]
         chosen = rng.choice(log_volumes.columns, n_assets, replace=False)
         panel, _ = event_panel(log_volumes[chosen], {f"r{rep}": day0}, model="constant_mean",
-                               estimation_window=ESTIMATION, event_windows=WINDOWS,
+                               estimation_window=ESTIMATION, event_windows=windows,
                                min_estimation_returns=200)
-        single = inference.single_asset_tests(panel, WINDOWS)
+        single = inference.single_asset_tests(panel, windows)
         single = single[single["window"] != ""]
         for (window, test), part in single.groupby(["window", "test"]):
             rows.append({"level": "pair", "window": window, "test": test,
                          "rejected": int((part["p_value"] < 0.05).sum()), "tried": int(part["p_value"].notna().sum())})
-        for window in WINDOWS:
+        for window in windows:
             table = inference.window_tests(panel, window)
             for test, p in zip(table["test"], table["p_value"]):
                 rows.append({"level": "cross-section", "window": f"[{window[0]},{window[1]}]", "test": test,
@@ -78,6 +80,11 @@ def run(log_volumes: pd.DataFrame, reps: int, n_assets: int, seed: int) -> pd.Da
     return summary.reset_index()
 
 
+def _window(text: str) -> tuple[int, int]:
+    first, last = (int(part) for part in text.split(","))
+    return first, last
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--snapshot", default=os.environ.get("EVENTSTUDY_SNAPSHOT",
@@ -85,10 +92,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=300)
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--windows", nargs="+", type=_window, default=list(WINDOWS),
+                        help="event windows as first,last; negative ones as --windows=-5,10 or after a positive one")
     args = parser.parse_args(argv)
     wall, cpu = time.perf_counter(), time.process_time()
     log_volumes = load_log_volumes(Path(args.snapshot))
-    summary = run(log_volumes, args.reps, args.n, args.seed)
+    summary = run(log_volumes, args.reps, args.n, args.seed, tuple(args.windows))
     wide = summary.pivot_table(index=["level", "test"], columns="window", values="rate", sort=False)
     half = 1.96 * np.sqrt(0.05 * 0.95 / args.reps)
     print(f"{args.reps} clustered replications of N = {args.n} stocks; rejection at 5% (two-sided); "

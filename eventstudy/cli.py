@@ -176,6 +176,16 @@ def _add_run_command(groups) -> None:
     run_parser.add_argument(
         "--no-volatility", action="store_true", help="skip the volatility stage"
     )
+    run_parser.add_argument(
+        "--no-volume", action="store_true", help="skip the abnormal-volume stage"
+    )
+    run_parser.add_argument(
+        "--assets-from",
+        type=Path,
+        metavar="PATH",
+        help="read the assets from this CSV instead of the study file's assets_from.path "
+        "(relative to the working directory; the study file's column names still apply)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

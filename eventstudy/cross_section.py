@@ -3,13 +3,9 @@
 Every firm of one event shares the event date, so their abnormal returns are cross-correlated
 (a sector, the market or the yen moves them together) and ordinary least-squares standard errors
 of a regression of CARs on characteristics are wrong, whatever heteroskedasticity correction
-they carry. Two sets of standard errors are reported side by side:
+they carry. Two sets of standard errors are reported side by side (registry entries
+:data:`eventstudy.registry.CROSS_SECTION_ESTIMATES`), the robust one first:
 
-``hc1``
-    Heteroskedasticity-robust OLS (White's estimator with the ``n / (n - p)`` small-sample
-    factor, statsmodels ``cov_type='HC1'``), reference t(n - p). It assumes independent firms:
-    kept for comparison, never the answer (it over-rejects when residuals share a sector or
-    market shock; see ``benchmarks/size_power_cross_section.py``).
 ``st``
     The Sefcik-Thompson (1986) portfolio method. With ``X`` the (n, p) design of the firms'
     characteristics, each coefficient ``b_j = w_j' CAR`` is a portfolio of the firms' CARs with
@@ -25,6 +21,12 @@ they carry. Two sets of standard errors are reported side by side:
     the convention of the crude-dependence portfolio test (Brown-Warner; a CAR's portfolio
     variance is ``L2`` times the daily one, days independent; divisor and degrees of freedom
     ``T - 1``). As for that test, the prediction-error component of the CAR is left out.
+``hc1``
+    Heteroskedasticity-robust OLS (White's estimator with the ``n / (n - p)`` small-sample
+    factor, statsmodels ``cov_type='HC1'``), reference t(n - p). It assumes independent firms:
+    shown beside Sefcik-Thompson for comparison, never the answer (it over-rejects when
+    residuals share a sector or market shock: 36-53% at 5% in
+    ``benchmarks/size_power_cross_section.py``).
 
 Missing estimation days (the rule). The estimation days are the rows of the abnormal-return
 frame on which at least one firm has a value. A firm with values on fewer than
@@ -50,25 +52,16 @@ import pandas as pd
 from scipy import stats
 
 from eventstudy.errors import EventStudyError
-from eventstudy.registry import StatisticInfo
 
 log = logging.getLogger("eventstudy")
 
 CROSS_SECTION_COLUMNS = [
     "term", "estimate",
-    "std_error_hc1", "t_hc1", "p_hc1", "df_hc1",
     "std_error_st", "t_st", "p_st", "df_st",
+    "std_error_hc1", "t_hc1", "p_hc1", "df_hc1",
     "n", "n_days", "note",
 ]
-"""Columns of :func:`cross_section_regression` (one row per coefficient)."""
-
-CROSS_SECTION_STATISTICS = {
-    "hc1": StatisticInfo("hc1", "OLS, heteroskedasticity-robust (HC1)", "cross_section",
-                         "cross-section", False, "t(n - p)"),
-    "sefcik_thompson": StatisticInfo("sefcik_thompson", "Sefcik-Thompson portfolio", "cross_section",
-                                     "cross-section", True, "t(T - 1)"),
-}
-"""Registry entries of the two standard errors of the ``cross_section`` table."""
+"""Columns of :func:`cross_section_regression` (one row per coefficient; Sefcik-Thompson first)."""
 
 DEFAULT_MIN_COVERAGE = 0.9
 DEFAULT_MIN_DAYS = 30
@@ -355,7 +348,6 @@ def study_cross_section(
     >>> study_cross_section(res, "car ~ C(size_class) + beta_topx", (0, 1),
     ...                     event_id="liberation-day-reciprocal-tariffs")  # doctest: +SKIP
     """
-    from eventstudy.abnormal import format_window
     from eventstudy.events import REACTIONS
 
     if reaction not in REACTIONS:
@@ -368,14 +360,25 @@ def study_cross_section(
         result.panel.window_selector(window)
     except KeyError as exc:
         raise CrossSectionError(str(exc).strip("'\"")) from None
+    events = [event_id] if event_id is not None else known
+    return _regressions(result, formula, window, events, reaction, min_coverage, min_days,
+                        strict=event_id is not None)
+
+
+def _regressions(result, formula: str, window: tuple[int, int], events: Sequence[str], reaction: str,
+                 min_coverage: float, min_days: int, strict: bool) -> pd.DataFrame:
+    """One regression per event, labelled; a refused one is a row with the reason in ``note``
+    (unless ``strict``). A bad formula always raises."""
+    from eventstudy.abnormal import format_window
+
     frames = []
-    for event in [event_id] if event_id is not None else known:
+    for event in events:
         try:
             table = _event_regression(result, formula, window, event, reaction, min_coverage, min_days)
         except FormulaError:
             raise
         except CrossSectionError as exc:
-            if event_id is not None:
+            if strict:
                 raise
             table = pd.DataFrame([{"term": "", "note": str(exc)}], columns=CROSS_SECTION_COLUMNS)
         table.insert(0, "event_id", event)
@@ -384,6 +387,132 @@ def study_cross_section(
         table.insert(3, "formula", formula)
         frames.append(table)
     return pd.concat(frames, ignore_index=True)[STUDY_COLUMNS]
+
+
+def cross_section_table(
+    result,
+    event_ids: Sequence[str],
+    window: tuple[int, int],
+    formula: str | None = None,
+) -> pd.DataFrame:
+    """The ``cross_section`` table: one regression per event and reaction kind of the study.
+
+    Every event of ``event_ids`` (in that order) is regressed for each reaction kind the study
+    measured (total first, then relative) with :func:`study_cross_section`'s inputs; an event
+    whose regression cannot be run gets one row with the reason in ``note``.
+
+    Parameters
+    ----------
+    result : StudyResult
+        A finished study.
+    event_ids : sequence of str
+        The events (e.g. the report's key events).
+    window : (int, int)
+        CAR window.
+    formula : str, optional
+        statsmodels formula; default :func:`default_formula`.
+
+    Returns
+    -------
+    DataFrame
+        :data:`STUDY_COLUMNS`.
+
+    Raises
+    ------
+    FormulaError
+        The formula cannot be read or names an unknown characteristic.
+
+    Examples
+    --------
+    >>> cross_section_table(res, ["liberation-day-reciprocal-tariffs"], (0, 1))  # doctest: +SKIP
+    """
+    from eventstudy.events import REACTIONS
+
+    formula = formula or default_formula(result)
+    measured = set(_pair_reactions(result.panel))
+    frames = [_regressions(result, formula, window, list(event_ids), reaction,
+                           DEFAULT_MIN_COVERAGE, DEFAULT_MIN_DAYS, strict=False)
+              for reaction in REACTIONS if reaction in measured]
+    if not frames or not len(event_ids):
+        return pd.DataFrame(columns=STUDY_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def has_attributes(config) -> bool:
+    """Whether any studied asset of the study carries an attribute (sector, size, ...)."""
+    return any(asset.attributes for asset in config.studied_assets)
+
+
+def report_cross_section(result, featured) -> pd.DataFrame:
+    """The ``cross_section`` table of a run: :func:`cross_section_table` of the report's key
+    events over its primary window, with the study file's ``report.cross_section`` formula (or
+    :func:`default_formula`).
+
+    Raises
+    ------
+    FormulaError
+        One line naming the study file and ``report.cross_section`` when that formula cannot
+        be used.
+
+    Examples
+    --------
+    >>> report_cross_section(res, featured.choose(res, tables["caar"]))  # doctest: +SKIP
+    """
+    config = result.config
+    formula = config.report.cross_section
+    try:
+        return cross_section_table(result, featured.key_events, featured.primary_window, formula)
+    except FormulaError as error:
+        if formula is None:
+            raise
+        where = config.path if config.path is not None else f"study {config.settings.name!r}"
+        raise FormulaError(f"{where}: report.cross_section: {error}") from None
+
+
+def default_formula(result) -> str:
+    """The report's default formula: ``car ~`` one ``C(name)`` per partition of ``study.group_by``
+    that splits the studied assets, leaving out a partition that nests in or contains one
+    already chosen (its dummies would be collinear), then every pre-event beta.
+
+    Examples
+    --------
+    >>> default_formula(res)  # doctest: +SKIP
+    'car ~ C(sector17) + C(size_class) + beta_topx + beta_gspc + beta_jpy_x'
+    """
+    config = result.config
+    chosen: list[str] = []
+    for name in config.settings.group_by:
+        values = _partition(config, name)
+        if name == "all" or values.nunique() < 2:
+            continue
+        if not any(_nested(values, _partition(config, other)) for other in chosen):
+            chosen.append(name)
+    terms = [f"C({_formula_name(name)})" for name in chosen]
+    terms += [f"beta_{beta_name(t)}" for t in _exposure_tickers(config, result.closes)]
+    return "car ~ " + (" + ".join(terms) if terms else "1")
+
+
+def _partition(config, name: str) -> pd.Series:
+    values = pd.Series([a.attribute(name) for a in config.studied_assets], dtype=object)
+    return values.where(values != "")
+
+
+def _nested(first: pd.Series, second: pd.Series) -> bool:
+    """Whether, on the assets carrying both, either partition is a function of the other."""
+    both = pd.DataFrame({"a": first, "b": second}).dropna()
+    if both.empty:
+        return False
+    return bool((both.groupby("a")["b"].nunique() <= 1).all()
+                or (both.groupby("b")["a"].nunique() <= 1).all())
+
+
+def _formula_name(name: str) -> str:
+    """``name``, quoted for the formula language when it is not an identifier."""
+    return name if name.isidentifier() else f"Q({name!r})"
+
+
+def _pair_reactions(panel) -> np.ndarray:
+    return panel.reactions if panel.reactions is not None else np.full(panel.n_pairs, "total")
 
 
 def _event_regression(result, formula, window, event_id, reaction, min_coverage, min_days) -> pd.DataFrame:
@@ -397,8 +526,7 @@ def _event_regression(result, formula, window, event_id, reaction, min_coverage,
 
 
 def _event_rows(panel, event_id: str, reaction: str) -> np.ndarray:
-    reactions = panel.reactions if panel.reactions is not None else np.full(panel.n_pairs, "total")
-    rows = (panel.event_ids == event_id) & (reactions == reaction)
+    rows = (panel.event_ids == event_id) & (_pair_reactions(panel) == reaction)
     if not rows.any():
         raise CrossSectionError(f"event {event_id!r}: no estimated pair with reaction {reaction!r}")
     return rows

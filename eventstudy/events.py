@@ -101,6 +101,8 @@ class ReportSettings:
     headline_windows: tuple[tuple[int, int], ...] | None = None
     market_group: str | None = None
     joint: tuple[tuple[str, ...], ...] | None = None
+    cross_section: str | None = None
+    """Formula of the report's cross-sectional regression (``None``: built from ``group_by``)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class StudySettings:
     model: ModelSpec = ModelSpec("constant_mean")
     prices: PriceSettings = PriceSettings()
     volatility: bool = True
+    volume: bool = True
+    """Measure abnormal trading volume for the assets whose prices come with volume."""
     total_reactions: bool = True
     """Also estimate a constant-mean (total) reaction for every asset whose model gives a relative one."""
     group_by: tuple[str, ...] = ("group",)

@@ -28,7 +28,8 @@ class StatisticInfo:
     label : str
         Short readable name for figures and the report.
     table : str
-        Output table: ``'tests'``, ``'car'``, ``'volatility'`` or ``'joint'``.
+        Output table: ``'tests'``, ``'car'``, ``'volatility'``, ``'joint'``, ``'cross_section'``
+        or ``'volume_tests'``.
     level : str
         ``'pair'`` (one event, one asset) or ``'cross-section'`` (a scope of pairs).
     robust_to_clustering : bool or None
@@ -104,11 +105,34 @@ JOINT_ESTIMATES = _entries(
                   "t(n - k), classical OLS, w'Cov w"),
 )
 
+# --- cross-sectional regression of CARs (cross_section table) ----------------------------
+# One row per coefficient carries both standard errors, Sefcik-Thompson first; sizes measured in
+# benchmarks/size_power_cross_section.py (docs/cross_section.md): HC1 rejects 36-53% of true
+# zero sector contrasts and beta slopes when firms share the event date, Sefcik-Thompson 4.5-6.3%.
+CROSS_SECTION_ESTIMATES = _entries(
+    StatisticInfo("sefcik_thompson", "Sefcik-Thompson portfolio", "cross_section", "cross-section",
+                  True, "t(T - 1), T estimation days"),
+    StatisticInfo("hc1", "OLS, heteroskedasticity-robust (HC1)", "cross_section", "cross-section",
+                  False, "t(n - p); assumes independent firms, not robust to the common event date"),
+)
+
+# --- abnormal volume (volume_tests table) ---------------------------------------------------
+# Only the tests that keep their size on real log volume with a shared day 0 (benchmarks/
+# size_volume.py, 400 replications of 50 stocks: KP-BMP 2.5-5.5% for windows of 1 to 16
+# sessions, GRANK 2.8-5.5% up to 6 sessions; every other test 5-83%, docs/cross_section.md).
+VOLUME_TESTS = _entries(
+    StatisticInfo("kp_bmp", "Kolari-Pynnonen BMP", "volume_tests", "cross-section", True,
+                  "t(N - 1); size measured for days and windows of up to 16 sessions"),
+    StatisticInfo("grank", "generalised rank (GRANK)", "volume_tests", "cross-section", True,
+                  "t(L1 - 2); days and windows of at most 6 sessions"),
+)
+
 STATISTICS: dict[str, StatisticInfo] = {
     **PAIR_TESTS, **CROSS_SECTIONAL_TESTS, **VOLATILITY_MEASURES,
 }
 """Tests and volatility measures by id (joint estimates are keyed by ``kind``, see
-:data:`JOINT_ESTIMATES`)."""
+:data:`JOINT_ESTIMATES`; the standard errors of the ``cross_section`` table and the volume tests
+have their own sections, :data:`CROSS_SECTION_ESTIMATES` and :data:`VOLUME_TESTS`)."""
 
 
 def label(statistic_id: str) -> str:

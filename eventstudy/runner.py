@@ -29,16 +29,20 @@ def _run(args) -> int:
     from eventstudy.study import Study
 
     started = time.perf_counter()
-    config = load_config(args.file)
+    config = load_config(args.file, assets_from=getattr(args, "assets_from", None))
     out = Path(args.out) if getattr(args, "out", None) else Path("reports") / config.settings.name
     progress = _progress_printer(getattr(args, "verbose", False))
     study = Study(config, snapshot=getattr(args, "snapshot", None))
     volatility = False if getattr(args, "no_volatility", False) else None
-    result = study.run(volatility=volatility, progress=progress, n_jobs=min(os.cpu_count() or 1, 4))
+    volume = False if getattr(args, "no_volume", False) else None
+    result = study.run(volatility=volatility, progress=progress, n_jobs=min(os.cpu_count() or 1, 4),
+                       volume=volume)
     progress("joint estimation")
     joint = result.joint_tables()
-    progress("writing tables")
+    progress("cross-sectional regression")
     aggregates = aggregate.tables(result)
+    aggregates.update(_cross_section_tables(result, aggregates["caar"]))
+    progress("writing tables")
     written = report.write_tables(result, out, extra={**joint, **aggregates})
     report.write_run_log(result, out, package_versions())
     page = None
@@ -50,6 +54,17 @@ def _run(args) -> int:
     _print_summary(result, out, len(written), time.perf_counter() - started)
     print(_last_line(out, page, time.perf_counter() - started))
     return 0
+
+
+def _cross_section_tables(result, caar) -> dict:
+    """``{"cross_section": ...}`` for a study whose assets carry attributes (else empty): the
+    regression of the report's key events over its primary window."""
+    from eventstudy.cross_section import has_attributes, report_cross_section
+    from eventstudy.featured import choose
+
+    if not has_attributes(result.config):
+        return {}
+    return {"cross_section": report_cross_section(result, choose(result, caar))}
 
 
 def _last_line(out: Path, page: Path | None, seconds: float) -> str:
@@ -106,6 +121,7 @@ def summary_lines(result, seconds: float) -> list[str]:
     for ticker, reason in sorted(result.skipped.items()):
         if ticker not in result.missing and "its model needs" not in reason:
             lines.append(f"  skipped {ticker}: {reason}")
+    lines.extend(volume_lines(result))
     provenance = result.provenance
     if "proxy" in provenance.columns:
         for row in provenance[provenance["proxy"].fillna("") != ""].itertuples():
@@ -126,4 +142,29 @@ def summary_lines(result, seconds: float) -> list[str]:
         if len(groups) > MAX_LISTED:
             rest = sum(len(rows) for _, rows in groups[MAX_LISTED:])
             lines.append(f"    ... and {rest} more")
+    return lines
+
+
+def volume_lines(result) -> list[str]:
+    """What the abnormal-volume stage measured and which series it skipped for want of volume.
+
+    Examples
+    --------
+    >>> print("\\n".join(volume_lines(result)))  # doctest: +SKIP
+      abnormal volume: 14,674 (event, asset) pairs of 319 assets (tables/volume.csv)
+      abnormal volume skipped ^TOPX: no volume data (all missing)
+    """
+    lines = []
+    if result.volume is not None:
+        ok = result.volume.drop_duplicates(["event_id", "asset"])
+        ok = ok[ok["status"] == "ok"]
+        lines.append(f"  abnormal volume: {len(ok):,} (event, asset) pairs of "
+                     f"{ok['asset'].nunique():,} assets (tables/volume.csv)")
+    elif result.volume_skipped:
+        lines.append("  abnormal volume: not measured, no studied series has volume")
+    skipped = sorted(result.volume_skipped.items())
+    for ticker, reason in skipped[:MAX_LISTED]:
+        lines.append(f"  abnormal volume skipped {ticker}: {reason}")
+    if len(skipped) > MAX_LISTED:
+        lines.append(f"    ... and {len(skipped) - MAX_LISTED} more")
     return lines

@@ -1,7 +1,7 @@
 """Orchestration: ``Study(config).run()`` -> :class:`StudyResult` (immutable, tidy tables).
 
 One direction: config -> prices -> event sessions -> returns and designs -> abnormal returns ->
-tests -> volatility. No file is written here (see :mod:`eventstudy.report`).
+tests -> volatility -> abnormal volume. No file is written here (see :mod:`eventstudy.report`).
 """
 
 from __future__ import annotations
@@ -63,6 +63,16 @@ class StudyResult:
         Price series that could not be supplied, with the reason (see :func:`left_out`).
     panel : AbnormalPanel
         The array view used by every statistic.
+    volume : DataFrame or None
+        Abnormal log volume per (event, asset) pair and window (columns
+        :data:`eventstudy.volume.VOLUME_COLUMNS`; descriptive, no per-pair p-value); None when
+        the stage was not run or no studied series has volume.
+    volume_tests : DataFrame or None
+        The cross-sectional tests of abnormal volume that keep their size on volume
+        (:data:`eventstudy.volume.VOLUME_TESTS`) per scope, in the columns of ``tests``.
+    volume_skipped : dict
+        Studied series left out of the volume stage, with the reason (e.g. an index without
+        volume).
     """
 
     config: StudyConfig
@@ -78,6 +88,9 @@ class StudyResult:
     closes: pd.DataFrame = field(repr=False)
     inputs: tuple[AssetInput, ...] = field(repr=False, default=())
     missing: dict[str, str] = field(default_factory=dict)
+    volume: pd.DataFrame | None = None
+    volume_tests: pd.DataFrame | None = None
+    volume_skipped: dict[str, str] = field(default_factory=dict)
 
     def joint(self, event_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Joint day-dummy estimates of clusters of overlapping events (the ``joint`` table).
@@ -154,6 +167,10 @@ class StudyResult:
         }
         if self.volatility is not None:
             out["volatility"] = self.volatility
+        if self.volume is not None:
+            out["volume"] = self.volume
+        if self.volume_tests is not None:
+            out["volume_tests"] = self.volume_tests
         return out
 
     def __repr__(self) -> str:
@@ -279,6 +296,7 @@ class Study:
         volatility: bool | None = None,
         n_jobs: int = 1,
         progress: Callable[[str], None] | None = None,
+        volume: bool | None = None,
     ) -> StudyResult:
         """Run every stage and return a :class:`StudyResult`.
 
@@ -286,6 +304,9 @@ class Study:
         ----------
         volatility : bool, optional
             Run the volatility stage (default: the study setting ``volatility``).
+        volume : bool, optional
+            Measure abnormal volume of the studied series whose prices come with volume
+            (default: the study setting ``volume``).
         n_jobs : int
             Worker processes for GARCH fits.
         progress : callable, optional
@@ -294,9 +315,10 @@ class Study:
             GARCH fits report their progress through it.
         """
         with single_blas_thread():
-            return self._run(volatility, n_jobs, progress)
+            return self._run(volatility, n_jobs, progress, volume)
 
-    def _run(self, volatility: bool | None, n_jobs: int, progress) -> StudyResult:
+    def _run(self, volatility: bool | None, n_jobs: int, progress, volume: bool | None = None,
+             ) -> StudyResult:
         step = progress or (lambda stage: None)
         counter = getattr(progress, "counter", None)
         settings = self.config.settings
@@ -323,6 +345,10 @@ class Study:
             step("volatility")
             fits = counter("GARCH fits", panel.n_pairs) if counter else None
             vol = self._volatility(panel, scopes, prices.closes, day0, n_jobs, fits)
+        volume_result, volume_skipped = None, {}
+        if settings.volume if volume is None else volume:
+            step("abnormal volume")
+            volume_result, volume_skipped = self._volume(prices.volumes, assets, day0)
         return StudyResult(
             config=self.config,
             abnormal=abnormal.abnormal_table(panel),
@@ -337,6 +363,9 @@ class Study:
             closes=prices.closes,
             inputs=tuple(inputs),
             missing=dict(prices.missing),
+            volume=None if volume_result is None else volume_result.volume,
+            volume_tests=None if volume_result is None else volume_result.tests,
+            volume_skipped=volume_skipped,
         )
 
     # -- stages -------------------------------------------------------------------------------
@@ -384,6 +413,20 @@ class Study:
         design = build_design(spec, len(prices), regressors)
         return AssetInput(asset.ticker, asset.exchange, prices.index, asset_returns.to_numpy(), design,
                           reaction=self.config.reaction_of(asset, spec))
+
+    def _volume(self, volumes: pd.DataFrame, assets: Sequence[Asset], day0):
+        """Abnormal volume of the usable studied assets (a :class:`~eventstudy.volume.VolumeResult`,
+        or None when none has volume) and the series skipped for want of volume."""
+        from eventstudy import volume
+
+        usable = {a.ticker for a in assets}
+        inputs, skipped = volume.volume_inputs(volumes, self.config)
+        inputs = [i for i in inputs if i.ticker in usable]
+        skipped = {t: reason for t, reason in skipped.items() if t in usable}
+        if not inputs:
+            log.info("abnormal volume: no studied series has volume data")
+            return None, skipped
+        return volume.measure_volume(inputs, self.config, day0, skipped=skipped), skipped
 
     def scopes(self, panel: AbnormalPanel, day0) -> list[Scope]:
         """The study's cross-sections of ``panel`` (see :func:`eventstudy.scopes.build_scopes`)."""

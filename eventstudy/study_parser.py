@@ -262,6 +262,7 @@ class _StudyParser:
         values["model"] = get("model", lambda v: parse_model(v, where, "study.model"))
         values["prices"] = get("prices", self._prices)
         values["volatility"] = get("volatility", lambda v: boolean(v, where, "study.volatility"))
+        values["volume"] = get("volume", lambda v: boolean(v, where, "study.volume"))
         values["total_reactions"] = get(
             "total_reactions", lambda v: boolean(v, where, "study.total_reactions")
         )
@@ -788,6 +789,7 @@ class _StudyParser:
             "headline_windows": get("headline_windows", self._headline_windows),
             "market_group": get("market_group", lambda v: self._market_group(v, groups)),
             "joint": get("joint", lambda v: self._joint(v, ids)),
+            "cross_section": get("cross_section", lambda v: text(v, where, "report.cross_section")),
         }
         return ReportSettings(**values)
 

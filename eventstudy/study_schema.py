@@ -50,6 +50,7 @@ STUDY_KEYS = (
     "model",
     "prices",
     "volatility",
+    "volume",
     "total_reactions",
     "group_by",
 )

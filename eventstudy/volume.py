@@ -19,13 +19,15 @@ cross-sectional tests of :func:`eventstudy.study.all_tests` per scope.
 Which tests keep their size. Log volume is persistent and drifts (a busy month stays busy), so
 on real Tokyo volumes (``benchmarks/size_volume.py``: pseudo events 2021-2024, one day 0 shared
 by 50 stocks, 400 replications, 5% two-sided) the single-pair tests over-reject: the parametric
-``CAV / sqrt(Var CAV)`` 7% / 15% / 31% for [0,0] / [0,1] / [0,5], the sample-quantile test 7% /
-8% / 10%; so do most cross-sectional tests that hold for returns (crude dependence 7% / 16% /
-31%, Corrado 5% / 12% / 28%). Two keep it: Kolari-Pynnonen BMP (3.8% / 4.8% / 3.2%) and GRANK
-(4.0% / 4.5% / 3.2%); a market-volume model does not repair the others. Hence the ``volume``
-table is descriptive (no p-value per pair; ``scav`` is the standardised CAV, a size measure
-comparable across stocks, not a test), and the volume ``tests`` are :data:`VOLUME_TESTS` per
-scope.
+``CAV / sqrt(Var CAV)`` 7% / 15% / 31% / 44% for [0,0] / [0,1] / [0,5] / [-5,10], the
+sample-quantile test 7% / 8% / 10% for the first three; so do most cross-sectional tests that
+hold for returns (crude dependence 6% / 14% / 31% / 48%, Corrado 5% / 13% / 27% / 40%). Two keep
+it: Kolari-Pynnonen BMP (2.5-5.5% for windows of 1 to 16 sessions) and GRANK (2.8-5.5%; reported
+for days and windows of at most 6 sessions, as for returns); a market-volume model does not
+repair the others. Hence the ``volume`` table is descriptive (no p-value per pair; ``scav`` is
+the standardised CAV, a size measure comparable across stocks, not a test), and the volume
+tests are :data:`VOLUME_TESTS` per scope (registry entries
+:data:`eventstudy.registry.VOLUME_TESTS`).
 
 Assets without volume (indices, rates) are skipped with a note in ``skipped``.
 """
@@ -39,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from eventstudy import abnormal, returns
+from eventstudy import abnormal, registry, returns
 from eventstudy.abnormal import AssetInput, format_window
 from eventstudy.errors import ConfigError, DataError
 from eventstudy.events import ModelSpec, StudyConfig
@@ -54,9 +56,9 @@ VOLUME_COLUMNS = [
 ]
 """Columns of the ``volume`` table (one row per pair and window)."""
 
-VOLUME_TESTS = ("kp_bmp", "grank")
+VOLUME_TESTS = tuple(registry.VOLUME_TESTS)
 """Cross-sectional tests reported for abnormal volume: the ones whose size holds on real log
-volume under same-date clustering for windows up to six sessions (module docstring)."""
+volume under same-date clustering (module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -219,21 +221,44 @@ def abnormal_volume(
     >>> day0 = {(r.event_id, r.exchange): r.session for r in res.event_sessions.itertuples()}  # doctest: +SKIP
     >>> abnormal_volume(prices.volumes, res.config, day0).volume.head()                   # doctest: +SKIP
     """
+    inputs, skipped = volume_inputs(volumes, config, benchmark)
+    if not inputs:
+        raise DataError(f"study {config.settings.name!r}: no studied asset has volume data "
+                        f"({len(skipped)} skipped, e.g. {next(iter(skipped), '-')})")
+    return measure_volume(inputs, config, day0, windows, skipped)
+
+
+def measure_volume(
+    inputs: Sequence[AssetInput],
+    config: StudyConfig,
+    day0: Mapping[tuple[str, str], pd.Timestamp],
+    windows: Sequence[tuple[int, int]] | None = None,
+    skipped: Mapping[str, str] | None = None,
+) -> VolumeResult:
+    """Abnormal log volume and its tests from log-volume inputs (:func:`volume_inputs`).
+
+    The engine's pairs, the ``volume`` table, and :data:`VOLUME_TESTS` of every scope of
+    :func:`eventstudy.scopes.build_scopes` (the other tests are not computed).
+
+    Examples
+    --------
+    >>> inputs, skipped = volume_inputs(prices.volumes, config)       # doctest: +SKIP
+    >>> measure_volume(inputs, config, day0, skipped=skipped).tests  # doctest: +SKIP
+    """
+    from eventstudy import inference
     from eventstudy.scopes import build_scopes
-    from eventstudy.study import all_tests
+    from eventstudy.study import TEST_COLUMNS
 
     settings = config.settings
     windows = list(windows) if windows is not None else list(settings.event_windows)
-    inputs, skipped = volume_inputs(volumes, config, benchmark)
-    if not inputs:
-        raise DataError(f"study {settings.name!r}: no studied asset has volume data "
-                        f"({len(skipped)} skipped, e.g. {next(iter(skipped), '-')})")
-    panel, models = abnormal.estimate(inputs, config.events, day0, settings)
-    group = {a.ticker: a.group for a in config.assets}
-    groups = np.array([group.get(t, "") for t in panel.assets], dtype=object)
-    tests = all_tests(panel, build_scopes(config, panel, day0), windows, groups)
-    tests = tests[(tests["scope"] != "pair") & tests["test"].isin(VOLUME_TESTS)].reset_index(drop=True)
-    return VolumeResult(volume_table(panel, models, windows), tests, models, panel, skipped)
+    panel, models = abnormal.estimate(list(inputs), config.events, day0, settings)
+    scopes = build_scopes(config, panel, day0)
+    if scopes and panel.n_pairs:
+        tests = inference.scoped_tests(panel, scopes, windows)
+        tests = tests[tests["test"].isin(VOLUME_TESTS)].reset_index(drop=True)[TEST_COLUMNS]
+    else:
+        tests = pd.DataFrame(columns=TEST_COLUMNS)
+    return VolumeResult(volume_table(panel, models, windows), tests, models, panel, dict(skipped or {}))
 
 
 def volume_table(

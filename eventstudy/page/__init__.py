@@ -27,6 +27,7 @@ import pandas as pd
 from eventstudy import aggregate
 from eventstudy.common import atomic_write
 from eventstudy.featured import Featured, choose
+from eventstudy.page import sectors
 from eventstudy.page.about import events_html, limitations_html, methods_html, provenance_html
 from eventstudy.page.evidence import all_events_html, joint_html, pooled_html
 from eventstudy.page.figures import FigureSpec, draw_all, figure_specs, figures_html
@@ -74,14 +75,23 @@ def write_report(
     featured = choose(result, tables["caar"])
     specs = figure_specs(result, featured, tables["car_paths"], tables["caar"])
     drawn = {section: draw_all(items, out / "figures", step) for section, items in specs.items()}
+    cross_section = tables.get("cross_section")
+    if cross_section is None and sectors.has_section(result):
+        from eventstudy.cross_section import report_cross_section
+
+        cross_section = report_cross_section(result, featured)
     step("report page")
-    text = render_page(result, featured, tables["caar"], drawn, joint)
+    text = render_page(result, featured, tables["caar"], drawn, joint, cross_section)
     return atomic_write(out / "report.html", text)
 
 
 def render_page(result: StudyResult, featured: Featured, caar: pd.DataFrame,
-                figures: dict[str, list[FigureSpec]], joint: pd.DataFrame | None) -> str:
+                figures: dict[str, list[FigureSpec]], joint: pd.DataFrame | None,
+                cross_section: pd.DataFrame | None = None) -> str:
     """The complete HTML page as a string (no I/O).
+
+    ``cross_section`` is the ``cross_section`` table shown in the section on groups (studies
+    whose assets carry attributes, when ``figures`` has a ``'sectors'`` list).
 
     Examples
     --------
@@ -93,6 +103,13 @@ def render_page(result: StudyResult, featured: Featured, caar: pd.DataFrame,
     sections = [
         ("findings", "Findings", findings_html(result, featured, caar,
                                                 figures_html(findings_figures))),
+    ]
+    if "sectors" in figures:
+        sections.append(("sectors", "Who moved most: groups, characteristics and volume",
+                         _sectors_body(result, featured, caar, cross_section, figures["sectors"],
+                                       start=shown + 1)))
+        shown += sum(1 for f in figures["sectors"] if not f.skip)
+    sections += [
         ("evidence", "Evidence", figures_html(evidence_figures, start=shown + 1)
          + all_events_html(result, featured, caar)
          + "<h3>Pooled by category and tag</h3>" + pooled_html(result, featured, caar)),
@@ -117,6 +134,16 @@ def render_page(result: StudyResult, featured: Featured, caar: pd.DataFrame,
         f'<p class="lead">{esc(_overview(result))}</p>\n<nav>{nav}</nav></header>\n'
         f"{body}\n</body>\n</html>\n"
     )
+
+
+def _sectors_body(result: StudyResult, featured: Featured, caar: pd.DataFrame,
+                  cross_section: pd.DataFrame | None, specs: list[FigureSpec], start: int) -> str:
+    rankings = [s for s in specs if s.name != "abnormal_volume"]
+    volume = [s for s in specs if s.name == "abnormal_volume"]
+    shown = sum(1 for f in rankings if not f.skip)
+    return sectors.sectors_html(result, featured, caar, cross_section,
+                                figures_html(rankings, start=start),
+                                figures_html(volume, start=start + shown))
 
 
 def _question(result: StudyResult, featured: Featured) -> str:

@@ -156,7 +156,8 @@ def _joint_windows(result: StudyResult, featured: Featured, frame: pd.DataFrame,
                    events: Sequence[str], assets: Sequence[str]) -> str:
     windows = [format_window(w) for w in featured.headline_windows]
     rows = frame[(frame["kind"] == "window") & frame["window"].isin(windows)]
-    rows = rows.drop_duplicates(["event_id", "asset", "reaction", "window"]).set_index(
+    # one row per (event, asset, window): an asset's own model (its total-reaction twin follows)
+    rows = rows.drop_duplicates(["event_id", "asset", "window"]).set_index(
         ["event_id", "asset", "window"])
     header = ["event", "asset"] + [f"CAR{esc(display_window(w))}" for w in featured.headline_windows]
     body = []

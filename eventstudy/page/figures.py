@@ -120,7 +120,8 @@ def figures_html(specs: list[FigureSpec], start: int = 1) -> str:
 
 def figure_specs(result: StudyResult, featured: Featured, paths: pd.DataFrame,
                  caar: pd.DataFrame) -> dict[str, list[FigureSpec]]:
-    """The study's figures, by page section (``'findings'`` and ``'evidence'``).
+    """The study's figures, by page section (``'findings'``, ``'evidence'`` and, for a study
+    whose assets carry attributes, ``'sectors'``).
 
     Examples
     --------
@@ -136,7 +137,12 @@ def figure_specs(result: StudyResult, featured: Featured, paths: pd.DataFrame,
     evidence.append(_tests(result, featured, first))
     evidence.append(_volatility(result, featured, first))
     evidence += _level_series(result, featured, first)
-    return {"findings": findings, "evidence": evidence}
+    specs = {"findings": findings, "evidence": evidence}
+    from eventstudy.page import sectors  # imports this module
+
+    if sectors.has_section(result):
+        specs["sectors"] = sectors.sector_figures(result, featured, caar)
+    return specs
 
 
 def _timeline(result: StudyResult, featured: Featured) -> FigureSpec:

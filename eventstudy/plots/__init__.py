@@ -31,6 +31,7 @@ from eventstudy.plots._base import (
 )
 from eventstudy.plots.paths import event_paths, path_panel, scope_paths
 from eventstudy.plots.reactions import car_heatmap, total_vs_relative
+from eventstudy.plots.sectors import group_ranking, volume_around_events
 from eventstudy.plots.significance import cross_section_pvalues
 from eventstudy.plots.timeline import default_market_tickers, level_around_event, market_timeline
 from eventstudy.plots.volatility import abnormal_volatility
@@ -44,6 +45,7 @@ __all__ = [
     "default_market_tickers",
     "event_paths",
     "event_table",
+    "group_ranking",
     "level_around_event",
     "market_timeline",
     "path_panel",
@@ -52,4 +54,5 @@ __all__ = [
     "scope_paths",
     "study_groups",
     "total_vs_relative",
+    "volume_around_events",
 ]

@@ -12,7 +12,7 @@ from eventstudy.common import package_versions
 
 log = logging.getLogger("eventstudy")
 
-__all__ = ["package_versions", "run_command"]
+__all__ = ["package_versions", "run_command", "write_outputs"]
 
 
 def run_command(args) -> int:
@@ -24,7 +24,6 @@ def run_command(args) -> int:
 
 
 def _run(args) -> int:
-    from eventstudy import aggregate, report
     from eventstudy.events import load_config
     from eventstudy.study import Study
 
@@ -37,26 +36,45 @@ def _run(args) -> int:
     volume = False if getattr(args, "no_volume", False) else None
     result = study.run(volatility=volatility, progress=progress, n_jobs=min(os.cpu_count() or 1, 4),
                        volume=volume)
-    progress("joint estimation")
-    joint = result.joint_tables()
-    progress("cross-sectional regression")
-    aggregates = aggregate.tables(result)
-    aggregates.update(_cross_section_tables(result, aggregates["caar"]))
-    progress("writing tables")
-    written = report.write_tables(result, out, extra={**joint, **aggregates})
-    report.write_run_log(result, out, package_versions())
-    page = None
-    if not getattr(args, "tables_only", False):
-        from eventstudy import page as report_page
-
-        page = report_page.write_report(result, out, joint=joint["joint"], progress=progress,
-                                        tables=aggregates)
+    written, page = write_outputs(result, out, progress, getattr(args, "tables_only", False))
     _print_summary(result, out, len(written), time.perf_counter() - started)
     print(_last_line(out, page, time.perf_counter() - started))
     return 0
 
 
-def _cross_section_tables(result, caar) -> dict:
+def write_outputs(result, out: str | Path, progress=None, tables_only: bool = False,
+                  ) -> tuple[list[Path], Path | None]:
+    """Everything ``eventstudy run`` writes for a finished study: the tables (the result's, the
+    joint estimation, CAR paths and averages and, for a study whose assets carry attributes, the
+    ``cross_section`` regression of the report's key events), the run log and, unless
+    ``tables_only``, the report page. Returns the table files and the page (None).
+
+    Examples
+    --------
+    >>> written, page = write_outputs(res, "reports/tokyo-sectors")  # doctest: +SKIP
+    """
+    from eventstudy import aggregate, report
+
+    step = progress or (lambda stage: None)
+    out = Path(out)
+    step("joint estimation")
+    joint = result.joint_tables()
+    step("CAR paths and averages")
+    aggregates = aggregate.tables(result)
+    aggregates.update(_cross_section_tables(result, aggregates["caar"], step))
+    step("writing tables")
+    written = report.write_tables(result, out, extra={**joint, **aggregates})
+    report.write_run_log(result, out, package_versions())
+    if tables_only:
+        return written, None
+    from eventstudy import page as report_page
+
+    page = report_page.write_report(result, out, joint=joint["joint"], progress=progress,
+                                    tables=aggregates)
+    return written, page
+
+
+def _cross_section_tables(result, caar, step) -> dict:
     """``{"cross_section": ...}`` for a study whose assets carry attributes (else empty): the
     regression of the report's key events over its primary window."""
     from eventstudy.cross_section import has_attributes, report_cross_section
@@ -64,6 +82,7 @@ def _cross_section_tables(result, caar) -> dict:
 
     if not has_attributes(result.config):
         return {}
+    step("cross-sectional regression")
     return {"cross_section": report_cross_section(result, choose(result, caar))}
 
 

@@ -229,6 +229,34 @@ def test_run_defaults():
         False,
         False,
     )
+    assert (args.no_volume, args.assets_from) == (False, None)
+
+
+def test_run_volume_and_assets_from_arguments():
+    args = cli.build_parser().parse_args(
+        ["run", "studies/tokyo-sectors.yaml", "--no-volume", "--assets-from", "firms.csv"]
+    )
+    assert args.no_volume and args.assets_from == Path("firms.csv")
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (None, "file not found (assets_from.path)"),
+        ("ticker,name_en,sector33,sector17,size_class,market_segment\n8035.T,\"Tokyo,A,B,C,D\n",
+         "line 2: has 2 cells, the header has 6"),
+    ],
+)
+def test_a_bad_assets_from_file_is_one_line_exit_2(repo_root, tmp_path, capsys, content, fragment):
+    firms = tmp_path / "firms.csv"
+    if content is not None:
+        firms.write_text(content, encoding="utf-8")
+    study = repo_root / "studies" / "tokyo-sectors.yaml"
+    code = cli.main(["run", str(study), "--assets-from", str(firms), "--out", str(tmp_path / "o")])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.splitlines() == [f"eventstudy: error: {firms}: {fragment}"]
+    assert not (tmp_path / "o").exists()
 
 
 # --- start-up cost and entry points ---------------------------------------------------------------

@@ -773,7 +773,7 @@ def test_every_problem_of_a_file_is_one_line_of_one_error():
         (
             "many.yaml: field 'study.retruns': unknown key (allowed: name, returns, estimation_window, "
             "event_windows, exclude_other_events, exclusion_window, min_estimation_returns, model, "
-            "prices, volatility, total_reactions, group_by); did you mean 'returns'?"
+            "prices, volatility, volume, total_reactions, group_by); did you mean 'returns'?"
         ),
         "many.yaml: field 'study.estimation_window': start -10 is after end -20",
         "many.yaml: field 'study.model.benchmark': missing (required) (line 5)",
@@ -888,6 +888,7 @@ def test_report_block_is_parsed():
         "headline_windows": [[0, 1]],
         "market_group": "index",
         "joint": [["liberation-day", "pause"]],
+        "cross_section": "car ~ C(group) + beta_topx",
     }
     report = parse_config(dump(document), FILE_NAME).report
     assert report == ReportSettings(
@@ -897,7 +898,26 @@ def test_report_block_is_parsed():
         headline_windows=((0, 1),),
         market_group="index",
         joint=(("liberation-day", "pause"),),
+        cross_section="car ~ C(group) + beta_topx",
     )
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, True), (False, False), (True, True)])
+def test_study_volume_switch_is_parsed(value, expected):
+    document = minimal()
+    if value is not None:
+        document.setdefault("study", {})["volume"] = value
+    assert parse_config(dump(document), FILE_NAME).settings.volume is expected
+
+
+def test_bad_volume_switch_and_report_formula_are_one_line_each():
+    document = minimal()
+    document.setdefault("study", {})["volume"] = "sometimes"
+    document["report"] = {"cross_section": ["car ~ x"]}
+    lines = config_errors(dump(document), FILE_NAME)
+    assert len(lines) == 2
+    assert "field 'study.volume'" in lines[0] and "'sometimes'" in lines[0]
+    assert "field 'report.cross_section'" in lines[1]
 
 
 def with_report(**report: object) -> str:

@@ -63,7 +63,7 @@ def test_defaults_are_marked_and_written_values_are_not(tmp_path: Path):
             "report:  # default: chosen by the report"
         )
     ]
-    assert len(study) == 12 and all("# default" in line for line in study)
+    assert len(study) == 13 and all("# default" in line for line in study)
     assert "  name: newcomer  # default: the file name" in study
     assert "  event_windows: [[0, 0], [0, 1], [-1, 1], [0, 5]]  # default" in study
     assert "  min_estimation_returns: 120  # default: 120, at most half the estimation window" in (

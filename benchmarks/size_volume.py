@@ -10,7 +10,7 @@ random stocks (clustered design) and records, at 5% two-sided:
 * cross-sectional: every test of :mod:`eventstudy.inference` on the N pairs.
 
 Usage: python benchmarks/size_volume.py [--snapshot DIR] [--reps 300] [--n 50] [--seed 5]
-       [--windows=0,0 0,1 -1,1 0,5]  (windows first,last; "=" lets the first be negative)
+       [--windows 0,0 0,1 " -1,1" 0,5]  (first,last; a negative one quoted with a leading space)
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--windows", nargs="+", type=_window, default=list(WINDOWS),
-                        help="event windows as first,last; negative ones as --windows=-5,10 or after a positive one")
+                        help='event windows as first,last; quote a negative one with a leading '
+                        'space (" -5,10") so that it is not read as an option')
     args = parser.parse_args(argv)
     wall, cpu = time.perf_counter(), time.process_time()
     log_volumes = load_log_volumes(Path(args.snapshot))

@@ -20,7 +20,7 @@ Which tests keep their size. Log volume is persistent and drifts (a busy month s
 on real Tokyo volumes (``benchmarks/size_volume.py``: pseudo events 2021-2024, one day 0 shared
 by 50 stocks, 400 replications, 5% two-sided) the single-pair tests over-reject: the parametric
 ``CAV / sqrt(Var CAV)`` 7% / 15% / 31% / 44% for [0,0] / [0,1] / [0,5] / [-5,10], the
-sample-quantile test 7% / 8% / 10% for the first three; so do most cross-sectional tests that
+one-day sample-quantile test 7%; so do most cross-sectional tests that
 hold for returns (crude dependence 6% / 14% / 31% / 48%, Corrado 5% / 13% / 27% / 40%). Two keep
 it: Kolari-Pynnonen BMP (2.5-5.5% for windows of 1 to 16 sessions) and GRANK (2.8-5.5%; reported
 for days and windows of at most 6 sessions, as for returns); a market-volume model does not

@@ -14,7 +14,7 @@ import pytest
 from test_report import check_page
 
 import eventstudy as es
-from eventstudy import registry
+from eventstudy import aggregate, registry
 from eventstudy.events import load_config
 from eventstudy.featured import choose
 from eventstudy.page import figures, sectors
@@ -125,10 +125,10 @@ def test_a_study_without_attributes_gets_no_such_section(reduced, tmp_path):
         result.config.settings, group_by=("group",)))
     plain = dataclasses.replace(result, config=config)
     assert not sectors.has_section(plain)
-    specs = figures.figure_specs(plain, choose(plain, es.aggregate.caar_table(plain)),
-                                 es.aggregate.car_paths_table(plain), es.aggregate.caar_table(plain))
+    specs = figures.figure_specs(plain, choose(plain, aggregate.caar_table(plain)),
+                                 aggregate.car_paths_table(plain), aggregate.caar_table(plain))
     assert set(specs) == {"findings", "evidence"}
     from eventstudy.runner import _cross_section_tables
 
-    assert _cross_section_tables(plain, es.aggregate.caar_table(plain), lambda stage: None) == {}
+    assert _cross_section_tables(plain, aggregate.caar_table(plain), lambda stage: None) == {}
     assert np.isfinite(plain.volume["abnormal_log_volume"]).any()  # volume does not need attributes

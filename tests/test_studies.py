@@ -70,6 +70,22 @@ def test_study_file_points_at_the_table_and_its_columns(repo_root, table):
     assert (folder / source["path"]).exists() and (folder / document["events_from"]).exists()
     used = [source["ticker"], source["name"], source["group"], *source["attributes"]]
     assert set(used) <= set(table[0])
-    assert set(document["study"]["group_by"]) <= set(source["attributes"])
-    assert {a["ticker"] for a in document["assets"]} == {"^TOPX", "^GSPC", "JPY=X"}
-    assert all(a["group"] == "benchmark" for a in document["assets"])
+    listed = {a["ticker"]: a for a in document["assets"]}
+    written = {key for a in listed.values() for key in a.get("attributes", {})}
+    assert set(document["study"]["group_by"]) <= set(source["attributes"]) | written
+    benchmarks = {t for t, a in listed.items() if a.get("group") == "benchmark"}
+    assert benchmarks == {"^TOPX", "^GSPC", "JPY=X"}
+
+
+def test_the_theme_is_the_chips_group_of_the_first_study(repo_root, table):
+    # The semiconductor theme is the study's own choice: exactly the chips of events.yaml, each a
+    # row of the CSV (it adds an attribute and changes nothing JPX gives).
+    folder = repo_root / "studies"
+    document = yaml.safe_load((folder / "tokyo-sectors.yaml").read_text(encoding="utf-8"))
+    themed = {a["ticker"] for a in document["assets"] if a.get("attributes", {}).get("theme")}
+    first = yaml.safe_load((repo_root / "events.yaml").read_text(encoding="utf-8"))
+    assert themed == {a["ticker"] for a in first["assets"] if a.get("group") == "chips"}
+    assert themed <= {row["ticker"] for row in table}
+    for asset in document["assets"]:
+        if asset["ticker"] in themed:
+            assert set(asset) == {"ticker", "attributes"}

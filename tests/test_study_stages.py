@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import eventstudy as es
-from eventstudy import calendars, registry
+from eventstudy import aggregate, calendars, registry
 from eventstudy.cross_section import (
     CrossSectionError,
     FormulaError,
@@ -183,7 +183,7 @@ def test_a_bad_report_formula_is_one_line_naming_the_field(study_run):
     result, _ = study_run
     bad = dataclasses.replace(result.config, report=ReportSettings(cross_section="car ~ leverage"))
     bad_result = dataclasses.replace(result, config=bad)
-    featured = choose(bad_result, es.aggregate.caar_table(bad_result))
+    featured = choose(bad_result, aggregate.caar_table(bad_result))
     with pytest.raises(FormulaError, match=r"report\.cross_section: formula 'car ~ leverage'") as caught:
         report_cross_section(bad_result, featured)
     assert len(str(caught.value).splitlines()) == 1

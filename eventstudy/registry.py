@@ -74,20 +74,31 @@ CROSS_SECTIONAL_TESTS = _entries(
     StatisticInfo("wilcoxon", "Wilcoxon signed rank", "tests", "cross-section", False, "N(0, 1)"),
 )
 
-# --- volatility (volatility table) --------------------------------------------------------
+# --- volatility (volatility table; eventstudy/volatility) ----------------------------------
+# Pair tests calibrated on the pair's own estimation window carry the normal-theory p-value
+# only in the labelled column ``p_value_parametric`` (METHODS amendment 17).
+_CALIBRATED = "empirical: same statistic over the L2-day blocks of W1, (k+1)/(n+1)"
 VOLATILITY_MEASURES = _entries(
-    StatisticInfo("variance_ratio", "variance ratio", "volatility", "pair", None, "F(L2, L1 - k)"),
+    StatisticInfo("variance_ratio", "variance ratio", "volatility", "pair", None, _CALIBRATED),
     StatisticInfo("brown_forsythe", "Brown-Forsythe", "volatility", "pair", None, "F(1, n - 2)"),
     StatisticInfo("garch_cav", "GARCH cumulative abnormal volatility", "volatility", "pair", None,
-                  "chi2(L2)"),
-    StatisticInfo("log_variance_dummy", "log-variance dummy", "volatility", "pair", None, "N(0, 1), HAC"),
+                  _CALIBRATED),
+    StatisticInfo("log_variance_dummy", "log-variance day dummies", "volatility", "pair", None,
+                  _CALIBRATED),
     StatisticInfo("realized_vol", "realized volatility change", "volatility", "pair", None,
-                  "F(L2 - 1, L1 - 1)"),
-    StatisticInfo("cs_variance_ratio", "mean log variance ratio", "volatility", "cross-section", False,
-                  "t(N - 1)"),
-    StatisticInfo("cs_standardized_variance_ratio", "standardised log variance ratio", "volatility",
-                  "cross-section", False, "t(N - 1)"),
-    StatisticInfo("beaver_u", "Beaver U", "volatility", "cross-section", True, "empirical, (k+1)/(n+1)"),
+                  _CALIBRATED),
+    StatisticInfo("realized_vol_before", "realized volatility, estimation window", "volatility",
+                  "pair", None, "level, no test"),
+    StatisticInfo("realized_vol_after", "realized volatility, event window", "volatility", "pair",
+                  None, "level, no test"),
+    StatisticInfo("level_change", "volatility index level change", "volatility", "pair", None,
+                  "level, no test"),
+    StatisticInfo("cs_variance_ratio", "mean log variance ratio", "volatility", "cross-section",
+                  False, "t(N - 1)"),
+    StatisticInfo("cs_standardized_variance_ratio", "standardised log variance ratio",
+                  "volatility", "cross-section", False, "t(N - 1)"),
+    StatisticInfo("beaver_u", "Beaver U", "volatility", "cross-section", True,
+                  "empirical: same mean over the scope's L2-day blocks of W1, (k+1)/(n+1)"),
 )
 
 # --- joint estimation (joint table) -------------------------------------------------------

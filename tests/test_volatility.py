@@ -402,6 +402,18 @@ def test_linear_recursion_and_likelihood_derivatives_against_loops():
                                    atol=1e-5)
 
 
+def test_newton_step_survives_a_singular_information_matrix():
+    grad = np.array([[1.0, -2.0, 0.5], [0.3, 0.2, 0.1]])
+    collinear = np.outer([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])  # rank one
+    current = garch_module._Pass(np.zeros(2), np.ones((2, 5)), grad,
+                                 hess=np.stack([collinear, np.zeros((3, 3))]),
+                                 info=np.stack([collinear, np.zeros((3, 3))]))
+    theta = np.array([[0.5, 0.1, 0.5], [0.5, 0.1, 0.5]])
+    step, gain = garch_module._newton_step(theta, current, np.array([1e-8, 0.0, 0.0]),
+                                           np.array([10.0, 1.0, 1.0]))
+    assert np.isfinite(step).all() and np.isfinite(gain).all()
+
+
 def _arch_fit(resid: np.ndarray):
     from arch import arch_model
 

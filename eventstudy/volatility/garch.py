@@ -197,8 +197,13 @@ def _newton_step(theta: np.ndarray, current: _Pass, lower: np.ndarray,
     scoring = np.where(finite[:, None, None], scoring, identity)
     positive = np.linalg.eigvalsh(newton)[:, 0] > 1e-12 * np.abs(newton).max(axis=(1, 2))
     matrix = np.where(positive[:, None, None], newton, scoring)
+    scale = np.abs(np.diagonal(matrix, axis1=1, axis2=2)).max(axis=1)
+    matrix = matrix + np.eye(3) * (1e-12 * np.where(scale > 0, scale, 1.0))[:, None, None]
     gradient = np.where(free & finite[:, None], grad, 0.0)
-    step = np.linalg.solve(matrix, gradient[:, :, None])[:, :, 0]
+    try:
+        step = np.linalg.solve(matrix, gradient[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:  # a singular information matrix: least-squares steps
+        step = np.einsum("nij,nj->ni", np.linalg.pinv(matrix), gradient)
     gain = np.einsum("ij,ij->i", gradient, step)
     return step, np.where(finite, gain, np.nan)
 

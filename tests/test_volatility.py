@@ -234,6 +234,16 @@ def test_variance_ratio_by_hand(tiny):
         assert row["parametric_reference"] == "F(2,39)"
 
 
+def test_one_day_windows_use_the_day_permutation_alone(tiny):
+    got = rows(vol.pair_volatility(tiny, [(2, 2)], garch=False), "variance_ratio", "[2,2]")
+    for i in range(2):
+        resid = tiny.ret[i, :40] - tiny.ret[i, :40].mean()
+        ar2 = (tiny.ret[i, 42] - tiny.ret[i, :40].mean()) ** 2 / (1 + 1 / 40)
+        pooled = np.r_[resid**2 * 40 / 39, ar2]
+        sums = pooled[calibration.subsets(41, 1)[:, 0]]
+        assert got.iloc[i]["p_value"] == pytest.approx(two_sided_permutation(ar2, sums))
+
+
 def test_realized_vol_by_hand(tiny):
     table = vol.pair_volatility(tiny, [(0, 2)], garch=False)
     for i in range(2):
@@ -309,9 +319,15 @@ def test_beaver_u_by_hand():
         other = np.delete(resid2, [j, j + 1], axis=1).mean(axis=1)  # leave the block out
         null.append(np.mean(resid2[:, j:j + 2] / other[:, None]))
     null = np.array(null)
+    pooled = np.concatenate([resid2 * n_est / (n_est - 1), ar**2 / (1 + 1 / n_est)], axis=1)
+    dates = []
+    for row in calibration.subsets(n_est + 2, 2):
+        other = np.delete(pooled, row, axis=1).mean(axis=1)
+        dates.append(np.mean(pooled[:, row] / other[:, None]))
     naive = stats.chi2(8)
     assert got["estimate"] == pytest.approx(u_bar)
-    assert got["p_value"] == pytest.approx(two_sided_permutation(u_bar, null))
+    assert got["p_value"] == pytest.approx(max(two_sided_permutation(u_bar, null),
+                                               two_sided_permutation(u_bar, np.array(dates))))
     assert (got["distribution"], got["n"], got["n_null"]) == ("empirical", 4, n_est - 1)
     assert got["p_value_parametric"] == pytest.approx(
         2 * min(naive.sf(8 * u_bar), naive.cdf(8 * u_bar)), rel=1e-10)

@@ -18,7 +18,8 @@ among ``n``; never 0):
 
 The reported p-value is the larger of the two: a rejection needs both references to call the
 window extreme, so the test keeps its size whenever either reference is right (measured in
-``docs/validation.md``, Volatility).
+``docs/validation.md``, Volatility). For a one-day window the blocks are single days, the same
+reference as the permutation, and the day p-value alone is reported.
 
 The random subsets come from a generator seeded with :data:`SEED`, ``n = L1 + L2`` and ``L2``,
 so a pair's p-value does not depend on the other pairs, windows or runs.
@@ -221,6 +222,8 @@ def calibrate(measure: Measure, days: tuple[np.ndarray, np.ndarray],
     flag(measure.status, measure.message, n_blocks < MIN_BLOCKS,
          np.array([f"{n} estimation-window blocks; the calibrated p-value needs {MIN_BLOCKS}"
                    for n in n_blocks], dtype=object))
-    measure.p_value = np.maximum(permutation_p(*days), permutation_p(*blocks))
+    p_days = permutation_p(*days)
+    one_day = np.asarray(measure.n) == 1  # one-day blocks are days: the same reference twice
+    measure.p_value = np.where(one_day, p_days, np.maximum(p_days, permutation_p(*blocks)))
     measure.n_null = n_blocks
     return measure

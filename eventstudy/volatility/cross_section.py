@@ -29,6 +29,7 @@ from eventstudy.volatility.base import (
     window_arrays,
     window_label,
 )
+from eventstudy.volatility.calibration import PERMUTATIONS, permutation_p, subsets
 from eventstudy.volatility.pair import PairInputs, variance_ratio, variance_ratio_null
 
 BEAVER_MIN_BLOCKS = 20
@@ -79,6 +80,10 @@ class WindowInputs:
     resid2 : ndarray, shape (N, G)
         Squared estimation residuals on the grid columns before the event period (NaN on
         other days).
+    dates : ndarray, shape (N, D + L2)
+        Per-day values on the scale of ``s^2`` -- ``e^2 L1 / (L1 - k)`` on the ``D`` grid
+        columns before the event period that hold an estimation day of some pair, then
+        ``AR^2 / C`` on the window's columns -- for the permutation of dates.
     l2 : int
     """
 
@@ -86,6 +91,7 @@ class WindowInputs:
     standardised: np.ndarray
     u_sum: np.ndarray
     resid2: np.ndarray
+    dates: np.ndarray
     l2: int
 
     @classmethod
@@ -108,7 +114,10 @@ class WindowInputs:
                       & (s2 > ZERO_VARIANCE) & (panel.dof > 0))
             u_sum = np.where(usable, (ar**2 / (s2[:, None] * factor)).sum(axis=1), np.nan)
             resid2 = panel.estimation_residuals()[:, :panel.event_start] ** 2
-        return cls(centred, standardised, u_sum, resid2, l2)
+            used = np.isfinite(resid2).any(axis=0)
+            scaled = resid2[:, used] * (panel.n_est / panel.dof)[:, None]
+            dates = np.concatenate([scaled, ar**2 / factor], axis=1)
+        return cls(centred, standardised, u_sum, resid2, dates, l2)
 
 
 # ----------------------------------------------------------------------------- tests
@@ -186,11 +195,13 @@ def beaver_u(window: tuple[int, int], data: WindowInputs, rows: np.ndarray) -> d
     ``L2`` consecutive grid columns before the event period, each pair's in-sample squared
     residuals scaled by their mean over the pair's other estimation days (leave-block-out); a
     block is used when at least half its cells have a residual, and at least 20 blocks are
-    required. Two-sided
-    permutation p ``min(1, 2 min(k_ge + 1, k_le + 1) / (n + 1))`` (amendment 19). Because
-    each null block averages over the same pairs on common dates, same-date correlation is in
-    the null. The independence-based ``N L2 Ubar ~ chi2(N L2)`` p-value is in
-    ``p_value_parametric``.
+    required. A second reference permutes *dates*: ``Ubar`` over 999 random sets of ``L2``
+    columns of the pooled estimation and window dates, each pair's values scaled by their mean
+    over its other pooled days (:func:`_date_null`; exact for dates independent over time,
+    whatever the tails). Each reference gives a two-sided permutation p
+    ``min(1, 2 min(k_ge + 1, k_le + 1) / (n + 1))`` (amendment 19); the reported p is the
+    larger (for a one-day window, where blocks are dates, the date p). Both keep every pair of a date together, so same-date correlation is in the null.
+    The independence-based ``N L2 Ubar ~ chi2(N L2)`` p-value is in ``p_value_parametric``.
     """
     usable = rows[np.isfinite(data.u_sum[rows])]
     n, l2 = len(usable), data.l2
@@ -204,15 +215,40 @@ def beaver_u(window: tuple[int, int], data: WindowInputs, rows: np.ndarray) -> d
         return scope_row(window, "beaver_u", n=n, status="insufficient",
                          message=f"{len(null)} estimation blocks of {l2} days; "
                                  f"need {BEAVER_MIN_BLOCKS}")
-    k = min(int(np.sum(null >= u_bar)), int(np.sum(null <= u_bar)))
-    p = min(1.0, 2.0 * (k + 1) / (len(null) + 1))
+    p_blocks = permutation_p(np.array([u_bar]), null[None, :])[0]
+    p_dates = permutation_p(np.array([u_bar]), _date_null(data.dates[usable], l2)[None, :])[0]
+    p = p_dates if l2 == 1 else max(p_blocks, p_dates)  # one-day blocks are dates
     naive = n * l2 * u_bar
     naive_p = float(two_sided(stats.chi2.sf(naive, n * l2), stats.chi2.cdf(naive, n * l2)))
-    message = (f"null from {len(null)} estimation blocks of the scope's own dates; "
-               f"{clustering_note('beaver_u')}")
+    message = (f"nulls from {len(null)} estimation blocks and {PERMUTATIONS} permuted "
+               f"date sets of the scope's own dates; {clustering_note('beaver_u')}")
     return scope_row(window, "beaver_u", u_bar, u_bar, p, EMPIRICAL, "", n, "ok", message,
                      n_null=len(null), p_parametric=naive_p,
                      parametric_reference=f"chi2({n * l2}), independent pairs")
+
+
+def _date_null(dates: np.ndarray, l2: int) -> np.ndarray:
+    """``Ubar`` of the scope over every random set of ``l2`` pooled dates, shape (B,).
+
+    For a set ``S``: ``sum_i sum_{t in S} x_it / mean_{t not in S} x_it`` over the number of
+    cells of ``S`` (pairs without a value on a date add nothing).
+    """
+    valid = np.isfinite(dates)
+    values = np.where(valid, dates, 0.0)
+    total, count = values.sum(axis=1), valid.sum(axis=1)
+    picks = subsets(dates.shape[1], l2)
+    scaled = np.zeros(len(picks))
+    cells = np.zeros(len(picks))
+    chunk = max(1, 2_000_000 // (len(picks) * l2))
+    with np.errstate(all="ignore"):
+        for start in range(0, len(dates), chunk):
+            part = slice(start, start + chunk)
+            sums = values[part][:, picks].sum(axis=2)
+            counts = valid[part][:, picks].sum(axis=2)
+            rest = (total[part, None] - sums) / (count[part, None] - counts)
+            scaled += np.where(counts > 0, sums / rest, 0.0).sum(axis=0)
+            cells += counts.sum(axis=0)
+        return scaled / cells
 
 
 # ----------------------------------------------------------------------------- tables

@@ -77,7 +77,8 @@ CROSS_SECTIONAL_TESTS = _entries(
 # --- volatility (volatility table; eventstudy/volatility) ----------------------------------
 # Pair tests calibrated on the pair's own estimation window carry the normal-theory p-value
 # only in the labelled column ``p_value_parametric`` (METHODS amendment 17).
-_CALIBRATED = "empirical: same statistic over the L2-day blocks of W1, (k+1)/(n+1)"
+_CALIBRATED = ("empirical: larger of the day-permutation (999 random L2-day subsets of W1 + W2) "
+               "and the L2-day-block p of W1, each (k+1)/(n+1)")
 VOLATILITY_MEASURES = _entries(
     StatisticInfo("variance_ratio", "variance ratio", "volatility", "pair", None, _CALIBRATED),
     StatisticInfo("brown_forsythe", "Brown-Forsythe", "volatility", "pair", None, "F(1, n - 2)"),
@@ -98,7 +99,8 @@ VOLATILITY_MEASURES = _entries(
     StatisticInfo("cs_standardized_variance_ratio", "standardised log variance ratio",
                   "volatility", "cross-section", False, "t(N - 1)"),
     StatisticInfo("beaver_u", "Beaver U", "volatility", "cross-section", True,
-                  "empirical: same mean over the scope's L2-day blocks of W1, (k+1)/(n+1)"),
+                  "empirical: larger of the date-permutation and the L2-day-block p of the "
+                  "scope's W1 dates, each (k+1)/(n+1)"),
 )
 
 # --- joint estimation (joint table) -------------------------------------------------------

@@ -8,7 +8,7 @@ Per (event, asset) pair and event window ``W2 = [a, b]`` (:func:`pair_volatility
     Brown-Forsythe (median-centred Levene) test of estimation residuals against the window's
     ARs, ``F(1, n - 2)``; equal to ``scipy.stats.levene(center='median')``.
 ``garch_cav``
-    GARCH(1,1) fitted once per pair on its estimation residuals (:mod:`.garch`), analytic
+    GARCH(1,1) fitted once per pair on its estimation residuals (:mod:`.garch_fit`), analytic
     forecast ``h``; ``CAV = sum_{W2} AR^2 / (C h) - L2``.
 ``log_variance_dummy``
     Mean of the day-dummy coefficients of ``ln(AR^2)`` (a log variance ratio), classical
@@ -57,14 +57,8 @@ from eventstudy.volatility.cross_section import (
     cs_variance_ratio,
     scoped_volatility,
 )
-from eventstudy.volatility.garch import (
-    DAILY_COLUMNS,
-    GarchFits,
-    fit_garch,
-    garch_cav,
-    garch_daily,
-    volatility_daily,
-)
+from eventstudy.volatility.garch import DAILY_COLUMNS, garch_cav, garch_daily, volatility_daily
+from eventstudy.volatility.garch_fit import GarchFits, fit_garch
 from eventstudy.volatility.levels import level_change
 from eventstudy.volatility.pair import (
     PairInputs,

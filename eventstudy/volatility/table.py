@@ -9,7 +9,8 @@ import pandas as pd
 
 from eventstudy.panel import AbnormalPanel
 from eventstudy.volatility.base import PAIR_COLUMNS, Measure, reactions, window_label
-from eventstudy.volatility.garch import GarchFits, fit_garch, garch_cav
+from eventstudy.volatility.garch import garch_cav
+from eventstudy.volatility.garch_fit import GarchFits, fit_garch
 from eventstudy.volatility.pair import (
     PairInputs,
     brown_forsythe,
@@ -53,7 +54,7 @@ def pair_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], ga
     garch : bool
         Report ``garch_cav`` (GARCH(1,1) fitted once per pair, reused for every window).
     fits : GarchFits, optional
-        Fits from :func:`~eventstudy.volatility.garch.fit_garch` to reuse (e.g. shared with
+        Fits from :func:`~eventstudy.volatility.garch_fit.fit_garch` to reuse (e.g. shared with
         :func:`~eventstudy.volatility.garch.volatility_daily`); computed here when ``garch``
         is true and none are given.
     on_progress : callable, optional

@@ -98,7 +98,10 @@ VOLATILITY_MEASURES = _entries(
                   False, "t(N - 1)"),
     StatisticInfo("cs_standardized_variance_ratio", "standardised log variance ratio",
                   "volatility", "cross-section", False, "t(N - 1)"),
-    StatisticInfo("beaver_u", "Beaver U", "volatility", "cross-section", True,
+    # beaver_u keeps its size under same-date clustering only for windows of 1-2 days (real
+    # Tokyo data, docs/validation.md: 4.6 / 5.0% at [0,0] / [0,1], 9.0 / 8.6% at [0,5] /
+    # [-5,10]); its rows say which applies
+    StatisticInfo("beaver_u", "Beaver U", "volatility", "cross-section", False,
                   "empirical: larger of the date-permutation and the L2-day-block p of the "
                   "scope's W1 dates, each (k+1)/(n+1)"),
 )

@@ -25,8 +25,8 @@ t), which over-rejects on fat-tailed returns, is only in ``p_value_parametric``.
 Across the pairs of a scope (:func:`scoped_volatility`, :func:`cross_sectional_volatility`):
 ``cs_variance_ratio``, ``cs_standardized_variance_ratio`` (per-pair log variance ratios
 centred at their own estimation-window null; cross-sectional t, not robust to same-date
-clustering) and ``beaver_u`` (null calibrated on the scope's estimation-window dates, robust
-to same-date clustering). :func:`level_change` reports a volatility index's level change
+clustering) and ``beaver_u`` (null calibrated on the scope's estimation-window dates; robust
+to same-date clustering for windows of up to 2 days). :func:`level_change` reports a volatility index's level change
 over each window. :func:`volatility_daily` gives the daily ``AR^2 / h`` path of every pair
 from the same GARCH fits.
 

@@ -27,6 +27,8 @@ so a pair's p-value does not depend on the other pairs, windows or runs.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from eventstudy.volatility.base import Measure, flag
@@ -64,8 +66,10 @@ def pooled(reference: np.ndarray, length: np.ndarray, window: np.ndarray) -> np.
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def subsets(size: int, l2: int) -> np.ndarray:
-    """The ``PERMUTATIONS`` random ``l2``-subsets of ``range(size)`` (rows), reproducibly.
+    """The ``PERMUTATIONS`` random ``l2``-subsets of ``range(size)`` (rows), reproducibly
+    (drawn once per ``(size, l2)`` and process; the array is read-only).
 
     Examples
     --------
@@ -74,7 +78,13 @@ def subsets(size: int, l2: int) -> np.ndarray:
     ((999, 3), True)
     """
     rng = np.random.default_rng([SEED, size, l2])
-    return np.argpartition(rng.random((PERMUTATIONS, size)), l2 - 1, axis=1)[:, :l2]
+    picks = np.empty((PERMUTATIONS, l2), dtype=np.intp)
+    for k, top in enumerate(range(size - l2, size)):  # Floyd's sampling without replacement
+        draw = rng.integers(0, top + 1, PERMUTATIONS)
+        taken = (picks[:, :k] == draw[:, None]).any(axis=1)
+        picks[:, k] = np.where(taken, top, draw)
+    picks.flags.writeable = False
+    return picks
 
 
 def subset_sums(values: np.ndarray, size: np.ndarray, l2: int) -> np.ndarray:

@@ -377,32 +377,23 @@ def band_half_width(paths: pd.DataFrame) -> np.ndarray:
 
 
 def garch_daily_paths(result: StudyResult, event_ids: Iterable[str]) -> pd.DataFrame | None:
-    """Daily abnormal volatility ``AR^2 / h`` of the pairs of ``event_ids`` (None: not run).
+    """Daily abnormal volatility ``AR^2 / h`` of the pairs of ``event_ids``, read from
+    ``result.volatility_daily`` (None: the volatility stage did not run or no pair matches).
 
-    Columns ``event_id, asset, reaction, rel_day, h_forecast, abnormal_volatility, status``.
+    Columns of :data:`eventstudy.volatility.DAILY_COLUMNS` with ``h`` and ``ar2_over_h``
+    named ``h_forecast`` and ``abnormal_volatility``, as the figure reads them.
 
     Examples
     --------
     >>> garch_daily_paths(res, ["liberation-day-reciprocal-tariffs"])  # doctest: +SKIP
     """
-    ids = list(event_ids)
-    # SWITCH (single call site): once StudyResult carries the daily GARCH table
-    # (``volatility_daily``, written by the volatility stage), it is read here and nothing is
-    # fitted; until then the pairs of ``event_ids`` are fitted once for the figure.
-    stored = getattr(result, "volatility_daily", None)
-    if stored is not None:
-        return stored[stored["event_id"].isin(ids)].reset_index(drop=True)
-    if result.volatility is None:
+    daily = result.volatility_daily
+    if daily is None:
         return None
-    from eventstudy import volatility
-
-    rows = np.isin(result.panel.event_ids, ids)
-    if not rows.any():
+    rows = daily[daily["event_id"].isin(list(event_ids))].reset_index(drop=True)
+    if rows.empty:
         return None
-    subset = result.panel.subset(rows)
-    daily = volatility.garch_daily(subset)
-    daily.insert(2, "reaction", np.repeat(_reactions(subset), len(subset.event_rel_days)))
-    return daily
+    return rows.rename(columns={"h": "h_forecast", "ar2_over_h": "abnormal_volatility"})
 
 
 def _reactions(panel: AbnormalPanel) -> np.ndarray:

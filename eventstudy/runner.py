@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ def _run(args) -> int:
     study = Study(config, snapshot=getattr(args, "snapshot", None))
     volatility = False if getattr(args, "no_volatility", False) else None
     volume = False if getattr(args, "no_volume", False) else None
-    result = study.run(volatility=volatility, progress=progress, n_jobs=min(os.cpu_count() or 1, 4),
+    result = study.run(volatility=volatility, progress=progress,
                        volume=volume)
     written, page = write_outputs(result, out, progress, getattr(args, "tables_only", False))
     _print_summary(result, out, len(written), time.perf_counter() - started)

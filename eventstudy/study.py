@@ -27,7 +27,8 @@ log = logging.getLogger("eventstudy")
 TEST_COLUMNS = inference.TEST_COLUMNS
 VOLATILITY_COLUMNS = [
     *SCOPE_LABELS, "asset", "window", "measure", "estimate", "statistic", "p_value",
-    "distribution", "df", "n", "status", "message",
+    "distribution", "df", "n", "n_null", "p_value_parametric", "parametric_reference",
+    "status", "message",
 ]
 
 
@@ -54,6 +55,11 @@ class StudyResult:
         Day-0 mapping per (event, exchange) with the rule that decided it.
     volatility : DataFrame or None
         Volatility-shift measures (None when the stage was skipped).
+    volatility_daily : DataFrame or None
+        Daily abnormal volatility ``AR^2 / h`` of every pair over the event period, from the
+        same GARCH(1,1) fits as ``garch_cav`` (:func:`eventstudy.volatility.volatility_daily`:
+        ``event_id, asset, reaction, rel_day, date, ar, h, ar2_over_h, status``); None when the
+        volatility stage was skipped.
     skipped : dict
         Tickers that could not be used, with the reason.
     provenance : DataFrame
@@ -91,6 +97,7 @@ class StudyResult:
     volume: pd.DataFrame | None = None
     volume_tests: pd.DataFrame | None = None
     volume_skipped: dict[str, str] = field(default_factory=dict)
+    volatility_daily: pd.DataFrame | None = field(repr=False, default=None)
 
     def joint(self, event_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Joint day-dummy estimates of clusters of overlapping events (the ``joint`` table).
@@ -171,6 +178,8 @@ class StudyResult:
             out["volume"] = self.volume
         if self.volume_tests is not None:
             out["volume_tests"] = self.volume_tests
+        if self.volatility_daily is not None:
+            out["volatility_daily"] = self.volatility_daily
         return out
 
     def __repr__(self) -> str:
@@ -294,7 +303,6 @@ class Study:
     def run(
         self,
         volatility: bool | None = None,
-        n_jobs: int = 1,
         progress: Callable[[str], None] | None = None,
         volume: bool | None = None,
     ) -> StudyResult:
@@ -307,18 +315,15 @@ class Study:
         volume : bool, optional
             Measure abnormal volume of the studied series whose prices come with volume
             (default: the study setting ``volume``).
-        n_jobs : int
-            Worker processes for GARCH fits.
         progress : callable, optional
             Called with a short stage name as each stage starts; if it also has a method
             ``counter(label, total)`` (see :class:`eventstudy.progress.Reporter`), downloads and
             GARCH fits report their progress through it.
         """
         with single_blas_thread():
-            return self._run(volatility, n_jobs, progress, volume)
+            return self._run(volatility, progress, volume)
 
-    def _run(self, volatility: bool | None, n_jobs: int, progress, volume: bool | None = None,
-             ) -> StudyResult:
+    def _run(self, volatility: bool | None, progress, volume: bool | None = None) -> StudyResult:
         step = progress or (lambda stage: None)
         counter = getattr(progress, "counter", None)
         settings = self.config.settings
@@ -340,11 +345,11 @@ class Study:
         step("tests")
         scopes = self.scopes(panel, day0)
         tests = all_tests(panel, scopes, settings.event_windows, self._groups(panel), settings.returns)
-        vol = None
+        vol = daily = None
         if settings.volatility if volatility is None else volatility:
             step("volatility")
             fits = counter("GARCH fits", panel.n_pairs) if counter else None
-            vol = self._volatility(panel, scopes, prices.closes, day0, n_jobs, fits)
+            vol, daily = self._volatility(panel, scopes, prices.closes, day0, fits)
         volume_result, volume_skipped = None, {}
         if settings.volume if volume is None else volume:
             step("abnormal volume")
@@ -366,6 +371,7 @@ class Study:
             volume=None if volume_result is None else volume_result.volume,
             volume_tests=None if volume_result is None else volume_result.tests,
             volume_skipped=volume_skipped,
+            volatility_daily=daily,
         )
 
     # -- stages -------------------------------------------------------------------------------
@@ -438,37 +444,37 @@ class Study:
         return np.array([group.get(t, "") for t in panel.assets], dtype=object)
 
     def _volatility(self, panel: AbnormalPanel, scopes: list[Scope], closes: pd.DataFrame, day0,
-                    n_jobs: int, on_progress=None) -> pd.DataFrame:
+                    on_progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The volatility table (pairs, then scopes, then volatility-index levels) and the daily
+        ``AR^2 / h`` table, from one GARCH fit per pair."""
         from eventstudy import volatility
 
         windows = self.config.settings.event_windows
-        pair_rows = volatility.pair_volatility(panel, windows, garch=True, n_jobs=n_jobs,
-                                               on_progress=on_progress)
+        inputs = volatility.PairInputs.of(panel)
+        fits = volatility.fit_garch(panel, on_progress)
+        pair_rows = volatility.pair_volatility(panel, windows, fits=fits, inputs=inputs)
         reactions = panel.reactions if panel.reactions is not None else np.full(panel.n_pairs, "total")
         frames = [_pair_labels(pair_rows, panel, self._groups(panel), reactions)]
-        pair_keys = pd.MultiIndex.from_frame(pair_rows[["event_id", "asset", "reaction"]])
-        for scope in scopes:
-            members = pd.MultiIndex.from_arrays(
-                [panel.event_ids[scope.rows], panel.assets[scope.rows], reactions[scope.rows]])
-            subset_rows = pair_rows[pair_keys.isin(members)]
-            cs = volatility.cross_sectional_volatility(panel.subset(scope.rows), windows, subset_rows)
+        scoped = volatility.scoped_volatility(panel, windows, [s.rows for s in scopes], inputs)
+        for scope, cs in zip(scopes, scoped):
             for position, (name, value) in enumerate(zip(SCOPE_LABELS, scope.labels())):
                 cs.insert(position, name, value)
             cs.insert(len(SCOPE_LABELS), "asset", "")
             frames.append(cs)
         frames.extend(self._index_levels(closes, day0, windows))
         frames = [f for f in frames if len(f)]
-        if not frames:
-            return pd.DataFrame(columns=VOLATILITY_COLUMNS)
-        return pd.concat(frames, ignore_index=True)[VOLATILITY_COLUMNS]
+        table = pd.concat(frames, ignore_index=True)[VOLATILITY_COLUMNS] if frames else \
+            pd.DataFrame(columns=VOLATILITY_COLUMNS)
+        return table, volatility.volatility_daily(panel, fits)
 
     def _index_levels(self, closes: pd.DataFrame, day0, windows) -> list[pd.DataFrame]:
-        """Level changes of volatility indices (Nikkei VI) around each event."""
+        """Level changes of the study's volatility indices (assets of ``kind: volatility_index``)
+        around each event that applies to them."""
         from eventstudy import volatility
 
         frames = []
         for asset in self.config.assets:
-            if asset.ticker not in VOLATILITY_INDICES or asset.ticker not in closes:
+            if asset.kind != "volatility_index" or asset.ticker not in closes:
                 continue
             levels = returns.session_prices(closes[asset.ticker], asset.exchange)
             for event in self.config.events:
@@ -482,9 +488,6 @@ class Study:
                 rows.insert(len(SCOPE_LABELS), "asset", asset.ticker)
                 frames.append(rows)
         return frames
-
-
-VOLATILITY_INDICES = ("NIKKEI_VI", "^VIX")
 
 
 def all_tests(
@@ -568,7 +571,7 @@ def left_out(config: StudyConfig, ticker: str) -> str:
     parts = []
     if not asset.is_benchmark:
         parts.append(ticker)
-    elif asset.kind == "volatility_index" or ticker in VOLATILITY_INDICES:
+    elif asset.kind == "volatility_index":
         parts.append(f"the level changes of {ticker}")
     if dependents:
         noun = "asset whose model needs" if len(dependents) == 1 else "assets whose model needs"

@@ -18,9 +18,11 @@
 #
 # 1. **GARCH abnormal volatility**: a GARCH(1,1) is fitted to each pair's estimation-window
 #    residuals and forecasts the variance ĥ of every event-window day; AR²/ĥ has mean 1 under
-#    "no volatility shift". CAV = Σ AR²/ĥ − L2 over a window, tested against χ²(L2).
+#    "no volatility shift". CAV = Σ AR²/(C ĥ) − L2 over a window; its p-value is calibrated on
+#    the pair's own estimation window (`p_value`); the χ²(L2) one is only in `p_value_parametric`.
 # 2. **Cross-sectional variance ratios** by category: mean log of event- vs estimation-window
-#    variance across pairs (t-test across pairs).
+#    variance across pairs (t-test across pairs, not robust to same-date clustering; `beaver_u`
+#    is the clustering-robust test).
 # 3. **The Nikkei Volatility Index** level itself (an implied-volatility index, so a level
 #    change rather than a return).
 
@@ -51,11 +53,13 @@ vol["measure"].value_counts()
 
 # %% [markdown]
 # ## GARCH CAV over [0,+5] around Liberation Day
-# `estimate` = CAV = Σ AR²/ĥ − 6 (0 under H0), `statistic` = Σ AR²/ĥ ~ χ²(6).
+# `estimate` = CAV = Σ AR²/(C ĥ) − 6 (0 under H0), `statistic` = Σ AR²/(C ĥ); `p_value` is
+# calibrated on the pair's own estimation window, `p_value_parametric` is the χ²(6) reference.
 
 # %%
 vol.query("scope == 'pair' and scope_id == @LIBERATION and window == '[0,5]' "
-          "and measure == 'garch_cav'")[["asset", "estimate", "statistic", "p_value", "status"]].round(4)
+          "and measure == 'garch_cav'")[["asset", "estimate", "statistic", "p_value",
+                                        "p_value_parametric", "status"]].round(4)
 
 # %% [markdown]
 # Daily AR²/ĥ of every pair of the event (thin) and each group's median (bold).
@@ -78,8 +82,8 @@ vol.query("scope == 'category' and window == '[0,5]'")[
 
 # %% [markdown]
 # ## Nikkei VI around the April shock
-# `level_change` rows: the change of the VI level from the session before day 0 to the end of
-# each window (relative change in `estimate`, points in `message`).
+# `level_change` rows (assets of `kind: volatility_index`): the change of the VI level from the
+# session before each window starts to its end (log change in `estimate`, points in `message`).
 
 # %%
 vol.query("asset == 'NIKKEI_VI' and scope_id in [@LIBERATION, @PAUSE]")[

@@ -338,7 +338,7 @@ def cross_sectional_statistics(panel: AbnormalPanel) -> np.ndarray:
         where a test is not reported for the target, e.g. the BHAR test on day 0).
     """
     scope = Scope("event", "sample", "all", "all", "total", np.ones(panel.n_pairs, dtype=bool))
-    table = inference.scoped_tests(panel, [scope], [CAR_WINDOW])
+    table = inference.scoped_tests(panel, [scope], [CAR_WINDOW], assume_independent=True)
     day0 = table[table["rel_day"].eq(0).fillna(False).to_numpy(bool)].set_index("test")
     window = table[table["window"] == f"[{CAR_WINDOW[0]},{CAR_WINDOW[1]}]"].set_index("test")
     tests = list(CROSS_SECTIONAL_TESTS)
@@ -525,7 +525,7 @@ def run_fat_tailed(task: tuple) -> pd.DataFrame:
     panel = fat_tailed_panel(seed)
     single = inference.single_asset_tests(panel, FAT_TAILED_WINDOWS)
     scopes = [Scope("event", e, "all", "all", "total", panel.event_ids == e) for e in dict.fromkeys(panel.event_ids)]
-    cross = inference.scoped_tests(panel, scopes, FAT_TAILED_WINDOWS)
+    cross = inference.scoped_tests(panel, scopes, FAT_TAILED_WINDOWS, assume_independent=True)
     frames = []
     for level, table in (("pair", single), ("cross-section", cross)):
         target = np.where(table["window"].to_numpy(object) == "", "day 0", table["window"].to_numpy(object))

@@ -180,8 +180,10 @@ def replication(panel: AbnormalPanel, scopes: list[np.ndarray],
     """Rejection counts of every statistic of one replication, after (and before)."""
     inputs = volatility.PairInputs.of(panel)
     fits = volatility.fit_garch(panel)
-    pairs = volatility.pair_volatility(panel, WINDOWS, fits=fits, inputs=inputs)
-    cross = pd.concat(volatility.scoped_volatility(panel, WINDOWS, scopes, inputs),
+    pairs = volatility.pair_volatility(panel, WINDOWS, fits=fits, inputs=inputs,
+                                       withhold_unsized=False)
+    cross = pd.concat(volatility.scoped_volatility(panel, WINDOWS, scopes, inputs,
+                                                   assume_independent=True),
                       ignore_index=True)
     rows = []
     for column in ("p_value", "p_value_parametric"):

@@ -81,8 +81,9 @@ CROSS_SECTIONAL_TESTS = _entries(
 )
 
 # --- volatility (volatility table; eventstudy/volatility) ----------------------------------
-# Pair tests calibrated on the pair's own estimation window carry the normal-theory p-value
-# only in the labelled column ``p_value_parametric`` (METHODS amendment 17).
+# Pair tests are calibrated on the pair's own estimation window (amendment 17); their p-values are
+# reported for windows of up to 6 sessions (volatility.base.PAIR_SIZED_DAYS). Cross-sectional
+# measures flagged False are withheld in scopes whose pairs share trading days.
 _CALIBRATED = ("empirical: larger of the day-permutation (999 random L2-day subsets of W1 + W2) "
                "and the L2-day-block p of W1, each (k+1)/(n+1)")
 VOLATILITY_MEASURES = _entries(
@@ -106,7 +107,7 @@ VOLATILITY_MEASURES = _entries(
                   "volatility", "cross-section", False, "t(N - 1)"),
     # beaver_u keeps its size under same-date clustering only for windows of 1-2 days (real
     # Tokyo data, docs/validation.md: 4.6 / 5.0% at [0,0] / [0,1], 9.0 / 8.6% at [0,5] /
-    # [-5,10]); its rows say which applies
+    # [-5,10]); longer windows are withheld in clustered scopes
     StatisticInfo("beaver_u", "Beaver U", "volatility", "cross-section", False,
                   "empirical: larger of the date-permutation and the L2-day-block p of the "
                   "scope's W1 dates, each (k+1)/(n+1)"),

@@ -159,3 +159,26 @@ def _first_per_session(
     if dropped:
         log.info("pooled scope: %d pairs share (asset, day 0) with another event and are counted once", dropped)
     return out
+
+
+def overlapping_periods(first: np.ndarray, last: np.ndarray) -> bool:
+    """Whether any two of the intervals ``[first_i, last_i]`` (calendar days) overlap (or
+    whether some interval is unknown, NaN).
+
+    Pairs whose event periods share a trading day are cross-sectionally dependent (same-date
+    clustering); a test that assumes independent pairs is not reported for them.
+
+    Examples
+    --------
+    >>> overlapping_periods(np.array([0, 20]), np.array([15, 35]))
+    False
+    >>> overlapping_periods(np.array([0, 10]), np.array([15, 35]))
+    True
+    """
+    if len(first) < 2:
+        return False
+    if not (np.isfinite(first).all() and np.isfinite(last).all()):
+        return True  # a pair without known dates cannot be shown to stand apart
+    order = np.argsort(first, kind="stable")
+    ends = np.maximum.accumulate(np.asarray(last)[order])
+    return bool((np.asarray(first)[order][1:] <= ends[:-1]).any())

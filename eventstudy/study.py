@@ -27,9 +27,10 @@ log = logging.getLogger("eventstudy")
 TEST_COLUMNS = inference.TEST_COLUMNS
 VOLATILITY_COLUMNS = [
     *SCOPE_LABELS, "asset", "window", "measure", "estimate", "statistic", "p_value",
-    "distribution", "df", "n", "n_null", "p_value_parametric", "parametric_reference",
-    "status", "message",
+    "distribution", "df", "n", "n_null", "status", "message",
 ]
+"""Columns of the volatility table; the normal-theory ``p_value_parametric`` of the volatility
+functions is left out (it does not keep its size on fat-tailed returns)."""
 
 
 @dataclass(frozen=True)

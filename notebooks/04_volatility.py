@@ -19,10 +19,12 @@
 # 1. **GARCH abnormal volatility**: a GARCH(1,1) is fitted to each pair's estimation-window
 #    residuals and forecasts the variance ĥ of every event-window day; AR²/ĥ has mean 1 under
 #    "no volatility shift". CAV = Σ AR²/(C ĥ) − L2 over a window; its p-value is calibrated on
-#    the pair's own estimation window (`p_value`); the χ²(L2) one is only in `p_value_parametric`.
-# 2. **Cross-sectional variance ratios** by category: mean log of event- vs estimation-window
-#    variance across pairs (t-test across pairs, not robust to same-date clustering; `beaver_u`
-#    is the clustering-robust test).
+#    the pair's own estimation window (`p_value`), for windows of up to 6 sessions (longer
+#    windows do not keep their size on real returns; their rows say so in `message`).
+# 2. **Beaver U** per event: the mean squared standardised AR of the event's pairs, calibrated
+#    on their own estimation-window dates (kept under same-date clustering for 1–2-day windows;
+#    the cross-sectional variance-ratio t tests assume independent pairs and are withheld for
+#    pairs that share a date).
 # 3. **The Nikkei Volatility Index** level itself (an implied-volatility index, so a level
 #    change rather than a return).
 
@@ -54,12 +56,12 @@ vol["measure"].value_counts()
 # %% [markdown]
 # ## GARCH CAV over [0,+5] around Liberation Day
 # `estimate` = CAV = Σ AR²/(C ĥ) − 6 (0 under H0), `statistic` = Σ AR²/(C ĥ); `p_value` is
-# calibrated on the pair's own estimation window, `p_value_parametric` is the χ²(6) reference.
+# calibrated on the pair's own estimation window.
 
 # %%
 vol.query("scope == 'pair' and scope_id == @LIBERATION and window == '[0,5]' "
           "and measure == 'garch_cav'")[["asset", "estimate", "statistic", "p_value",
-                                        "p_value_parametric", "status"]].round(4)
+                                        "status"]].round(4)
 
 # %% [markdown]
 # Daily AR²/ĥ of every pair of the event (thin) and each group's median (bold).

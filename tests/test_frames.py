@@ -28,7 +28,7 @@ def test_market_model_abnormal_return_matches_hand_calculation():
     expected_ar = returns["A"].iloc[300] - alpha - beta * market.iloc[300]
     got = res.abnormal.query("asset == 'A' and rel_day == 0")["ar"].iloc[0]
     assert got == pytest.approx(expected_ar, rel=1e-10)
-    assert (res.tests.query("scope_id == 'e' and window == '[0,0]' and test == 'bmp'")["p_value"] < 0.01).all()
+    assert (res.tests.query("scope_id == 'e' and window == '[0,0]' and test == 'kp_bmp'")["p_value"] < 0.01).all()
 
 
 def test_per_asset_event_dates_and_date_between_sessions():
@@ -185,8 +185,11 @@ def test_run_up_windows_without_day_0_run_through_tests():
     res = es.event_study(returns, {"e": idx[300]}, market=market, event_windows=[(-10, -1), (-5, -1)])
     assert set(res.car["window"]) == {"[-10,-1]", "[-5,-1]"}
     assert set(res.abnormal["rel_day"]) == set(range(-10, 0))
-    bmp = res.tests.query("scope == 'event' and window == '[-5,-1]' and test == 'bmp'")
+    bmp = res.tests.query("scope == 'event' and window == '[-5,-1]' and test == 'kp_bmp'")
     assert bmp["p_value"].iloc[0] < 0.01
+    # every pair shares day 0: a test that assumes independent pairs is not reported
+    plain = res.tests.query("scope == 'event' and window == '[-5,-1]' and test == 'bmp'")
+    assert plain["p_value"].isna().all() and plain["note"].str.startswith("not reported").all()
 
 
 @pytest.mark.parametrize("model", ["dimson", "scholes_williams", "market_adjusted", "constant_mean"])

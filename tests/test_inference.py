@@ -71,7 +71,9 @@ def constant_mean_panel(returns: np.ndarray, n_est: int) -> AbnormalPanel:
         event_ids=np.array([f"ev{i % 2}" for i in range(n_pairs)], dtype=object),
         assets=np.array([f"asset{i}" for i in range(n_pairs)], dtype=object),
         rel_days=np.arange(n_cols) - n_est,
-        dates=np.full((n_pairs, n_cols), np.datetime64("NaT"), dtype="datetime64[D]"),
+        # pair i's days never overlap another pair's: the pairs stand apart in time, so every
+        # test of the battery is reported (tests that assume independence included)
+        dates=(np.arange(n_pairs)[:, None] * (n_cols + 1) + np.arange(n_cols)).astype("datetime64[D]"),
         ret=returns,
         expected=np.broadcast_to(mu[:, None], returns.shape).copy(),
         ar=ar,

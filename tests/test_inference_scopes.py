@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eventstudy import inference
+from eventstudy import inference, registry
 from eventstudy.events import load_config
 from eventstudy.panel import AbnormalPanel
 from eventstudy.scopes import SCOPE_LABELS, Scope
@@ -22,16 +22,16 @@ from eventstudy.study import Study
 WINDOWS = [(0, 0), (0, 1), (-1, 1), (0, 3), (-5, 9)]
 
 
-def _subset_route(panel, scopes, windows, alternative="two-sided") -> pd.DataFrame:
+def _subset_route(panel, scopes, windows, alternative="two-sided", independent=None) -> pd.DataFrame:
     """The reference: every scope on its own ``panel.subset(rows)``, one window at a time."""
     frames = []
     for scope in scopes:
         sub = panel.subset(scope.rows)
-        daily = inference.daily_tests(sub, alternative)
+        daily = inference.daily_tests(sub, alternative, assume_independent=independent)
         daily["window"] = ""
         parts = [daily]
         for window in windows:
-            part = inference.window_tests(sub, window, alternative)
+            part = inference.window_tests(sub, window, alternative, assume_independent=independent)
             part["rel_day"] = pd.NA
             part["window"] = f"[{window[0]},{window[1]}]"
             parts.append(part)
@@ -44,9 +44,9 @@ def _subset_route(panel, scopes, windows, alternative="two-sided") -> pd.DataFra
     return pd.concat(frames, ignore_index=True)[inference.TEST_COLUMNS]
 
 
-def _assert_same(panel, scopes, windows, alternative="two-sided") -> pd.DataFrame:
-    expected = _subset_route(panel, scopes, windows, alternative)
-    got = inference.scoped_tests(panel, scopes, windows, alternative)
+def _assert_same(panel, scopes, windows, alternative="two-sided", independent=True) -> pd.DataFrame:
+    expected = _subset_route(panel, scopes, windows, alternative, independent)
+    got = inference.scoped_tests(panel, scopes, windows, alternative, assume_independent=independent)
     pd.testing.assert_frame_equal(got, expected, rtol=1e-10)
     return got
 
@@ -167,7 +167,8 @@ def test_a_windows_statistics_do_not_depend_on_the_other_windows():
 
 def test_every_cross_sectional_note_says_whether_it_survives_clustering():
     panel = _synthetic_panel(6)
-    table = inference.scoped_tests(panel, _synthetic_scopes(panel), [(0, 1)])
+    table = inference.scoped_tests(panel, _synthetic_scopes(panel), [(0, 1)],
+                                   assume_independent=True)
     for test_id, rows in table.groupby("test"):
         text = inference.clustering_note(test_id)
         assert rows["note"].str.endswith(text).all(), test_id
@@ -185,7 +186,52 @@ def test_scoped_tests_equal_the_subset_route_on_a_real_study(snapshot_dir, repo_
     scopes = result.scopes()
     one = np.zeros(panel.n_pairs, dtype=bool)
     one[0] = True
-    _assert_same(panel, [*scopes, _scope("tag", "one-pair", one)], windows)
+    _assert_same(panel, [*scopes, _scope("tag", "one-pair", one)], windows, independent=None)
     # the study's own table holds exactly these rows after the single-pair ones
     cross = result.tests[result.tests["scope"] != "pair"].reset_index(drop=True)
     pd.testing.assert_frame_equal(cross, _subset_route(panel, scopes, windows), rtol=1e-10)
+    # every scope of the study with several pairs shares event dates: no test assuming
+    # independence is reported there
+    unsized = cross["test"].map(lambda t: not registry.CROSS_SECTIONAL_TESTS[t].robust_to_clustering)
+    unsized &= cross.groupby(["scope", "scope_id", "group", "reaction"])["n"].transform("max") > 1
+    assert cross.loc[unsized, "p_value"].isna().all()
+    assert cross.loc[unsized, "note"].eq(inference.UNSIZED_NOTE).all()
+    assert cross.loc[~unsized & (cross["test"] == "kp_bmp"), "p_value"].notna().any()
+
+
+def _dated(panel: AbnormalPanel, first_days: np.ndarray) -> AbnormalPanel:
+    """``panel`` with consecutive calendar dates per pair, pair i starting at ``first_days[i]``."""
+    t = len(panel.rel_days)
+    days = np.asarray(first_days)[:, None] + np.arange(t)[None, :]
+    return dataclasses.replace(panel, dates=days.astype("datetime64[D]"))
+
+
+def test_tests_assuming_independence_are_reported_only_where_event_periods_do_not_overlap():
+    panel = _synthetic_panel(8)
+    n, t = panel.n_pairs, len(panel.rel_days)
+    apart = _dated(panel, np.arange(n) * (t + 1))  # no two pairs share a day
+    together = _dated(panel, np.zeros(n, dtype=int))  # every pair on the same dates
+    scopes = _synthetic_scopes(panel)
+    free = inference.scoped_tests(apart, scopes, [(0, 1)])
+    forced = inference.scoped_tests(panel, scopes, [(0, 1)], assume_independent=True)
+    pd.testing.assert_frame_equal(free, forced, rtol=1e-12)  # apart: everything reported
+    shared = inference.scoped_tests(together, scopes, [(0, 1)])
+    unsized = ~shared["test"].map(lambda t: registry.CROSS_SECTIONAL_TESTS[t].robust_to_clustering)
+    multi = shared["scope_id"] != "one-pair"  # one pair: nothing to overlap with
+    hidden = shared[unsized & multi]
+    assert hidden["statistic"].isna().all() and hidden["p_value"].isna().all()
+    assert hidden["note"].eq(inference.UNSIZED_NOTE).all()
+    kept = shared[~(unsized & multi)].reset_index(drop=True)
+    same = forced[~(unsized & multi)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, same, rtol=1e-12)  # the robust tests do not change
+    # unknown dates (NaT) cannot be shown to stand apart
+    unknown = inference.scoped_tests(panel, scopes, [(0, 1)])
+    assert unknown.loc[(unsized & multi).to_numpy(), "p_value"].isna().all()
+
+
+def test_overlapping_periods_by_hand():
+    assert not inference.overlapping_periods(np.array([0.0]), np.array([9.0]))
+    assert not inference.overlapping_periods(np.array([30.0, 0.0]), np.array([40.0, 29.0]))
+    assert inference.overlapping_periods(np.array([30.0, 0.0]), np.array([40.0, 30.0]))
+    assert inference.overlapping_periods(np.array([0.0, 50.0, 5.0]), np.array([60.0, 55.0, 6.0]))
+    assert inference.overlapping_periods(np.array([0.0, np.nan]), np.array([1.0, np.nan]))

@@ -19,7 +19,7 @@ from eventstudy.panel import AbnormalPanel
 from eventstudy.volatility import calibration
 from eventstudy.volatility import garch_fit as garch_module
 
-STATUSES = {"ok", "failed", "fallback", "insufficient"}
+STATUSES = {"ok", "failed", "fallback", "insufficient", "not_reported"}
 
 
 def make_panel(ret: np.ndarray, n_est: int, gap: int = 0,
@@ -155,7 +155,7 @@ def test_output_contract(tiny):
                 "realized_vol_before", "realized_vol_after"]
     first_pair = table[(table["asset"] == "A0") & (table["window"] == "[0,2]")]
     assert list(first_pair["measure"]) == expected
-    scope = vol.cross_sectional_volatility(tiny, [(0, 2)])
+    scope = vol.cross_sectional_volatility(tiny, [(0, 2)], assume_independent=True)
     assert list(scope.columns) == vol.SCOPE_COLUMNS
 
 
@@ -168,7 +168,7 @@ def test_every_reported_measure_is_in_the_registry(tiny):
     from eventstudy.registry import VOLATILITY_MEASURES
 
     table = vol.pair_volatility(tiny, [(0, 2)])
-    scope = vol.cross_sectional_volatility(tiny, [(0, 2)])
+    scope = vol.cross_sectional_volatility(tiny, [(0, 2)], assume_independent=True)
     levels = vol.level_change(pd.Series([1.0, 2.0, 3.0], index=pd.bdate_range("2025-01-06", periods=3)),
                               pd.Timestamp("2025-01-07"), [(0, 0)])
     reported = set(table["measure"]) | set(scope["measure"]) | set(levels["measure"])
@@ -310,7 +310,7 @@ def test_beaver_u_by_hand():
     n_est, n_event = 40, 3
     ret = normal_returns(11, n_pairs=4, n_est=n_est, n_event=n_event, event_scale=1.3)
     panel = make_panel(ret, n_est=n_est)
-    got = vol.cross_sectional_volatility(panel, [(0, 1)]).set_index("measure").loc["beaver_u"]
+    got = vol.cross_sectional_volatility(panel, [(0, 1)], assume_independent=True).set_index("measure").loc["beaver_u"]
     ar = panel.ar[:, n_est:n_est + 2]
     u_bar = np.mean(ar**2 / (panel.s2[:, None] * (1 + 1 / n_est)))
     resid2 = panel.ar[:, :n_est] ** 2
@@ -337,7 +337,7 @@ def test_beaver_u_by_hand():
 def test_cs_variance_ratio_by_hand():
     n_est = 60
     panel = make_panel(normal_returns(12, 5, n_est, 3, event_scale=1.2), n_est=n_est)
-    got = vol.cross_sectional_volatility(panel, [(0, 2)]).set_index("measure")
+    got = vol.cross_sectional_volatility(panel, [(0, 2)], assume_independent=True).set_index("measure")
     centred, standardised = [], []
     picks = calibration.subsets(n_est + 3, 3)
     for i in range(5):
@@ -362,7 +362,7 @@ def test_brown_forsythe_equals_scipy_levene():
     excluded = np.zeros((4, 80), dtype=bool)
     excluded[2, 30:41] = True
     panel = make_panel(ret, n_est=80, gap=3, excluded=excluded)
-    got = rows(vol.pair_volatility(panel, [(0, 7)], garch=False), "brown_forsythe", "[0,7]")
+    got = rows(vol.pair_volatility(panel, [(0, 7)], garch=False, withhold_unsized=False), "brown_forsythe", "[0,7]")
     for i in range(4):
         est = panel.ar[i, panel.is_estimation[i]]
         event = panel.event_ar[i]
@@ -580,7 +580,7 @@ def test_variance_doubling_is_found():
     assert (dummy["estimate"] > 0).mean() > 0.7
     realized = rows(table, "realized_vol", "[0,9]")
     assert realized["estimate"].median() == pytest.approx(np.sqrt(2) - 1, abs=0.15)
-    scope = vol.cross_sectional_volatility(panel, [(0, 9)]).set_index("measure")
+    scope = vol.cross_sectional_volatility(panel, [(0, 9)], assume_independent=True).set_index("measure")
     assert scope.loc["cs_variance_ratio", "estimate"] == pytest.approx(np.log(2), abs=0.2)
     assert scope.loc["cs_variance_ratio", "p_value"] < 0.01
     assert scope.loc["cs_standardized_variance_ratio", "statistic"] > 3
@@ -592,7 +592,7 @@ def test_variance_doubling_is_found():
 
 
 def _pair_rejections(panel: AbnormalPanel, window: tuple[int, int], garch: bool = False):
-    table = vol.pair_volatility(panel, [window], garch=garch)
+    table = vol.pair_volatility(panel, [window], garch=garch, withhold_unsized=False)
     tested = table[table["status"] == "ok"]
     return (tested.groupby("measure")[["p_value", "p_value_parametric"]]
             .agg(lambda p: float(np.mean(p <= 0.05))))
@@ -627,7 +627,7 @@ def _scope_rejections(seed: int, n_scopes: int, n_pairs: int, rho: float, dof: f
                      for s in range(n_scopes)])
     panel = make_panel(ret, n_est=n_est)
     masks = [np.arange(n_scopes * n_pairs) // n_pairs == s for s in range(n_scopes)]
-    frames = vol.scoped_volatility(panel, [(0, 4)], masks)
+    frames = vol.scoped_volatility(panel, [(0, 4)], masks, assume_independent=True)
     table = pd.concat(frames, ignore_index=True)
     return table.groupby("measure")["p_value"].agg(lambda p: float(np.mean(p <= 0.05))), table
 
@@ -660,7 +660,7 @@ def test_constant_returns_are_insufficient_not_errors():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         table = vol.pair_volatility(panel, [(0, 0), (0, 9)])
-        scope = vol.cross_sectional_volatility(panel, [(0, 9)])
+        scope = vol.cross_sectional_volatility(panel, [(0, 9)], assume_independent=True)
     tested = table[~table["measure"].str.startswith("realized_vol")]
     assert set(tested["status"]) == {"insufficient"}
     assert tested["estimate"].isna().all() and (tested["message"] != "").all()
@@ -688,7 +688,7 @@ def test_missing_ar_and_short_estimation_window():
 
 def test_single_pair_scope_is_insufficient_for_cross_sectional_t():
     panel = make_panel(normal_returns(2, 1, 250, 5), n_est=250)
-    scope = vol.cross_sectional_volatility(panel, [(0, 4)]).set_index("measure")
+    scope = vol.cross_sectional_volatility(panel, [(0, 4)], assume_independent=True).set_index("measure")
     assert scope.loc["cs_variance_ratio", "status"] == "insufficient"
     assert scope.loc["cs_standardized_variance_ratio", "status"] == "insufficient"
     assert scope.loc["beaver_u", "status"] == "ok"  # calibrated on the pair's own history
@@ -697,11 +697,50 @@ def test_single_pair_scope_is_insufficient_for_cross_sectional_t():
 def test_scoped_rows_equal_the_rows_of_the_subset_panel():
     panel = make_panel(normal_returns(6, 9, 250, 5, event_scale=1.4), n_est=250)
     scopes = [panel.event_ids == "ev1", panel.event_ids != "ev2"]
-    frames = vol.scoped_volatility(panel, [(0, 4), (0, 1)], scopes)
-    for mask, frame in zip(scopes, frames):
-        direct = vol.cross_sectional_volatility(panel.subset(mask), [(0, 4), (0, 1)])
-        pd.testing.assert_frame_equal(frame, direct)
-    assert frames[0].set_index("measure").loc["cs_variance_ratio", "n"].iloc[0] == 3
+    for independent in (None, True):
+        frames = vol.scoped_volatility(panel, [(0, 4), (0, 1)], scopes,
+                                       assume_independent=independent)
+        for mask, frame in zip(scopes, frames):
+            direct = vol.cross_sectional_volatility(panel.subset(mask), [(0, 4), (0, 1)],
+                                                    assume_independent=independent)
+            pd.testing.assert_frame_equal(frame, direct)
+        assert frames[0].set_index("measure").loc["cs_variance_ratio", "n"].iloc[0] == 3
+
+
+def _dated(panel, first_days):
+    days = np.asarray(first_days)[:, None] + np.arange(len(panel.rel_days))[None, :]
+    return AbnormalPanel(**{**panel.__dict__, "dates": days.astype("datetime64[D]")})
+
+
+def test_measures_that_lose_their_size_under_clustering_are_withheld_in_clustered_scopes():
+    panel = make_panel(normal_returns(6, 9, 250, 5, event_scale=1.4), n_est=250)
+    windows = [(0, 4), (0, 1)]
+    apart = _dated(panel, np.arange(panel.n_pairs) * 400)  # event periods never overlap
+    together = _dated(panel, np.zeros(panel.n_pairs, dtype=int))  # one shared date
+    forced = vol.cross_sectional_volatility(panel, windows, assume_independent=True)
+    pd.testing.assert_frame_equal(vol.cross_sectional_volatility(apart, windows), forced)
+    shared = vol.cross_sectional_volatility(together, windows).set_index(["measure", "window"])
+    forced = forced.set_index(["measure", "window"])
+    for measure in ("cs_variance_ratio", "cs_standardized_variance_ratio"):
+        for window in ("[0,4]", "[0,1]"):
+            row = shared.loc[(measure, window)]
+            assert row["status"] == "not_reported" and np.isnan(row["p_value"])
+            assert row["message"] == vol.base.UNSIZED_SCOPE_NOTE
+    assert shared.loc[("beaver_u", "[0,4]"), "status"] == "not_reported"  # 5 days: unsized
+    pd.testing.assert_series_equal(shared.loc[("beaver_u", "[0,1]")],  # 2 days: sized
+                                   forced.loc[("beaver_u", "[0,1]")])
+
+
+def test_pair_p_values_of_long_windows_are_withheld():
+    panel = make_panel(normal_returns(7, 4, 250, 8), n_est=250)
+    kept = vol.pair_volatility(panel, [(0, 5), (0, 6)], garch=False, withhold_unsized=False)
+    run = vol.pair_volatility(panel, [(0, 5), (0, 6)], garch=False)
+    short, long = run["window"] == "[0,5]", run["window"] == "[0,6]"
+    pd.testing.assert_frame_equal(run[short], kept[short])  # 6 sessions: reported
+    tested = long & kept["p_value"].notna()  # 4 pairs x 4 tests; realized_vol_before/after: none
+    assert tested.sum() == 4 * 4 and run.loc[long, "p_value"].isna().all()
+    assert run.loc[tested, "message"].str.contains("windows longer than 6 sessions").all()
+    np.testing.assert_array_equal(run.loc[long, "statistic"], kept.loc[long, "statistic"])
 
 
 @settings(max_examples=25, deadline=None)

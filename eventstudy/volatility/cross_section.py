@@ -23,9 +23,11 @@ from scipy import stats
 
 from eventstudy.panel import AbnormalPanel
 from eventstudy.registry import VOLATILITY_MEASURES
+from eventstudy.scopes import overlapping_periods
 from eventstudy.volatility.base import (
     EMPIRICAL,
     SCOPE_COLUMNS,
+    UNSIZED_SCOPE_NOTE,
     ZERO_VARIANCE,
     two_sided,
     window_arrays,
@@ -269,11 +271,15 @@ def _date_null(dates: np.ndarray, l2: int) -> np.ndarray:
 
 def scoped_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]],
                       scopes: Sequence[np.ndarray],
-                      inputs: PairInputs | None = None) -> list[pd.DataFrame]:
+                      inputs: PairInputs | None = None,
+                      assume_independent: bool | None = None) -> list[pd.DataFrame]:
     """Cross-sectional volatility rows of every scope (one frame per scope, in order).
 
     The per-pair inputs of each window are computed once for the whole panel; a scope only
-    selects its rows.
+    selects its rows. In a scope whose pairs' event periods share trading days, a measure
+    that does not keep its size under same-date clustering (``cs_variance_ratio``,
+    ``cs_standardized_variance_ratio``; ``beaver_u`` over more than 2 days) gets status
+    ``'not_reported'`` with the reason in ``message``.
 
     Parameters
     ----------
@@ -283,22 +289,34 @@ def scoped_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]],
         The pairs of each scope.
     inputs : PairInputs, optional
         Estimation-window arrays of ``panel`` (computed here if not given).
+    assume_independent : bool, optional
+        ``True`` reports every measure in every scope (size studies of the measures
+        themselves); default: decided per scope from the pairs' event dates.
     """
     inputs = inputs or PairInputs.of(panel)
     per_window = [(window, WindowInputs.of(panel, window, inputs)) for window in windows]
+    first, last = panel.event_period_days()
     frames = []
     for mask in scopes:
         rows = np.flatnonzero(np.asarray(mask, dtype=bool))
+        clustered = assume_independent is False or (
+            assume_independent is None and overlapping_periods(first[rows], last[rows]))
         records: list[dict] = []
         for window, data in per_window:
-            records += cs_variance_ratio(window, data, rows)
-            records.append(beaver_u(window, data, rows))
+            l2 = window[1] - window[0] + 1
+            for record in [*cs_variance_ratio(window, data, rows), beaver_u(window, data, rows)]:
+                sized = (VOLATILITY_MEASURES[record["measure"]].robust_to_clustering
+                         or (record["measure"] == "beaver_u" and l2 <= BEAVER_CLUSTER_ROBUST_DAYS))
+                if clustered and not sized:
+                    record = scope_row(window, record["measure"], n=record["n"],
+                                       status="not_reported", message=UNSIZED_SCOPE_NOTE)
+                records.append(record)
         frames.append(pd.DataFrame(records, columns=SCOPE_COLUMNS))
     return frames
 
 
-def cross_sectional_volatility(panel: AbnormalPanel,
-                               windows: Sequence[tuple[int, int]]) -> pd.DataFrame:
+def cross_sectional_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]],
+                               assume_independent: bool | None = None) -> pd.DataFrame:
     """Volatility tests across all pairs of ``panel``, per window.
 
     Parameters
@@ -307,6 +325,8 @@ def cross_sectional_volatility(panel: AbnormalPanel,
         The pairs of one scope (e.g. one event and one asset group, see
         :mod:`eventstudy.scopes`).
     windows : sequence of (a, b)
+    assume_independent : bool, optional
+        As in :func:`scoped_volatility`.
 
     Returns
     -------
@@ -319,4 +339,5 @@ def cross_sectional_volatility(panel: AbnormalPanel,
     >>> scope = panel.subset(panel.event_ids == "2025-04-02-liberation-day")  # doctest: +SKIP
     >>> cross_sectional_volatility(scope, [(0, 4)])                           # doctest: +SKIP
     """
-    return scoped_volatility(panel, windows, [np.ones(panel.n_pairs, dtype=bool)])[0]
+    return scoped_volatility(panel, windows, [np.ones(panel.n_pairs, dtype=bool)],
+                             assume_independent=assume_independent)[0]

@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 
 from eventstudy.panel import AbnormalPanel
-from eventstudy.volatility.base import PAIR_COLUMNS, Measure, reactions, window_label
+from eventstudy.volatility.base import (
+    LONG_WINDOW_NOTE,
+    PAIR_COLUMNS,
+    PAIR_SIZED_DAYS,
+    Measure,
+    reactions,
+    window_label,
+)
 from eventstudy.volatility.garch import garch_cav
 from eventstudy.volatility.garch_fit import GarchFits, fit_garch
 from eventstudy.volatility.pair import (
@@ -21,21 +28,28 @@ from eventstudy.volatility.pair import (
 
 
 def _frame(panel: AbnormalPanel, window: tuple[int, int], measure: Measure,
-           order: int) -> pd.DataFrame:
+           order: int, withhold_unsized: bool = True) -> pd.DataFrame:
     reported = np.isin(measure.status, ["ok", "fallback"])
+    p_value, message = measure.p_value, measure.message
+    if withhold_unsized and window[1] - window[0] + 1 > PAIR_SIZED_DAYS:
+        withheld = reported & np.isfinite(np.asarray(p_value, dtype=float))
+        p_value = np.where(withheld, np.nan, p_value)
+        joined = np.where(message == "", LONG_WINDOW_NOTE,
+                          np.char.add(message.astype(str), "; " + LONG_WINDOW_NOTE))
+        message = np.where(withheld, joined, message).astype(object)
     distribution = (measure.distribution if measure.row_distribution is None
                     else measure.row_distribution)
     return pd.DataFrame({
         "event_id": panel.event_ids, "asset": panel.assets, "reaction": reactions(panel),
         "window": window_label(window), "measure": measure.name,
         "estimate": measure.estimate, "statistic": measure.statistic,
-        "p_value": measure.p_value,
+        "p_value": p_value,
         "distribution": np.where(reported, distribution, ""),
         "df": measure.df, "n": np.asarray(measure.n, dtype=int),
         "n_null": np.asarray(measure.n_null, dtype=int),
         "p_value_parametric": measure.p_parametric,
         "parametric_reference": measure.parametric_reference,
-        "status": measure.status, "message": measure.message,
+        "status": measure.status, "message": message,
         "_pair": np.arange(panel.n_pairs), "_order": order,
     })
 
@@ -43,7 +57,8 @@ def _frame(panel: AbnormalPanel, window: tuple[int, int], measure: Measure,
 def pair_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], garch: bool = True,
                     fits: GarchFits | None = None,
                     on_progress: Callable[[int], None] | None = None,
-                    inputs: PairInputs | None = None) -> pd.DataFrame:
+                    inputs: PairInputs | None = None,
+                    withhold_unsized: bool = True) -> pd.DataFrame:
     """Volatility-shift measures per (event, asset) pair and window.
 
     Parameters
@@ -61,6 +76,9 @@ def pair_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], ga
         Called with the number of GARCH fits completed, batch by batch.
     inputs : PairInputs, optional
         Estimation-window arrays of ``panel`` to reuse.
+    withhold_unsized : bool
+        Leave out the p-values of windows longer than :data:`PAIR_SIZED_DAYS` sessions
+        (default); ``False`` keeps them, for size studies of the measures themselves.
 
     Returns
     -------
@@ -70,8 +88,11 @@ def pair_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], ga
         realized_vol, realized_vol_before, realized_vol_after``). ``p_value`` is calibrated on
         the pair's own estimation window (``distribution == 'empirical'``: a permutation
         p-value from ``n_null`` random subsets of the pooled estimation and window days) except
-        for Brown-Forsythe (``F``); ``p_value_parametric`` is the normal-theory p-value against
-        ``parametric_reference``, for comparison only. A failed GARCH fit gives a
+        for Brown-Forsythe (``F``); for windows longer than :data:`PAIR_SIZED_DAYS` sessions it
+        is NaN with the reason in ``message`` (it does not keep its size on real returns).
+        ``p_value_parametric`` is the normal-theory p-value against ``parametric_reference``,
+        kept for size studies only (the study's volatility table leaves it out: it does not
+        keep its size on fat-tailed returns). A failed GARCH fit gives a
         'fallback' ``garch_cav`` row with the ``variance_ratio`` numbers.
 
     Examples
@@ -90,7 +111,8 @@ def pair_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], ga
         measures += [log_variance_dummy(panel, window, inputs),
                      *realized_vol(panel, window, inputs)]
         for m_index, measure in enumerate(measures):
-            frames.append(_frame(panel, window, measure, w_index * 100 + m_index))
+            frames.append(_frame(panel, window, measure, w_index * 100 + m_index,
+                                 withhold_unsized))
     if not frames:
         return pd.DataFrame(columns=PAIR_COLUMNS)
     table = pd.concat(frames, ignore_index=True)

@@ -1,11 +1,11 @@
 """Normal-return models: design matrices on an asset's session grid and batched least squares.
 
-All models are the linear form of METHODS 1, ``R = x'theta + e``, fitted by OLS on each
+All models are the linear form ``R = x'theta + e`` of docs/methods.md#models, fitted by OLS on each
 (event, asset) pair's estimation sample. Thousands of pairs are solved at once with batched
 normal equations (numpy); :func:`statsmodels_fit` gives the same numbers for a single pair
 with full statsmodels inference, and a test pins the two together.
 
-Model conventions (``k`` = estimated mean parameters, METHODS pinned 2):
+Model conventions (``k`` = estimated mean parameters, docs/methods.md#residual-variance):
 
 =================  ==========================================  ====================  ===
 model              estimation regressors ``x_t``               prediction ``x*_t``   k
@@ -19,11 +19,11 @@ scholes_williams   (three simple regressions, see below)       1, R_m           
 =================  ==========================================  ====================  ===
 
 * Dimson: the aggregated beta ``sum_k beta_k`` multiplies the contemporaneous benchmark return
-  in the prediction (``AR = R - alpha - beta_D R_m``, METHODS 1.6); writing the prediction row as
-  ``(1, R_m, .., R_m)`` keeps the exact prediction-error covariance of METHODS 1.
+  in the prediction (``AR = R - alpha - beta_D R_m``, docs/methods.md#dimson); writing the prediction row as
+  ``(1, R_m, .., R_m)`` keeps the exact prediction-error covariance (docs/methods.md#prediction-error).
 * Scholes–Williams: ``beta_SW = (b- + b0 + b+) / (1 + 2 rho_m)`` from three simple regressions
   and ``alpha_SW`` from the means over the estimation sample without its first and last
-  returns (METHODS 1.5); its prediction-error covariance uses the market-model form
+  returns (docs/methods.md#scholes-williams); its prediction-error covariance uses the market-model form
   ``I + X*(X'X)^-1 X*'`` with ``X = (1, R_m)`` (an approximation, stated in the models table).
 * "lag" aligns a benchmark through both exchange calendars (see :mod:`eventstudy.returns`).
 """
@@ -165,7 +165,7 @@ def fit_batch(
     -------
     BatchFit
         Coefficients, ``s2 = SSR/(L1 - k)``, residuals, predictions and the prediction-error
-        covariance factor ``I + X*(X'X)^-1 X*'`` over the event period (METHODS 1).
+        covariance factor ``I + X*(X'X)^-1 X*'`` over the event period (docs/methods.md#prediction-error).
     """
     n_pairs, n_days, k = x.shape
     if x_pred.shape[1] == n_days:
@@ -249,7 +249,7 @@ def scholes_williams_theta(
     y: np.ndarray, market: np.ndarray, market_lag: np.ndarray, market_lead: np.ndarray,
     estimation: np.ndarray,
 ) -> np.ndarray:
-    """Scholes–Williams ``(alpha, beta)`` per pair, shape (P, 2) (METHODS 1.5).
+    """Scholes–Williams ``(alpha, beta)`` per pair, shape (P, 2) (docs/methods.md#scholes-williams).
 
     ``b-``, ``b0``, ``b+`` are slopes of simple regressions of ``R_i,t`` on ``R_m,t-1``,
     ``R_m,t`` and ``R_m,t+1`` over the estimation days where both series are observed;

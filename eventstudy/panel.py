@@ -37,7 +37,7 @@ class AbnormalPanel:
         Column index of the first event-period day; the event period is
         ``rel_days[event_start:]``.
     cov_factor : ndarray, shape (N, E, E)
-        ``I + X*(X'X)^-1 X*'`` over the E event-period days (METHODS 1), so that
+        ``I + X*(X'X)^-1 X*'`` over the E event-period days (docs/methods.md#prediction-error), so that
         ``Cov(AR_i) = s2_i * cov_factor_i``.
     s2 : ndarray, shape (N,)
         Residual variance ``SSR / (L1 - k)``.

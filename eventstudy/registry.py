@@ -81,7 +81,7 @@ CROSS_SECTIONAL_TESTS = _entries(
 )
 
 # --- volatility (volatility table; eventstudy/volatility) ----------------------------------
-# Pair tests are calibrated on the pair's own estimation window (amendment 17); their p-values are
+# Pair tests are calibrated on the pair's own estimation window (docs/methods.md#calibration); their p-values are
 # reported for windows of up to 6 sessions (volatility.base.PAIR_SIZED_DAYS). Cross-sectional
 # measures flagged False are withheld in scopes whose pairs share trading days.
 _CALIBRATED = ("empirical: larger of the day-permutation (999 random L2-day subsets of W1 + W2) "

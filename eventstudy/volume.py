@@ -12,7 +12,7 @@ Its "normal" level is
 
 The log-volume series enter :func:`eventstudy.abnormal.estimate` as :class:`AssetInput`
 "returns", so everything the engine does for returns applies unchanged: estimation windows
-and exclusions, the prediction-error variance ``s^2 [I + X*(X'X)^-1 X*']`` (METHODS 1), the
+and exclusions, the prediction-error variance ``s^2 [I + X*(X'X)^-1 X*']`` (docs/methods.md#prediction-error), the
 cumulative abnormal log volume over a window (``CAV``, the CAR of log volume), and the
 cross-sectional tests of :func:`eventstudy.study.all_tests` per scope.
 

@@ -1066,6 +1066,24 @@ def test_the_real_file_points_users_at_no_workshop_file(repo_root: Path):
         assert word not in text
 
 
+def test_nothing_users_read_points_at_the_workshop(repo_root: Path):
+    """README, docs, notebooks, studies and the package cite only the repository or public
+    sources: users have no ../shared, METHODS.md or DESIGN.md."""
+    files = [repo_root / "README.md", repo_root / "events.yaml"]
+    for folder, pattern in (("docs", "*.md"), ("notebooks", "*.py"), ("notebooks", "*.ipynb"),
+                            ("studies", "*"), ("eventstudy", "*.py")):
+        files += sorted((repo_root / folder).rglob(pattern))
+    offending = []
+    for path in files:
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for word in ("../shared", "METHODS", "DESIGN.md", "amendment"):
+            if word in text:
+                offending.append(f"{path.relative_to(repo_root)}: {word}")
+    assert not offending, offending
+
+
 def test_optional_keys_written_as_null_take_their_defaults():
     text = """
 study: {name: null, exclusion_window: null, model: null, prices: {snapshot: null, start: null}}

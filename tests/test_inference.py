@@ -1,7 +1,7 @@
-"""Tests of ``eventstudy.inference`` against independent hand calculations (METHODS 2-3).
+"""Tests of ``eventstudy.inference`` against independent hand calculations (docs/methods.md#single-pair-tests, #cross-sectional-tests).
 
 The reference functions below (``ref_*``) recompute every statistic with plain Python
-loops over pairs and days, straight from the formulas of METHODS.md and the conventions
+loops over pairs and days, straight from the formulas of docs/methods.md
 documented in ``eventstudy.inference``; they read only the raw panel fields. They are the
 plain twin of the vectorised route.
 """
@@ -319,7 +319,7 @@ def ref_wilcoxon(panel, days):
 
 def ranked_cells(panel, i, days):
     """Rank-test cells of pair i for one day or window: its estimation days plus the
-    window's days (T_i = L1 + L2, METHODS amendment 13)."""
+    window's days (T_i = L1 + L2, docs/methods.md#corrado)."""
     return estimation_columns(panel, i) + [panel.event_start + d for d in days]
 
 

@@ -2,7 +2,7 @@
 
 The reference runs each scope on its own ``panel.subset(rows)`` through the one-scope
 entry points ``daily_tests`` and ``window_tests``; a scope's statistics depend neither on
-the pairs of other scopes nor on the other windows requested (METHODS amendment 13).
+the pairs of other scopes nor on the other windows requested (docs/methods.md#corrado).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Batched least squares against statsmodels and closed forms (METHODS 1)."""
+"""Batched least squares against statsmodels and closed forms (docs/methods.md#prediction-error)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def test_statsmodels_reference_helper_drops_missing_rows():
 
 
 def test_constant_mean_car_variance_closed_form():
-    """Var(CAR) = s2 (L2 + L2^2/L1) for the constant-mean model (METHODS 1.1)."""
+    """Var(CAR) = s2 (L2 + L2^2/L1) for the constant-mean model (docs/methods.md#car)."""
     rng = np.random.default_rng(3)
     y = rng.normal(0.001, 0.02, size=(1, T))
     x = np.ones((1, T, 1))
@@ -72,7 +72,7 @@ def test_constant_mean_car_variance_closed_form():
 
 
 def test_market_model_car_variance_closed_form():
-    """Var(CAR) = s2 [L2 + L2^2/L1 + (sum(Rm - mean Rm))^2 / Smm] (METHODS 1.3)."""
+    """Var(CAR) = s2 [L2 + L2^2/L1 + (sum(Rm - mean Rm))^2 / Smm] (docs/methods.md#car)."""
     rng = np.random.default_rng(4)
     rm = rng.normal(0, 0.01, size=T)
     y = (0.0002 + 1.2 * rm + rng.normal(0, 0.015, size=T))[None]

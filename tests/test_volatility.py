@@ -606,7 +606,7 @@ def test_calibrated_pair_tests_keep_their_size_on_fat_tails():
     for measure in ("variance_ratio", "log_variance_dummy", "realized_vol", "brown_forsythe"):
         # the calibrated union is mildly conservative on independent days (docs/validation.md)
         assert 0.025 <= rates.loc[measure, "p_value"] <= high, (measure, rates)
-    # what the normal-theory references do on the same data (the reason for amendment 17)
+    # what the normal-theory references do on the same data (the reason for docs/methods.md#calibration)
     assert rates.loc["variance_ratio", "p_value_parametric"] > high
     assert rates.loc["realized_vol", "p_value_parametric"] > high
 

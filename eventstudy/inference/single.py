@@ -1,4 +1,4 @@
-"""Single-pair (time-series) tests: one asset, one event (docs/conventions.md).
+"""Single-pair (time-series) tests: one asset, one event (docs/methods.md#single-pair-tests).
 
 ``ts_t`` (Campbell, Lo & MacKinlay 1997, ch. 4): ``AR / sqrt(s2 C)`` for a day, ``CAR / sqrt(Var CAR)`` (full
 prediction-error covariance) for a window; reference t(L1 - k); ``n`` = L1.

@@ -1,4 +1,4 @@
-"""The cross-sectional tests one small function each (docs/conventions.md).
+"""The cross-sectional tests one small function each (docs/methods.md#cross-sectional-tests).
 
 Every function takes a :class:`~eventstudy.inference.sections.ScopeData` (the scope's
 pairs) and :class:`~eventstudy.inference.sections.Sections` (K days or windows) and returns

@@ -1,4 +1,4 @@
-"""Volatility shifts around events (METHODS section 4 with amendments 16-19).
+"""Volatility shifts around events (docs/methods.md#volatility).
 
 Per (event, asset) pair and event window ``W2 = [a, b]`` (:func:`pair_volatility`):
 
@@ -12,10 +12,10 @@ Per (event, asset) pair and event window ``W2 = [a, b]`` (:func:`pair_volatility
     forecast ``h``; ``CAV = sum_{W2} AR^2 / (C h) - L2``.
 ``log_variance_dummy``
     Mean of the day-dummy coefficients of ``ln(AR^2)`` (a log variance ratio), classical
-    ``w'Cov w`` standard error -- no HAC (amendment 16).
+    ``w'Cov w`` standard error -- no HAC (docs/methods.md#no-hac).
 ``realized_vol`` (+ ``realized_vol_before``, ``realized_vol_after``)
     Annualised realised volatility of raw returns around zero (root mean square,
-    amendment 18), window against estimation window.
+    docs/methods.md#realized-vol), window against estimation window.
 
 Every test except Brown-Forsythe reports a p-value **calibrated on the pair's own estimation
 window** (:mod:`.calibration`): the same statistic over every run of ``L2`` consecutive

@@ -1,4 +1,4 @@
-"""p-values calibrated on each pair's own estimation window (METHODS amendments 17 and 19).
+"""p-values calibrated on each pair's own estimation window (docs/methods.md#calibration, #empirical-p).
 
 A pair's window statistic over ``L2`` event days is compared with two reference sets drawn from
 the pair's own data, each giving a two-sided permutation p-value ``min(1, 2 min(k_ge + 1,

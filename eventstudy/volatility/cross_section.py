@@ -1,4 +1,4 @@
-"""Volatility tests across the pairs of a scope (METHODS 4d; amendments 17, 19 and 21).
+"""Volatility tests across the pairs of a scope (docs/methods.md#cs-variance-ratio, #beaver-u; scopes: #scopes).
 
 ``cs_variance_ratio`` and ``cs_standardized_variance_ratio`` average per-pair log variance
 ratios, each centred (and scaled) by the pair's own estimation-window null, and test the mean
@@ -159,7 +159,7 @@ def _cross_sectional_t(window: tuple[int, int], measure: str, values: np.ndarray
 
 def cs_variance_ratio(window: tuple[int, int], data: WindowInputs,
                       rows: np.ndarray) -> list[dict]:
-    """Cross-sectional t tests on per-pair log variance ratios (METHODS 4b ``t_AV``, 4d).
+    """Cross-sectional t tests on per-pair log variance ratios (docs/methods.md#cs-variance-ratio).
 
     ``delta_i = ln F_i - m_i`` with ``F_i`` the pair's variance ratio and ``m_i`` the mean of
     ``ln F`` over its permutation null (random subsets of its pooled estimation and window
@@ -214,7 +214,7 @@ def beaver_u(window: tuple[int, int], data: WindowInputs, rows: np.ndarray) -> d
     columns of the pooled estimation and window dates, each pair's values scaled by their mean
     over its other pooled days (:func:`_date_null`; exact for dates independent over time,
     whatever the tails). Each reference gives a two-sided permutation p
-    ``min(1, 2 min(k_ge + 1, k_le + 1) / (n + 1))`` (amendment 19); the reported p is the
+    ``min(1, 2 min(k_ge + 1, k_le + 1) / (n + 1))`` (docs/methods.md#empirical-p); the reported p is the
     larger (for a one-day window, where blocks are dates, the date p). Both keep every pair of a date together, so same-date correlation is in the null.
     The independence-based ``N L2 Ubar ~ chi2(N L2)`` p-value is in ``p_value_parametric``.
     """

@@ -1,4 +1,4 @@
-"""GARCH(1,1) abnormal volatility (METHODS 4b; amendment 17) from the fits of
+"""GARCH(1,1) abnormal volatility (docs/methods.md#garch-cav) from the fits of
 :mod:`~eventstudy.volatility.garch_fit`: cumulative abnormal volatility per window with
 calibrated p-values, and the daily ``AR^2 / h`` path of every pair -- one fit per pair, reused
 for every window and for the daily table."""
@@ -31,7 +31,7 @@ from eventstudy.volatility.pair import PairInputs
 
 def garch_cav(panel: AbnormalPanel, window: tuple[int, int], fits: GarchFits, ratio: Measure,
               inputs: PairInputs) -> Measure:
-    """Cumulative abnormal volatility from the GARCH forecast (METHODS 4b, amendment 17).
+    """Cumulative abnormal volatility from the GARCH forecast (docs/methods.md#garch-cav).
 
     ``S = sum_{W2} AR^2 / (C h)`` (prediction-error corrected, like the variance ratio);
     ``estimate`` = ``CAV = S - L2``; ``statistic`` = ``S``. ``p_value``: the larger of two

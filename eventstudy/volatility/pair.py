@@ -1,5 +1,5 @@
 """Volatility shifts of single (event, asset) pairs: variance ratio, Brown-Forsythe,
-log-variance day dummies and realised volatility (METHODS 4a, 4c; amendments 16-19)."""
+log-variance day dummies and realised volatility (docs/methods.md#volatility)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class PairInputs:
 
 def variance_ratio(panel: AbnormalPanel, window: tuple[int, int],
                    inputs: PairInputs | None = None) -> Measure:
-    """Prediction-error-corrected variance ratio of each pair (METHODS 4a, amendment 17).
+    """Prediction-error-corrected variance ratio of each pair (docs/methods.md#variance-ratio).
 
     ``F_i = (sum_{tau in W2} AR_{i,tau}^2 / C_{i,tau} / L2) / s_i^2`` (estimate and statistic).
     ``p_value``: calibrated on the pair's own data (:mod:`~eventstudy.volatility.calibration`)
@@ -136,7 +136,7 @@ def brown_forsythe_statistic(first: np.ndarray, second: np.ndarray) -> tuple[np.
 
     ``z = |y - median_j|``;
     ``W = (n - 2) sum_j n_j (zbar_j - zbar)^2 / sum_j sum_i (z_ij - zbar_j)^2 ~ F(1, n - 2)``
-    (METHODS 4a; identical to ``scipy.stats.levene(..., center='median')``).
+    (docs/methods.md#brown-forsythe; identical to ``scipy.stats.levene(..., center='median')``).
 
     Returns
     -------
@@ -187,7 +187,7 @@ def brown_forsythe(panel: AbnormalPanel, window: tuple[int, int],
 
 def log_variance_dummy(panel: AbnormalPanel, window: tuple[int, int],
                        inputs: PairInputs | None = None) -> Measure:
-    """Log-variance shift from day dummies (METHODS 4c as amended by 16 and 17).
+    """Log-variance shift from day dummies (docs/methods.md#log-variance-dummy).
 
     ``y = ln(x^2 + 1e-12 s^2)`` with ``x = AR / sqrt(C)`` on window days and
     ``x = e sqrt(L1 / (L1 - k))`` on estimation days (:class:`PairInputs`). The OLS of ``y`` on a
@@ -195,7 +195,7 @@ def log_variance_dummy(panel: AbnormalPanel, window: tuple[int, int],
     ``c_j = y_j - mean_W1(y)``; ``estimate`` = their mean, ``mean_W2(y) - mean_W1(y)`` (a
     log variance ratio). ``statistic`` = ``estimate / se`` with the classical OLS variance of
     the mean of the dummies, ``w'Cov(c)w = s_y^2 (1/L2 + 1/L1)``, ``s_y^2 = var_W1(y)``
-    (ddof 1); no HAC (amendment 16: the dummies fit their days exactly, so a HAC "meat"
+    (ddof 1); no HAC (docs/methods.md#no-hac: the dummies fit their days exactly, so a HAC "meat"
     collapses). ``p_value``: calibrated on the pair's own data
     (:mod:`~eventstudy.volatility.calibration`; random ``L2``-day subsets ``S`` of the pooled
     days and blocks of ``L2`` estimation days give ``mean_S(y) - mean_rest(y)``);
@@ -237,7 +237,7 @@ def realized_vol(panel: AbnormalPanel, window: tuple[int, int],
     """Annualised realised volatility of raw returns around zero, window vs estimation window.
 
     ``RV = sqrt(252 mean(R^2))`` -- the root mean square of the returns, not their standard
-    deviation around the window's own mean (amendment 18: a window of two -2.8% days is a rise
+    deviation around the window's own mean (docs/methods.md#realized-vol: a window of two -2.8% days is a rise
     in volatility, not a fall) -- over the window days (after) and over the pair's estimation
     days (before). ``realized_vol``: estimate ``RV_after / RV_before - 1``, statistic
     ``mean_W2(R^2) / mean_W1(R^2)``; ``p_value``: calibrated on the pair's own data

@@ -43,10 +43,21 @@ def findings_html(result: StudyResult, featured: Featured, caar: pd.DataFrame,
         f"t-test. Group averages: {esc(registry.label(test))}, which keeps its size when every "
         "asset shares the event date.</p>"
         f'<p class="note">{esc("; ".join(featured.notes))}.</p>'
+        + no_market_html(featured)
     )
     blocks = [event_block(result, featured, caar, event_id, i)
               for i, event_id in enumerate(featured.key_events, start=1)]
     return intro + "\n".join(blocks) + figures + scopes_glance(result, featured, caar)
+
+
+def no_market_html(featured: Featured) -> str:
+    """A plain paragraph when the study has no market group ('' otherwise)."""
+    if featured.market_group is not None:
+        return ""
+    why = next((n.split(": ", 1)[1] for n in featured.notes if n.startswith("no market group")),
+               "no group of studied assets stands for the market")
+    return (f'<p class="note"><b>No market group.</b> This study has no group that stands for '
+            f"the market: {esc(why)}.</p>")
 
 
 def event_block(result: StudyResult, featured: Featured, caar: pd.DataFrame, event_id: str,

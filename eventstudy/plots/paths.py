@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from eventstudy.aggregate import band_half_width
@@ -97,12 +98,18 @@ def path_panel(
                   & (paths["reaction"] == reaction) & paths["asset"].isin(members)]
     tickers = list(dict.fromkeys(pairs["asset"]))
     named = len(tickers) <= MAX_NAMED_LINES
-    for i, ticker in enumerate(tickers):
-        rows = pairs[pairs["asset"] == ticker].sort_values("rel_day", kind="stable")
-        style = {"color": GROUP_PALETTE[(i + 2) % len(GROUP_PALETTE)], "lw": 1.0, "alpha": 0.9} \
-            if named else {"color": THIN_COLOR, "lw": 0.6, "alpha": 0.6}
-        ax.plot(rows["rel_day"], percent(rows["car"]), ls="--" if named else "-",
-                label=asset_name(result, ticker) if named else None, **style)
+    grid = pairs.drop_duplicates(["asset", "rel_day"]).pivot(
+        index="asset", columns="rel_day", values="car").reindex(tickers)
+    days = grid.columns.to_numpy(dtype=float)
+    if named:
+        for i, ticker in enumerate(tickers):
+            ax.plot(days, percent(grid.loc[ticker]), ls="--", lw=1.0, alpha=0.9,
+                    color=GROUP_PALETTE[(i + 2) % len(GROUP_PALETTE)],
+                    label=asset_name(result, ticker))
+    elif tickers:  # one collection: hundreds of assets draw as fast as a few
+        ax.add_collection(LineCollection(
+            [np.column_stack([days, percent(row)]) for row in grid.to_numpy(dtype=float)],
+            colors=THIN_COLOR, linewidths=0.6, alpha=0.6))
     n = int(mean["n"].max())
     what = "mean" if n > 1 else "CAR"
     _band(ax, mean, color, f"{what} of {n} (band: 95%)" if n > 1 else "CAR (band: 95%)")

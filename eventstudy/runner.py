@@ -53,6 +53,7 @@ def write_outputs(result, out: str | Path, progress=None, tables_only: bool = Fa
     >>> written, page = write_outputs(res, "reports/tokyo-sectors")  # doctest: +SKIP
     """
     from eventstudy import aggregate, report
+    from eventstudy.featured import choose
 
     step = progress or (lambda stage: None)
     out = Path(out)
@@ -60,7 +61,12 @@ def write_outputs(result, out: str | Path, progress=None, tables_only: bool = Fa
     joint = result.joint_tables()
     step("CAR paths and averages")
     aggregates = aggregate.tables(result)
-    aggregates.update(_cross_section_tables(result, aggregates["caar"], step))
+    from eventstudy.cross_section import has_attributes
+
+    featured = None  # the report's choices, made once for the regression and the page
+    if not tables_only or has_attributes(result.config):
+        featured = choose(result, aggregates["caar"])
+    aggregates.update(_cross_section_tables(result, featured, step))
     step("writing tables")
     written = report.write_tables(result, out, extra={**joint, **aggregates})
     report.write_run_log(result, out, package_versions())
@@ -69,20 +75,19 @@ def write_outputs(result, out: str | Path, progress=None, tables_only: bool = Fa
     from eventstudy import page as report_page
 
     page = report_page.write_report(result, out, joint=joint["joint"], progress=progress,
-                                    tables=aggregates)
+                                    tables=aggregates, featured=featured)
     return written, page
 
 
-def _cross_section_tables(result, caar, step) -> dict:
+def _cross_section_tables(result, featured, step) -> dict:
     """``{"cross_section": ...}`` for a study whose assets carry attributes (else empty): the
     regression of the report's key events over its primary window."""
     from eventstudy.cross_section import has_attributes, report_cross_section
-    from eventstudy.featured import choose
 
     if not has_attributes(result.config):
         return {}
     step("cross-sectional regression")
-    return {"cross_section": report_cross_section(result, choose(result, caar))}
+    return {"cross_section": report_cross_section(result, featured)}
 
 
 def _last_line(out: Path, page: Path | None, seconds: float) -> str:

@@ -197,10 +197,47 @@ def _benchmark_names(result: StudyResult, featured: Featured, group: str) -> str
 
 def _pair_row(result: StudyResult, event_id: str, ticker: str, reaction: str,
               window: tuple[int, int]):
-    car = result.car
-    hit = car[(car["event_id"] == event_id) & (car["asset"] == ticker)
-              & (car["reaction"] == reaction) & (car["window"] == format_window(window))]
-    return None if hit.empty else hit.iloc[0]
+    key = (event_id, ticker, reaction, format_window(window))
+    return rows_by(result.car, ("event_id", "asset", "reaction", "window")).get(key)
+
+
+class _FirstRows:
+    """``get(key)``: the first row of a frame with that key (a Series), or None."""
+
+    def __init__(self, frame: pd.DataFrame, keys: tuple[str, ...]) -> None:
+        self.frame = frame
+        values = frame[list(keys)].itertuples(index=False, name=None)
+        self.positions: dict[tuple, int] = {}
+        for position, key in enumerate(values):
+            self.positions.setdefault(key, position)
+
+    def get(self, key: tuple):
+        position = self.positions.get(key)
+        return None if position is None else self.frame.iloc[position]
+
+
+_INDEXED: list[tuple[pd.DataFrame, tuple[str, ...], _FirstRows]] = []
+
+
+def forget_indexes() -> None:
+    """Drop the indexes :func:`rows_by` keeps (and the frames they hold)."""
+    _INDEXED.clear()
+
+
+def rows_by(frame: pd.DataFrame, keys: tuple[str, ...]) -> _FirstRows:
+    """The first row of ``frame`` for each value of ``keys`` (``.get(key)``), indexed once per
+    frame: the page looks up hundreds of cells in tables of tens of thousands of rows.
+
+    Examples
+    --------
+    >>> rows_by(caar, ("scope", "scope_id")).get(("event", "liberation-day"))  # doctest: +SKIP
+    """
+    for cached, cached_keys, index in _INDEXED:
+        if cached is frame and cached_keys == keys:
+            return index
+    index = _FirstRows(frame, keys)
+    _INDEXED[:] = [*_INDEXED[-3:], (frame, keys, index)]  # the page's few frames only
+    return index
 
 
 def _pair_cell(result: StudyResult, event_id: str, ticker: str, reaction: str,
@@ -217,10 +254,8 @@ def _pair_cell(result: StudyResult, event_id: str, ticker: str, reaction: str,
 
 def _group_row(caar: pd.DataFrame, featured: Featured, event_id: str, group: str,
                reaction: str, window: tuple[int, int]):
-    hit = caar[(caar["scope"] == "event") & (caar["scope_id"] == event_id)
-               & (caar["group_by"] == featured.group_by) & (caar["group"] == group)
-               & (caar["reaction"] == reaction) & (caar["window"] == format_window(window))]
-    return None if hit.empty else hit.iloc[0]
+    key = ("event", event_id, featured.group_by, group, reaction, format_window(window))
+    return rows_by(caar, ("scope", "scope_id", "group_by", "group", "reaction", "window")).get(key)
 
 
 def _group_counts(caar: pd.DataFrame, featured: Featured, event_id: str, group: str,

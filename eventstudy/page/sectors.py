@@ -177,9 +177,12 @@ def _partition_sentence(caar: pd.DataFrame, event_id: str, window: tuple[int, in
                 if lead else f"By {partition} ({_groups(len(total))}), in total")
         parts.append(head + ": " + _ends(total) + ".")
     if len(relative):
+        tested = relative["p_value"].notna()
         significant = int((relative["p_value"] < SIGNIFICANCE).sum())
+        untested = int((~tested).sum())
         parts.append(f"Relative to {bench}: " + _ends(relative) + f"; {significant} of "
-                     f"{len(relative)} differ from zero at the 5% level.")
+                     f"{int(tested.sum())} differ from zero at the 5% level"
+                     + (f" ({untested} without a valid p-value)" if untested else "") + ".")
     return " ".join(parts)
 
 

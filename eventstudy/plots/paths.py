@@ -141,8 +141,8 @@ def event_paths(
     >>> fig = event_paths(res, aggregate.car_paths_table(res), "liberation-day-reciprocal-tariffs")  # doctest: +SKIP
     """
     groups = list(groups) if groups is not None else study_groups(result, group_by)
-    rows = paths[(paths["scope"] == "event") & (paths["scope_id"] == event_id)
-                 & (paths["group_by"] == group_by)]
+    paths = paths[paths["scope_id"] == event_id]  # this event's rows: every panel reads them
+    rows = paths[(paths["scope"] == "event") & (paths["group_by"] == group_by)]
     present = [g for g in groups if g in set(rows["group"])]
     reactions = [r for r in REACTION_NAMES if r in set(rows["reaction"])]
     fig = new_figure(fig, (5.2 * max(len(reactions), 1), 3.3 * max(len(present), 1) + 0.6))
@@ -183,6 +183,7 @@ def scope_paths(
     if kind not in ("category", "tag"):
         raise ValueError("kind must be 'category' or 'tag'")
     rows = paths[(paths["scope"] == kind) & (paths["group_by"] == group_by)]
+    paths = rows  # every panel reads these rows only
     scope_ids = list(dict.fromkeys(rows["scope_id"]))
     n_cols = min(3, max(len(scope_ids), 1))
     n_rows = max(1, int(np.ceil(len(scope_ids) / n_cols)))

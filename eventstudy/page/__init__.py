@@ -30,7 +30,7 @@ from eventstudy.featured import Featured, choose
 from eventstudy.page import sectors
 from eventstudy.page.about import events_html, limitations_html, methods_html, provenance_html
 from eventstudy.page.evidence import all_events_html, joint_html, pooled_html
-from eventstudy.page.figures import FigureSpec, draw_all, figure_specs, figures_html
+from eventstudy.page.figures import FigureSpec, draw_sections, figure_specs, figures_html
 from eventstudy.page.findings import findings_html, forget_indexes
 from eventstudy.page.markup import CSS, esc
 
@@ -77,7 +77,7 @@ def write_report(
     tables = tables if tables is not None else aggregate.tables(result)
     featured = featured if featured is not None else choose(result, tables["caar"])
     specs = figure_specs(result, featured, tables["car_paths"], tables["caar"])
-    drawn = {section: draw_all(items, out / "figures", step) for section, items in specs.items()}
+    drawn = draw_sections(specs, out / "figures", step)
     cross_section = tables.get("cross_section")
     if cross_section is None and sectors.has_section(result):
         from eventstudy.cross_section import report_cross_section

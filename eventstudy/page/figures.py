@@ -7,6 +7,8 @@ volatility-index series, ...) is not drawn: the page states why in one line.
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,24 +81,92 @@ def save_figure(spec: FigureSpec, folder: Path) -> list[Path]:
 
 
 def draw_all(specs: list[FigureSpec], folder: Path,
-             progress: Callable[[str], None]) -> list[FigureSpec]:
-    """Save every drawable figure; a figure that fails is turned into a skipped one (logged)."""
+             progress: Callable[[str], None], workers: int = 1) -> list[FigureSpec]:
+    """Save every drawable figure; a figure that fails is turned into a skipped one (logged).
+
+    With ``workers`` > 1 (and ``fork`` available) the figures are drawn by that many forked
+    processes, which read the study from the parent's memory; each figure's files are the
+    same bytes as when drawn in the parent.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    todo = [i for i, spec in enumerate(specs) if not spec.skip]
+    errors = dict(_draw(specs, todo, folder, progress, workers))
     done = []
-    for spec in specs:
-        if spec.skip:
-            done.append(spec)
-            continue
-        progress(f"figure {spec.name}")
-        try:
-            save_figure(spec, folder)
-        except Exception as error:  # noqa: BLE001 (a figure must never stop the report)
-            log.warning("figure %s could not be drawn: %s: %s", spec.name,
-                        type(error).__name__, error)
+    for i, spec in enumerate(specs):
+        if errors.get(i):
+            log.warning("figure %s could not be drawn: %s", spec.name, errors[i])
             spec = FigureSpec(spec.name, spec.title, spec.caption, spec.size,
-                              skip=f"it could not be drawn ({type(error).__name__}: {error})")
+                              skip=f"it could not be drawn ({errors[i]})")
         done.append(spec)
     return done
+
+
+def draw_sections(specs: dict[str, list[FigureSpec]], folder: Path,
+                  progress: Callable[[str], None], workers: int | None = None,
+                  ) -> dict[str, list[FigureSpec]]:
+    """:func:`draw_all` over every page section at once (default workers:
+    :func:`figure_workers`), so that parallel drawing spans the sections."""
+    flat = [spec for items in specs.values() for spec in items]
+    workers = figure_workers(sum(1 for s in flat if not s.skip)) if workers is None else workers
+    drawn = iter(draw_all(flat, folder, progress, workers))
+    return {section: [next(drawn) for _ in items] for section, items in specs.items()}
+
+
+#: Environment variable that sets the number of figure-drawing processes (1 = no fork).
+WORKERS_VARIABLE = "EVENTSTUDY_FIGURE_WORKERS"
+MAX_WORKERS = 2
+
+
+def figure_workers(n_figures: int) -> int:
+    """Processes to draw ``n_figures`` with: the CPUs this process may use, at most
+    :data:`MAX_WORKERS` (or ``$EVENTSTUDY_FIGURE_WORKERS``), 1 without ``fork``.
+
+    Examples
+    --------
+    >>> figure_workers(0)
+    1
+    """
+    if n_figures < 2 or "fork" not in mp.get_all_start_methods():
+        return 1
+    asked = os.environ.get(WORKERS_VARIABLE, "").strip()
+    if asked.isdigit() and int(asked) >= 1:
+        return min(int(asked), n_figures)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, MAX_WORKERS, n_figures))
+
+
+_PENDING: list[tuple[FigureSpec, Path]] = []  # read by forked workers (the specs hold lambdas)
+
+
+def _draw(specs: list[FigureSpec], todo: list[int], folder: Path,
+          progress: Callable[[str], None], workers: int):
+    """``(index, error text or '')`` for each figure of ``todo``, in order."""
+    if workers <= 1 or len(todo) < 2:
+        for i in todo:
+            progress(f"figure {specs[i].name}")
+            yield i, _save_or_error(specs[i], folder)
+        return
+    _PENDING[:] = [(specs[i], folder) for i in todo]
+    try:
+        with mp.get_context("fork").Pool(workers) as pool:
+            for k, error in enumerate(pool.imap(_draw_pending, range(len(todo)))):
+                progress(f"figure {specs[todo[k]].name}")
+                yield todo[k], error
+    finally:
+        _PENDING.clear()
+
+
+def _draw_pending(k: int) -> str:
+    spec, folder = _PENDING[k]
+    return _save_or_error(spec, folder)
+
+
+def _save_or_error(spec: FigureSpec, folder: Path) -> str:
+    try:
+        save_figure(spec, folder)
+    except Exception as error:  # noqa: BLE001 (a figure must never stop the report)
+        return f"{type(error).__name__}: {error}"
+    return ""
 
 
 def figures_html(specs: list[FigureSpec], start: int = 1) -> str:
@@ -196,7 +266,8 @@ def shown_groups(featured: Featured, caar: pd.DataFrame, kind: str = "event",
     if not shown:
         return groups[:MAX_PATH_GROUPS], ""
     what = "the market group and " if lead else ""
-    note = (f"It shows {len(shown)} of the {len(groups)} {featured.group_by} groups: {what}those "
+    kind = "groups" if featured.group_by == "group" else f"{featured.group_by} groups"
+    note = (f"It shows {len(shown)} of the {len(groups)} {kind}: {what}those "
             f"with the largest absolute average CAR{display_window(featured.primary_window)} "
             "(every group is in tables/caar).")
     return shown, note

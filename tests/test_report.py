@@ -165,7 +165,7 @@ def test_a_failing_figure_is_skipped_with_its_reason_in_a_worker_too(tmp_path):
         stages: list[str] = []
         done = figures.draw_all(specs, tmp_path / str(workers), stages.append, workers)
         assert [d.skip for d in done] == ["", "it could not be drawn (RuntimeError: no data)"]
-        assert stages == ["figure fine", "figure broken"]
+        assert [s for s in stages if s.startswith("figure ")] == ["figure fine", "figure broken"]
         assert (tmp_path / str(workers) / "fine.png").exists()
 
 

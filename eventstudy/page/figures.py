@@ -86,7 +86,8 @@ def draw_all(specs: list[FigureSpec], folder: Path,
 
     With ``workers`` > 1 (and ``fork`` available) the figures are drawn by that many forked
     processes, which read the study from the parent's memory; each figure's files are the
-    same bytes as when drawn in the parent.
+    same bytes as when drawn in the parent. ``progress`` gets ``'figure <name>'`` before each
+    figure is drawn, or (with workers) as each is done, in the order of ``specs``.
     """
     folder.mkdir(parents=True, exist_ok=True)
     todo = [i for i, spec in enumerate(specs) if not spec.skip]
@@ -118,8 +119,11 @@ MAX_WORKERS = 2
 
 
 def figure_workers(n_figures: int) -> int:
-    """Processes to draw ``n_figures`` with: the CPUs this process may use, at most
-    :data:`MAX_WORKERS` (or ``$EVENTSTUDY_FIGURE_WORKERS``), 1 without ``fork``.
+    """Processes to draw ``n_figures`` with (``$EVENTSTUDY_FIGURE_WORKERS`` when set).
+
+    Two (:data:`MAX_WORKERS`) when this process may use two CPUs and the machine's one-minute
+    load average leaves one of them idle; otherwise 1 (a busy machine gains nothing from a
+    second process and pays for its start). Always 1 without ``fork``.
 
     Examples
     --------
@@ -132,7 +136,11 @@ def figure_workers(n_figures: int) -> int:
     if asked.isdigit() and int(asked) >= 1:
         return min(int(asked), n_figures)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cpus or 1, MAX_WORKERS, n_figures))
+    cpus = cpus or 1
+    idle = cpus - os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if idle < 1.0:
+        return 1
+    return max(1, min(cpus, MAX_WORKERS, n_figures))
 
 
 _PENDING: list[tuple[FigureSpec, Path]] = []  # read by forked workers (the specs hold lambdas)
@@ -146,6 +154,7 @@ def _draw(specs: list[FigureSpec], todo: list[int], folder: Path,
             progress(f"figure {specs[i].name}")
             yield i, _save_or_error(specs[i], folder)
         return
+    progress(f"figures: {len(todo)} drawn by {workers} processes")
     _PENDING[:] = [(specs[i], folder) for i in todo]
     try:
         with mp.get_context("fork").Pool(workers) as pool:

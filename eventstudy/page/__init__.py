@@ -31,7 +31,7 @@ from eventstudy.page import sectors
 from eventstudy.page.about import events_html, limitations_html, methods_html, provenance_html
 from eventstudy.page.evidence import all_events_html, joint_html, pooled_html
 from eventstudy.page.figures import FigureSpec, draw_sections, figure_specs, figures_html
-from eventstudy.page.findings import findings_html, forget_indexes
+from eventstudy.page.findings import MAX_SENTENCE_GROUPS, findings_html, forget_indexes
 from eventstudy.page.markup import CSS, esc
 
 if TYPE_CHECKING:
@@ -158,6 +158,8 @@ def _question(result: StudyResult, featured: Featured) -> str:
         ", ".join(featured.groups[:-1]) + " and " + featured.groups[-1]
     categories = sorted({e.category.replace("_", " ") for e in result.config.events})
     what = f"the assets of the groups {groups}" if featured.groups else "the studied assets"
+    if len(featured.groups) > MAX_SENTENCE_GROUPS:
+        what = f"the {len(result.config.studied_assets)} studied assets, by {featured.group_by}"
     return (f"How did {len(result.config.events)} announcements ({', '.join(categories)}) move "
             f"{what}, in total and relative to their markets?")
 

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from eventstudy.study import StudyResult
 
 SIGNIFICANCE = 0.05
+#: Most groups described one sentence each; a study with more gets its lowest and highest.
+MAX_SENTENCE_GROUPS = 4
 FLAT = 0.0005  # |CAR| below 0.05%: "barely moved"
 
 
@@ -33,6 +35,8 @@ def findings_html(result: StudyResult, featured: Featured, caar: pd.DataFrame,
                   figures: str) -> str:
     """The findings section body: how to read it, one block per key event, then figures."""
     test = caar["test"].iloc[0] if len(caar) else ""
+    # the missing market group gets a paragraph of its own
+    shown_notes = [n for n in featured.notes if not n.startswith("no market group")]
     intro = (
         f"<p>Each block gives one key event's reaction over the headline windows "
         f"({', '.join(display_window(w) for w in featured.headline_windows)} sessions around "
@@ -42,7 +46,7 @@ def findings_html(result: StudyResult, featured: Featured, caar: pd.DataFrame,
         "abnormal return in % with its 95% interval and two-sided p-value. Single assets: CAR "
         f"t-test. Group averages: {esc(registry.label(test))}, which keeps its size when every "
         "asset shares the event date.</p>"
-        f'<p class="note">{esc("; ".join(featured.notes))}.</p>'
+        f'<p class="note">{esc("; ".join(shown_notes))}.</p>'
         + no_market_html(featured)
     )
     blocks = [event_block(result, featured, caar, event_id, i)
@@ -123,10 +127,17 @@ def sentences(result: StudyResult, featured: Featured, caar: pd.DataFrame, event
                           f"({p_text(row['car_p_value'])})")
     if market:
         parts.append(f"Over {span}, the market's total reaction: " + _join(market) + ".")
-    for group in featured.groups:
-        text = _group_sentence(result, featured, caar, event_id, group, window)
-        if text:
-            parts.append(text)
+    if len(featured.groups) > MAX_SENTENCE_GROUPS:  # too many for a sentence each: the ends
+        from eventstudy.page.sectors import partition_sentence
+
+        text = partition_sentence(caar, event_id, window, featured.group_by,
+                                  _benchmark_names(result, featured), lead=True)
+        parts += [text] if text else []
+    else:
+        for group in featured.groups:
+            text = _group_sentence(result, featured, caar, event_id, group, window)
+            if text:
+                parts.append(text)
     if not parts:
         return esc(f"No reaction over {span} could be estimated for this event.")
     return esc(" ".join(parts))
@@ -184,12 +195,14 @@ def _join(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _benchmark_names(result: StudyResult, featured: Featured, group: str) -> str:
+def _benchmark_names(result: StudyResult, featured: Featured, group: str | None = None) -> str:
+    """The benchmark of the relative reactions of ``group`` (of every group: None)."""
     config = result.config
     names = {
         ", ".join(plots.asset_name(result, t) for t in config.model_for(a).tickers())
         for a in config.studied_assets
-        if a.attribute(featured.group_by) == group and config.reaction_of(a) == "relative"
+        if (group is None or a.attribute(featured.group_by) == group)
+        and config.reaction_of(a) == "relative"
     }
     names.discard("")
     return names.pop() if len(names) == 1 else "their benchmarks"

@@ -157,14 +157,21 @@ def first_event_sentences(result: StudyResult, featured: Featured, caar: pd.Data
     bench = _benchmark_names(result)
     out = []
     for i, partition in enumerate(partitions(result)):
-        out.append(_partition_sentence(caar, event_id, window, partition, bench, lead=i == 0))
+        out.append(partition_sentence(caar, event_id, window, partition, bench, lead=i == 0))
     out.append(_regression_sentence(result, cross_section, event_id))
     out.append(_volume_sentence(result, event_id, featured.primary_window))
     return [s for s in out if s]
 
 
-def _partition_sentence(caar: pd.DataFrame, event_id: str, window: tuple[int, int],
-                        partition: str, bench: str, lead: bool) -> str:
+def partition_sentence(caar: pd.DataFrame, event_id: str, window: tuple[int, int],
+                       partition: str, bench: str, lead: bool) -> str:
+    """One event's groups of ``partition`` in words: how many fell, the lowest and highest in
+    total and relative to ``bench``, and how many relative averages differ from zero.
+
+    Examples
+    --------
+    >>> partition_sentence(caar, event_id, (0, 1), "sector17", "TOPIX", lead=True)  # doctest: +SKIP
+    """
     total = ranked_groups(caar, event_id, window, partition, "total")
     relative = ranked_groups(caar, event_id, window, partition, "relative")
     if total.empty and relative.empty:

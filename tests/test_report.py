@@ -184,6 +184,24 @@ def test_path_figures_of_many_groups_show_the_market_and_the_largest(result, mon
     assert shown == (rows.idxmax(),)
 
 
+def test_findings_of_many_groups_give_the_lowest_and_highest(result, monkeypatch):
+    from eventstudy.page import findings
+
+    caar = aggregate.caar_table(result)
+    chosen = featured.choose(result, caar)
+    one_each = findings.sentences(result, chosen, caar, REPORT_EVENTS[0])
+    assert "The chips group" in one_each
+    monkeypatch.setattr(findings, "MAX_SENTENCE_GROUPS", 1)
+    summary = findings.sentences(result, chosen, caar, REPORT_EVENTS[0])
+    assert "The chips group" not in summary
+    rows = caar[(caar["scope"] == "event") & (caar["scope_id"] == REPORT_EVENTS[0])
+                & (caar["window"] == "[0,1]") & (caar["group_by"] == "group")
+                & (caar["reaction"] == "total")]
+    fell = int((rows["caar"] < 0).sum())
+    assert f"Over [0,+1], {fell} of {len(rows)} groups fell in total: " in summary
+    assert "Relative to TOPIX: " in summary and "differ from zero at the 5% level" in summary
+
+
 def test_figures_are_200_dpi_png_and_svg_without_software_metadata(tmp_path):
     from PIL import Image
 

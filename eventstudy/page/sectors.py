@@ -180,7 +180,8 @@ def partition_sentence(caar: pd.DataFrame, event_id: str, window: tuple[int, int
     parts = []
     if len(total):
         fell = int((total["caar"] < 0).sum())
-        head = (f"Over {span}, {fell} of {len(total)} {partition} groups fell in total"
+        kind = "groups" if partition == "group" else f"{partition} groups"
+        head = (f"Over {span}, {fell} of {len(total)} {kind} fell in total"
                 if lead else f"By {partition} ({_groups(len(total))}), in total")
         parts.append(head + ": " + _ends(total) + ".")
     if len(relative):

@@ -131,6 +131,7 @@ def write_outputs(result, out: str | Path, progress=None, tables_only: bool = Fa
     report.write_run_log(result, out, package_versions())
     if tables_only:
         return written, None
+    step("planning the report")
     from eventstudy import page as report_page
 
     page = report_page.write_report(result, out, joint=joint["joint"], progress=progress,

@@ -125,7 +125,8 @@ def total_vs_relative(
         if ticker is None:
             tick.set_fontweight("bold")
     axes[0].invert_yaxis()
-    axes[0].set_ylabel("asset group and asset")
+    listed = any(ticker is not None for _, ticker in rows)
+    axes[0].set_ylabel("asset group and asset" if listed else "asset group (average of its assets)")
     handles = [Line2D([], [], marker=REACTION_MARKERS[r], ls="", color=REACTION_COLORS[r],
                       mfc=REACTION_COLORS[r] if r == "total" else "white",
                       label=REACTION_NAMES[r]) for r in REACTION_NAMES]

@@ -174,13 +174,18 @@ def test_heatmap_has_a_panel_and_colour_scale_per_reaction(result, chosen):
     rows = [t.get_text() for t in panels[0].get_yticklabels()]
     assert len(rows) == len(PLOT_EVENTS) and rows[0].endswith(LIBERATION)  # 3 April comes first
     assert fig.legends and "category" in fig.legends[0].get_title().get_text()
-    labels = [c for c in panels[0].collections if c.get_gid() == plots.reactions.CELL_LABELS]
+    labels = [c for c in panels[0].collections if c.get_label() == plots.reactions.CELL_LABELS]
     plan = plots.heatmap_plan(result, (0, 1), chosen.groups)
     values, p = plan.values["total"], plan.p_values["total"]
-    assert len(labels) == 1 and len(labels[0].get_paths()) == np.isfinite(values).sum()
     texts = [plots.reactions.cell_text(100 * v, q) for v, q in zip(values.ravel(), p.ravel())
              if np.isfinite(v)]
     assert any(text.endswith("*") for text in texts)
+    # one collection per distinct label, placed at each of its cells
+    assert len(labels) == len(set(texts))
+    assert sum(len(c.get_offsets()) for c in labels) == np.isfinite(values).sum()
+    rows, cols = np.nonzero(np.isfinite(values))
+    placed = {(float(x), float(y)) for c in labels for x, y in c.get_offsets()}
+    assert placed == {(j + 0.5, i + 0.5) for i, j in zip(rows, cols)}
 
 
 def test_heatmap_cells_read_the_car_table(result, chosen):

@@ -352,15 +352,15 @@ def _cells(ax, values: np.ndarray, p: np.ndarray, limit: float, label: str) -> N
     rows, cols = np.nonzero(np.isfinite(values))
     texts = [cell_text(values[i, j], p[i, j]) for i, j in zip(rows, cols)]
     dark = np.abs(values[rows, cols]) > 0.6 * limit
-    ax.add_collection(text_collection(texts, np.column_stack([cols + 0.5, rows + 0.5]),
-                                      np.where(dark, "white", "#222222"), CELL_FONT_SIZE, ax),
-                      autolim=False)
+    for labels in text_collections(texts, np.column_stack([cols + 0.5, rows + 0.5]),
+                                   np.where(dark, "white", "#222222"), CELL_FONT_SIZE, ax):
+        ax.add_collection(labels, autolim=False)
     ax.figure.colorbar(mesh, ax=ax, shrink=0.5, pad=0.02, label=label)
 
 
 CELL_FONT_SIZE = 5.5
-#: ``gid`` of the collection that holds a heat map's cell labels.
-CELL_LABELS = "cell-labels"
+#: Label of the collections that hold a heat map's cell labels (kept out of legends).
+CELL_LABELS = "_cell-labels"
 
 
 def cell_text(value: float, p: float) -> str:
@@ -374,20 +374,27 @@ def cell_text(value: float, p: float) -> str:
     return f"{value:.1f}{stars(p)}"
 
 
-def text_collection(texts: Sequence[str], centres: np.ndarray, colors: Sequence[str],
-                    size: float, ax) -> PathCollection:
-    """Short labels centred at ``centres`` (data coordinates) as one collection of glyph paths.
+def text_collections(texts: Sequence[str], centres: np.ndarray, colors: Sequence[str],
+                     size: float, ax) -> list[PathCollection]:
+    """Short labels centred at ``centres`` (data coordinates) as glyph paths, one collection
+    per distinct label (placed at every cell that shows it).
 
-    One artist instead of one ``Text`` per label: a heat map of thousands of cells draws and
-    saves in a fraction of the time and looks the same (SVG text is drawn as paths anyway).
-    Each character's outline is made once; labels are laid out with the font's advances.
+    A few hundred artists instead of one ``Text`` per label: a heat map of thousands of cells
+    draws and saves in a fraction of the time and looks the same (SVG text is drawn as paths
+    anyway), and the SVG defines each distinct label once. Each character's outline is made
+    once; labels are laid out with the font's advances.
     """
     prop = FontProperties(family=mpl.rcParams["font.family"], size=size)
     glyphs = _glyphs("".join(texts), prop, size)
     digit = TextPath((0, 0), "0", size=size, prop=prop).get_extents()
     middle = (digit.y0 + digit.y1) / 2  # digits centre the label vertically
-    paths = []
-    for text in texts:
+    places: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        places.setdefault(text, []).append(i)
+    centres = np.asarray(centres, dtype=float)
+    colors = np.asarray(colors, dtype=object)
+    collections = []
+    for text, where in places.items():
         x = -sum(glyphs[c][1] for c in text) / 2
         parts = []
         for char in text:
@@ -395,13 +402,16 @@ def text_collection(texts: Sequence[str], centres: np.ndarray, colors: Sequence[
             if len(path.vertices):
                 parts.append(Path(path.vertices + (x, -middle), path.codes))
             x += advance
-        paths.append(Path.make_compound_path(*parts) if parts else Path(np.zeros((0, 2))))
-    collection = PathCollection(paths, sizes=[1.0], offsets=centres,
-                                offset_transform=ax.transData, facecolors=list(colors),
-                                edgecolors="none", linewidths=0)
-    collection.set_transform(IdentityTransform())  # glyphs in points, scaled by ``sizes``
-    collection.set_gid(CELL_LABELS)
-    return collection
+        if not parts:
+            continue
+        collection = PathCollection([Path.make_compound_path(*parts)], sizes=[1.0],
+                                    offsets=centres[where], offset_transform=ax.transData,
+                                    facecolors=list(colors[where]), edgecolors="none",
+                                    linewidths=0)
+        collection.set_transform(IdentityTransform())  # glyphs in points, scaled by ``sizes``
+        collection.set_label(CELL_LABELS)
+        collections.append(collection)
+    return collections
 
 
 def _glyphs(chars: str, prop: FontProperties, size: float) -> dict[str, tuple[Path, float]]:

@@ -289,15 +289,19 @@ def overlapping_pairs(result: StudyResult) -> list[tuple[str, str]]:
     if panel.n_pairs == 0:
         return []
     dates = panel.dates[:, panel.event_start:]
-    rows, cols = np.nonzero(~np.isnat(dates))
-    cells = pd.DataFrame({"asset": panel.assets[rows], "event": panel.event_ids[rows],
-                          "date": dates[rows, cols]}).drop_duplicates()
     order = {e.id: i for i, e in enumerate(result.config.events)}
-    both = cells.merge(cells, on=["asset", "date"])  # events sharing a session of one asset
-    first = both["event_x"].map(order).fillna(0).to_numpy()
-    second = both["event_y"].map(order).fillna(0).to_numpy()
-    both = both[first < second]
-    found = set(zip(both["event_x"], both["event_y"]))
+    found: set[tuple[str, str]] = set()
+    for asset in dict.fromkeys(panel.assets):
+        rows = np.flatnonzero(panel.assets == asset)
+        spans = {}
+        for row in rows:
+            valid = dates[row][~np.isnat(dates[row])]
+            spans.setdefault(panel.event_ids[row], set()).update(valid.tolist())
+        events = sorted(spans, key=lambda e: order.get(e, 0))
+        for i, first in enumerate(events):
+            for second in events[i + 1:]:
+                if spans[first] & spans[second]:
+                    found.add((first, second))
     return sorted(found, key=lambda p: (order.get(p[0], 0), order.get(p[1], 0)))
 
 

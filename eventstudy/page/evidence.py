@@ -212,11 +212,9 @@ def _joint_days(result: StudyResult, frame: pd.DataFrame, events: Sequence[str],
 
 def joint_summary(result: StudyResult, joint: pd.DataFrame) -> str:
     """Clusters of the run-wide joint estimation by short id (their own, or C1, C2, ...)."""
-    clusters = list(dict.fromkeys(joint["cluster"]))
     sessions = plots.event_table(result).set_index("event_id")["day0"]
     body = []
-    for i, cluster in enumerate(clusters, start=1):
-        rows = joint[joint["cluster"] == cluster]
+    for i, (cluster, rows) in enumerate(joint.groupby("cluster", sort=False), start=1):
         ids = list(dict.fromkeys(rows["event_id"]))
         days = sessions.reindex(ids).dropna()
         span = f"{date(days.min())} to {date(days.max())}" if len(days) else "–"

@@ -40,7 +40,7 @@ REPORT_RC = {
 }
 #: Most asset groups drawn in a CAR-path or test figure: one row (or line, or panel) each.
 MAX_PATH_GROUPS = 4
-PNG_OPTIONS = {"metadata": {"Software": None}, "pil_kwargs": {"compress_level": 6}}
+PNG_OPTIONS = {"metadata": {"Software": None}, "pil_kwargs": {"compress_level": 3}}  # 6: +40% time, -5% size
 SVG_OPTIONS = {"metadata": {"Date": None, "Creator": None}}
 
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
 
 from eventstudy import registry
 from eventstudy.common import format_window
@@ -131,7 +131,8 @@ def pair_path_arrays(panel: AbnormalPanel, anchor: int) -> tuple[np.ndarray, np.
     return car, panel.s2[:, None] * quad
 
 
-def pair_paths(panel: AbnormalPanel, groups: np.ndarray | None = None, anchor: int = -1) -> pd.DataFrame:
+def pair_paths(panel: AbnormalPanel, groups: np.ndarray | None = None, anchor: int = -1,
+               paths: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """Tidy CAR paths of every pair (``scope='pair'`` rows of ``tables/car_paths``).
 
     Parameters
@@ -141,6 +142,8 @@ def pair_paths(panel: AbnormalPanel, groups: np.ndarray | None = None, anchor: i
         Each pair's asset group (the ``group`` label).
     anchor : int
         Requested anchor day (see :func:`path_anchor`).
+    paths : tuple of ndarray, optional
+        :func:`pair_path_arrays` at that anchor, when already computed.
 
     Returns
     -------
@@ -157,7 +160,7 @@ def pair_paths(panel: AbnormalPanel, groups: np.ndarray | None = None, anchor: i
         return pd.DataFrame(columns=PATH_COLUMNS)
     period = (int(days[0]), int(days[-1]))
     anchor = path_anchor(period, anchor)
-    car, var = pair_path_arrays(panel, anchor)
+    car, var = paths if paths is not None else pair_path_arrays(panel, anchor)
     steps = len(days) + 1
     groups = groups if groups is not None else np.full(panel.n_pairs, "", dtype=object)
     frame = pd.DataFrame({
@@ -180,14 +183,44 @@ def pair_paths(panel: AbnormalPanel, groups: np.ndarray | None = None, anchor: i
 # ----------------------------------------------------------------------------- scopes
 
 
-def portfolio_variance(panel: AbnormalPanel, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def membership(scopes: Sequence[Scope], n_pairs: int) -> sparse.csr_matrix:
+    """The pairs of each scope as a sparse 0/1 matrix, shape (n_scopes, n_pairs).
+
+    A pair belongs to a few scopes only (its event, category and tags, once per partition),
+    so the matrix is sparse: a study with thousands of scopes and tens of thousands of pairs
+    needs megabytes, not gigabytes.
+
+    Examples
+    --------
+    >>> membership(res.scopes(), res.panel.n_pairs).shape  # doctest: +SKIP
+    (7236, 29348)
+    """
+    columns = [np.flatnonzero(s.rows) for s in scopes]
+    counts = np.array([len(c) for c in columns], dtype=np.int64)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    indices = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+    return sparse.csr_matrix((np.ones(len(indices)), indices, indptr),
+                             shape=(len(scopes), n_pairs))
+
+
+def _as_weights(members) -> sparse.csr_matrix:
+    """A (n_scopes, N) 0/1 weight matrix from a boolean array or a sparse matrix."""
+    if sparse.issparse(members):
+        return sparse.csr_matrix(members, dtype=float)
+    return sparse.csr_matrix(np.asarray(members, dtype=bool).astype(float))
+
+
+def portfolio_variance(panel: AbnormalPanel, members, resid: np.ndarray | None = None,
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """``S^2`` of each scope's equal-weighted estimation-residual portfolio, and its L.
 
     Parameters
     ----------
     panel : AbnormalPanel
-    members : ndarray of bool, shape (n_scopes, N)
-        The pairs of each scope.
+    members : ndarray of bool or sparse matrix, shape (n_scopes, N)
+        The pairs of each scope (:func:`membership`).
+    resid : ndarray, optional
+        ``panel.estimation_residuals()`` when already computed.
 
     Returns
     -------
@@ -200,11 +233,11 @@ def portfolio_variance(panel: AbnormalPanel, members: np.ndarray) -> tuple[np.nd
     --------
     >>> s2, days = portfolio_variance(res.panel, np.ones((1, res.panel.n_pairs), bool))  # doctest: +SKIP
     """
-    resid = panel.estimation_residuals()
+    resid = panel.estimation_residuals() if resid is None else resid
     has = np.isfinite(resid)
-    weights = np.asarray(members, dtype=float)
-    count = weights @ has.astype(float)
-    sums = weights @ np.where(has, resid, 0.0)
+    weights = _as_weights(members)
+    count = np.asarray(weights @ has.astype(float))
+    sums = np.asarray(weights @ np.where(has, resid, 0.0))
     present = count > 0
     aar = np.where(present, sums / np.where(present, count, 1.0), 0.0)
     n_days = present.sum(axis=1)
@@ -215,12 +248,15 @@ def portfolio_variance(panel: AbnormalPanel, members: np.ndarray) -> tuple[np.nd
     return np.where(n_days >= 2, s2, np.nan), n_days
 
 
-def scope_paths(panel: AbnormalPanel, scopes: Sequence[Scope], anchor: int = -1) -> pd.DataFrame:
+def scope_paths(panel: AbnormalPanel, scopes: Sequence[Scope], anchor: int = -1,
+                paths: tuple[np.ndarray, np.ndarray] | None = None,
+                members: sparse.csr_matrix | None = None) -> pd.DataFrame:
     """Average CAR path of every scope with its crude-dependence band variance.
 
     ``car`` is the mean path over the scope's pairs with a value on that day (``n`` of them);
     ``var_car`` = ``|d - anchor| * S^2`` (:func:`portfolio_variance`); ``df`` is NaN (the
-    reference is N(0, 1)).
+    reference is N(0, 1)). ``paths`` (:func:`pair_path_arrays` at the anchor) and ``members``
+    (:func:`membership`) may be passed when already computed.
 
     Examples
     --------
@@ -231,12 +267,12 @@ def scope_paths(panel: AbnormalPanel, scopes: Sequence[Scope], anchor: int = -1)
         return pd.DataFrame(columns=PATH_COLUMNS)
     period = (int(days[0]), int(days[-1]))
     anchor = path_anchor(period, anchor)
-    car, _ = pair_path_arrays(panel, anchor)
-    members = np.array([s.rows for s in scopes], dtype=bool)
+    car, _ = paths if paths is not None else pair_path_arrays(panel, anchor)
+    members = members if members is not None else membership(scopes, panel.n_pairs)
     s2, _ = portfolio_variance(panel, members)
     finite = np.isfinite(car)
-    counts = members.astype(float) @ finite.astype(float)
-    sums = members.astype(float) @ np.where(finite, car, 0.0)
+    counts = np.asarray(members @ finite.astype(float))
+    sums = np.asarray(members @ np.where(finite, car, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(counts > 0, sums / counts, np.nan)
     steps = path_days(period)
@@ -258,6 +294,7 @@ def scope_caar(
     scopes: Sequence[Scope],
     windows: Iterable[tuple[int, int]],
     tests: pd.DataFrame | None = None,
+    members: sparse.csr_matrix | None = None,
 ) -> pd.DataFrame:
     """CAAR of every scope and window with its 95% interval and the featured test's p-value.
 
@@ -272,17 +309,19 @@ def scope_caar(
     windows = list(windows)
     if not scopes or panel.n_pairs == 0 or not windows:
         return pd.DataFrame(columns=CAAR_COLUMNS)
-    members = np.array([s.rows for s in scopes], dtype=bool)
+    members = members if members is not None else membership(scopes, panel.n_pairs)
     labels = np.array([s.labels() for s in scopes], dtype=object)
+    resid = panel.estimation_residuals()
     z = stats.norm.ppf(0.5 + LEVEL / 2)
     frames = []
     for window in windows:
         car, _ = panel.car(window)
-        use = members & np.isfinite(car)[None, :]
-        s2, _ = portfolio_variance(panel, use)
-        n = use.sum(axis=1)
+        finite = np.isfinite(car)
+        use = members @ sparse.diags(finite.astype(float))
+        s2, _ = portfolio_variance(panel, use, resid)
+        n = np.asarray(use.sum(axis=1)).ravel().astype(int)
         with np.errstate(invalid="ignore", divide="ignore"):
-            caar = np.where(n > 0, (use * np.where(np.isfinite(car), car, 0.0)).sum(axis=1) / n, np.nan)
+            caar = np.where(n > 0, (use @ np.where(finite, car, 0.0)) / n, np.nan)
         se = np.sqrt((window[1] - window[0] + 1) * s2)
         frame = pd.DataFrame(labels, columns=SCOPE_LABELS)
         frame["window"] = format_window(window)
@@ -318,28 +357,35 @@ def pair_groups(result: StudyResult) -> np.ndarray:
     return np.array([group.get(t, "") for t in result.panel.assets], dtype=object)
 
 
-def car_paths_table(result: StudyResult, anchor: int = -1) -> pd.DataFrame:
+def car_paths_table(result: StudyResult, anchor: int = -1,
+                    scopes: Sequence[Scope] | None = None) -> pd.DataFrame:
     """``tables/car_paths``: every pair's path, then every scope's average path.
 
     Examples
     --------
     >>> car_paths_table(res).query("scope == 'event' and group == 'chips'")  # doctest: +SKIP
     """
-    pairs = pair_paths(result.panel, pair_groups(result), anchor)
-    scoped = scope_paths(result.panel, result.scopes(), anchor)
+    panel = result.panel
+    days = panel.event_rel_days
+    scopes = result.scopes() if scopes is None else scopes
+    paths = None
+    if panel.n_pairs and len(days):
+        paths = pair_path_arrays(panel, path_anchor((int(days[0]), int(days[-1])), anchor))
+    pairs = pair_paths(panel, pair_groups(result), anchor, paths)
+    scoped = scope_paths(panel, scopes, anchor, paths)
     frames = [f for f in (pairs, scoped) if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PATH_COLUMNS)
 
 
-def caar_table(result: StudyResult) -> pd.DataFrame:
+def caar_table(result: StudyResult, scopes: Sequence[Scope] | None = None) -> pd.DataFrame:
     """``tables/caar``: CAAR with 95% interval per scope and event window.
 
     Examples
     --------
     >>> caar_table(res).query("window == '[0,1]' and scope == 'event'")  # doctest: +SKIP
     """
-    return scope_caar(result.panel, result.scopes(), result.config.settings.event_windows,
-                      result.tests)
+    scopes = result.scopes() if scopes is None else scopes
+    return scope_caar(result.panel, scopes, result.config.settings.event_windows, result.tests)
 
 
 def tables(result: StudyResult) -> dict[str, pd.DataFrame]:
@@ -350,7 +396,9 @@ def tables(result: StudyResult) -> dict[str, pd.DataFrame]:
     >>> sorted(tables(res))  # doctest: +SKIP
     ['caar', 'car_paths']
     """
-    return {"car_paths": car_paths_table(result), "caar": caar_table(result)}
+    scopes = result.scopes()
+    return {"car_paths": car_paths_table(result, scopes=scopes),
+            "caar": caar_table(result, scopes)}
 
 
 def pair_interval(car: pd.DataFrame) -> pd.DataFrame:

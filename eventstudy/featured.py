@@ -4,14 +4,19 @@ The optional ``report`` block of a study file (:class:`~eventstudy.events.Report
 states these choices; every field left out (``None``) is chosen from the results:
 
 * **market group**: the group of the assets that other assets' models use as a same-exchange
-  benchmark (the home index); without such benchmarks, the group with the largest share of
-  total-reaction (constant-mean) price assets.
+  benchmark (the home index); without such benchmarks, the only group whose assets are all
+  measured in total (nothing netted out) while the other groups' assets are measured relative
+  to a benchmark. Otherwise the study has **no market group** (say, every stock is measured
+  against an index that is not studied itself, or several groups are all measured in total),
+  and the report says so instead of promoting an arbitrary group.
 * **headline windows**: the first two event windows that contain day 0 (the first two windows
   when none does), the longer first: a one-day window misses a reaction that an approximate
   announcement time pushes to day +1. Sentences and the heat map use the first headline window
   (the *primary* window).
 * **key events**: the (up to) :data:`MAX_KEY_EVENTS` events with the largest absolute average
-  total reaction of the market group over the primary window.
+  total reaction of the market group over the primary window; without a market group, of the
+  average total reaction of every estimated studied asset (relative, when no asset has a total
+  reaction).
 * **joint sets**: key events whose event periods share a session, estimated together.
 
 Examples
@@ -104,7 +109,8 @@ def choose(result: StudyResult, caar: pd.DataFrame) -> Featured:
         and config.reaction_of(a) == "total")
     windows, note = choose_headline_windows(config, asked.headline_windows)
     notes.append(note)
-    keys, note = choose_key_events(config, caar, group_by, market, windows[0], asked.key_events)
+    keys, note = choose_key_events(config, caar, group_by, market, windows[0], asked.key_events,
+                                   car=result.car)
     notes.append(note)
     exchange = _reference_exchange(config, market_assets, estimated)
     joint_sets, note = choose_joint_sets(result, keys, asked.joint)
@@ -116,36 +122,62 @@ def choose(result: StudyResult, caar: pd.DataFrame) -> Featured:
 
 def choose_market_group(config: StudyConfig, estimated: set[str], group_by: str = "group",
                         asked: str | None = None) -> tuple[str | None, str]:
-    """The market group and a sentence saying why (see the module docstring).
+    """The market group (None: the study has none) and a sentence saying why.
+
+    In order: the group set in the study file; the group holding the same-exchange benchmark
+    of other studied assets' models; the only group whose estimated price assets are all
+    measured in total while another group's are measured relative to a benchmark. Otherwise
+    None, with a sentence that says so (see the module docstring).
 
     Examples
     --------
     >>> choose_market_group(config, {"^N225", "^TOPX", "8035.T"})  # doctest: +SKIP
-    ('index', 'market group: index (its assets are the benchmark of other assets’ models)')
+    ('index', "market group: index (it holds the same-exchange benchmark of other assets' models)")
     """
     studied = [a for a in config.studied_assets if a.ticker in estimated and a.kind == "price"]
     values = [a.attribute(group_by) for a in studied]
     if asked is not None:
         if asked in values:
             return asked, f"market group: {asked} (set in the study file)"
-        return None, f"market group {asked!r} from the study file has no estimated asset"
+        return None, f"no market group: {asked!r} from the study file has no estimated asset"
+    if not studied:
+        return None, "no market group: no estimated price asset"
     by_ticker = {a.ticker: a for a in studied}
     benchmark_groups = Counter(
         by_ticker[t].attribute(group_by)
         for a in studied for t in config.model_for(a).tickers()
         if t in by_ticker and config.asset(t).exchange == a.exchange)
+    benchmark_groups.pop(None, None)
     if benchmark_groups:
         group = benchmark_groups.most_common(1)[0][0]
         return group, (f"market group: {group} (it holds the same-exchange benchmark of other "
                        "assets' models)")
-    shares: dict[str, list[bool]] = {}
+    kinds: dict[str, set[str]] = {}
     for asset, value in zip(studied, values):
         if value is not None:
-            shares.setdefault(value, []).append(config.reaction_of(asset) == "total")
-    if not shares:
-        return None, "no market group: no estimated price asset"
-    group = max(shares, key=lambda g: (np.mean(shares[g]), -list(shares).index(g)))
-    return group, f"market group: {group} (the group with the most total-reaction assets)"
+            kinds.setdefault(value, set()).add(config.reaction_of(asset))
+    only_total = [g for g, seen in kinds.items() if seen == {"total"}]
+    if len(only_total) == 1 and any("relative" in seen for seen in kinds.values()):
+        group = only_total[0]
+        return group, (f"market group: {group} (its assets are the only ones measured in total; "
+                       "the other groups' assets are measured relative to a benchmark)")
+    return None, "no market group: " + _no_market_reason(config, studied, kinds)
+
+
+def _no_market_reason(config: StudyConfig, studied: Sequence, kinds: dict[str, set[str]]) -> str:
+    """Why no group of ``studied`` stands for the market (one clause)."""
+    outside = [config.asset(t).name for t in dict.fromkeys(
+        t for a in studied if config.reaction_of(a) == "relative"
+        for t in config.model_for(a).tickers()) if t not in {s.ticker for s in studied}]
+    if outside:
+        names = ", ".join(outside[:3]) + (" and others" if len(outside) > 3 else "")
+        which = "is not studied itself" if len(outside) == 1 else "are not studied themselves"
+        return (f"the assets are measured against {names}, which {which}, so findings give "
+                "each group's reaction and no market row")
+    if len(kinds) <= 1:
+        return "the study has a single group, so findings give its reaction and no market row"
+    return ("no group holds another group's benchmark and no single group alone is measured in "
+            "total, so findings give each group's reaction and no market row")
 
 
 def choose_headline_windows(config: StudyConfig, asked: Sequence[tuple[int, int]] | None = None,
@@ -173,8 +205,12 @@ def choose_headline_windows(config: StudyConfig, asked: Sequence[tuple[int, int]
 
 def choose_key_events(config: StudyConfig, caar: pd.DataFrame, group_by: str, market: str | None,
                       window: tuple[int, int], asked: Sequence[str] | None = None,
-                      ) -> tuple[tuple[str, ...], str]:
+                      car: pd.DataFrame | None = None) -> tuple[tuple[str, ...], str]:
     """Key events and a sentence saying why.
+
+    Without a market group (or its rows), events are ranked by the average over ``car`` (the
+    ``tables/car`` rows) of every estimated asset's total reaction (relative, when the study
+    has no total reaction).
 
     Examples
     --------
@@ -185,20 +221,36 @@ def choose_key_events(config: StudyConfig, caar: pd.DataFrame, group_by: str, ma
         chosen = tuple(e for e in asked if e in ids)
         if chosen:
             return chosen, "key events: set in the study file"
-    rows = caar[(caar["scope"] == "event") & (caar["window"] == format_window(window))]
+    label = format_window(window)
+    rows = caar[(caar["scope"] == "event") & (caar["window"] == label)]
     market_rows = rows[(rows["group_by"] == group_by) & (rows["group"] == market)
                        & (rows["reaction"] == "total")]
-    if market_rows["caar"].notna().any():
-        rows, what = market_rows, f"average total reaction of the {market} group"
+    if market is not None and market_rows["caar"].notna().any():
+        size = market_rows.set_index("scope_id")["caar"]
+        what = f"average total reaction of the {market} group"
+    elif car is not None and not car.empty:
+        size, what = _all_assets_average(car, label)
     else:
+        rows = rows[rows["group_by"] == group_by]
         rows = rows.sort_values("n", ascending=False, kind="stable").drop_duplicates("scope_id")
+        size = rows.set_index("scope_id")["caar"]
         what = "average reaction of each event's largest group"
-    size = rows.set_index("scope_id")["caar"].abs().dropna()
+    size = size.abs().dropna()
     ranked = set(size.sort_values(ascending=False, kind="stable").index[:MAX_KEY_EVENTS])
     chosen = tuple(e.id for e in sorted(config.events, key=lambda e: e.announced)
                    if e.id in ranked) or tuple(ids[:1])
     return chosen, (f"key events: the {len(chosen)} with the largest absolute {what} over "
                     f"{display_window(window)}, in time order")
+
+
+def _all_assets_average(car: pd.DataFrame, window: str) -> tuple[pd.Series, str]:
+    """Each event's mean CAR over ``window`` across the studied assets, total reactions when
+    there are any, and what it is in words."""
+    rows = car[(car["window"] == window) & car["car"].notna()]
+    reaction = "total" if (rows["reaction"] == "total").any() else "relative"
+    rows = rows[rows["reaction"] == reaction]
+    return (rows.groupby("event_id", sort=False)["car"].mean(),
+            f"average {reaction} reaction of all estimated assets")
 
 
 def choose_joint_sets(result: StudyResult, key_events: Sequence[str],

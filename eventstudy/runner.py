@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,16 +30,74 @@ def _run(args) -> int:
     started = time.perf_counter()
     config = load_config(args.file, assets_from=getattr(args, "assets_from", None))
     out = Path(args.out) if getattr(args, "out", None) else Path("reports") / config.settings.name
-    progress = _progress_printer(getattr(args, "verbose", False))
+    verbose = getattr(args, "verbose", False)
+    progress = StageTimes(_progress_printer(verbose))
     study = Study(config, snapshot=getattr(args, "snapshot", None))
     volatility = False if getattr(args, "no_volatility", False) else None
     volume = False if getattr(args, "no_volume", False) else None
     result = study.run(volatility=volatility, progress=progress,
                        volume=volume)
     written, page = write_outputs(result, out, progress, getattr(args, "tables_only", False))
+    progress.stop()
     _print_summary(result, out, len(written), time.perf_counter() - started)
+    if verbose:
+        print("\n".join(progress.lines()), file=sys.stderr)
     print(_last_line(out, page, time.perf_counter() - started))
     return 0
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (figure workers)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+class StageTimes:
+    """A progress callable that also records when each stage starts, for a table of wall and
+    CPU seconds per stage (``--verbose``); every other attribute is the wrapped reporter's.
+
+    Figure stages (``'figure <name>'`` and ``'figures: ...'``) are summed into one row.
+
+    Examples
+    --------
+    >>> clock = iter([0.0, 0.0, 2.0, 1.5, 2.5, 2.5, 3.0, 3.0])
+    >>> times = StageTimes(lambda stage: None, clock=lambda: next(clock))
+    >>> times("prices"); times("figure a"); times("figure b"); times.stop()
+    >>> times.lines()[1:]
+    ['  prices                          2.0 wall    1.5 CPU', '  figures (2)                     1.0 wall    1.5 CPU']
+    """
+
+    def __init__(self, reporter, clock=None) -> None:
+        self.reporter = reporter
+        self.clock = clock or (lambda: time.perf_counter())
+        self.cpu = _cpu_seconds if clock is None else self.clock
+        self.marks: list[tuple[str, float, float]] = []
+
+    def __call__(self, stage: str) -> None:
+        self.marks.append((stage, self.clock(), self.cpu()))
+        self.reporter(stage)
+
+    def __getattr__(self, name: str):
+        return getattr(self.reporter, name)
+
+    def stop(self) -> None:
+        """Close the last stage."""
+        self.marks.append(("", self.clock(), self.cpu()))
+
+    def lines(self) -> list[str]:
+        """``stage  wall  CPU`` lines, stages in order of their first start."""
+        totals: dict[str, list[float]] = {}
+        for (stage, wall, cpu), (_, next_wall, next_cpu) in zip(self.marks, self.marks[1:]):
+            key = "figures" if stage.startswith("figure") else stage
+            row = totals.setdefault(key, [0.0, 0.0, 0])
+            row[0] += next_wall - wall
+            row[1] += next_cpu - cpu
+            row[2] += stage.startswith("figure ")
+        out = ["stage times (seconds):"]
+        for stage, (wall, cpu, n) in totals.items():
+            name = f"figures ({int(n)})" if stage == "figures" else stage
+            out.append(f"  {name:<28s}{wall:7.1f} wall {cpu:6.1f} CPU")
+        return out
 
 
 def write_outputs(result, out: str | Path, progress=None, tables_only: bool = False,
@@ -53,6 +112,7 @@ def write_outputs(result, out: str | Path, progress=None, tables_only: bool = Fa
     >>> written, page = write_outputs(res, "reports/tokyo-sectors")  # doctest: +SKIP
     """
     from eventstudy import aggregate, report
+    from eventstudy.featured import choose
 
     step = progress or (lambda stage: None)
     out = Path(out)
@@ -60,29 +120,34 @@ def write_outputs(result, out: str | Path, progress=None, tables_only: bool = Fa
     joint = result.joint_tables()
     step("CAR paths and averages")
     aggregates = aggregate.tables(result)
-    aggregates.update(_cross_section_tables(result, aggregates["caar"], step))
+    from eventstudy.cross_section import has_attributes
+
+    featured = None  # the report's choices, made once for the regression and the page
+    if not tables_only or has_attributes(result.config):
+        featured = choose(result, aggregates["caar"])
+    aggregates.update(_cross_section_tables(result, featured, step))
     step("writing tables")
     written = report.write_tables(result, out, extra={**joint, **aggregates})
     report.write_run_log(result, out, package_versions())
     if tables_only:
         return written, None
+    step("planning the report")
     from eventstudy import page as report_page
 
     page = report_page.write_report(result, out, joint=joint["joint"], progress=progress,
-                                    tables=aggregates)
+                                    tables=aggregates, featured=featured)
     return written, page
 
 
-def _cross_section_tables(result, caar, step) -> dict:
+def _cross_section_tables(result, featured, step) -> dict:
     """``{"cross_section": ...}`` for a study whose assets carry attributes (else empty): the
     regression of the report's key events over its primary window."""
     from eventstudy.cross_section import has_attributes, report_cross_section
-    from eventstudy.featured import choose
 
     if not has_attributes(result.config):
         return {}
     step("cross-sectional regression")
-    return {"cross_section": report_cross_section(result, choose(result, caar))}
+    return {"cross_section": report_cross_section(result, featured)}
 
 
 def _last_line(out: Path, page: Path | None, seconds: float) -> str:

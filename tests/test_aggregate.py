@@ -167,3 +167,22 @@ def test_readme_own_returns_example_runs_as_written(repo_root):
     assert "AAA" in printed and "CCC" in printed
     cars = [float(line.split()[2]) for line in printed.splitlines()[1:]]
     assert all(-0.08 < car < -0.02 for car in cars)  # the injected -5% is recovered
+
+
+def test_sparse_membership_gives_each_scope_its_own_pairs_and_variance(panel):
+    first, second = panel.event_ids == "first", panel.event_ids == "second"
+    scopes = [Scope("event", "first", "all", "all", "total", first),
+              Scope("event", "second", "all", "all", "total", second),
+              Scope("category", "both", "all", "all", "total", first | second)]
+    members = aggregate.membership(scopes, panel.n_pairs)
+    assert members.shape == (3, panel.n_pairs) and members.nnz == first.sum() * 2 + second.sum() * 2
+    assert (members.toarray().astype(bool) == np.array([s.rows for s in scopes])).all()
+    for k, scope in enumerate(scopes):  # each scope alone, by the dense hand calculation
+        s2, days = aggregate.portfolio_variance(panel, scope.rows[None, :])
+        sparse_s2, sparse_days = aggregate.portfolio_variance(panel, members[k])
+        assert sparse_days[0] == days[0] and sparse_s2[0] == pytest.approx(s2[0], rel=1e-13)
+    caar = aggregate.scope_caar(panel, scopes, [(0, 2)])
+    car, _ = panel.car((0, 2))
+    assert list(caar["n"]) == [int((s.rows & np.isfinite(car)).sum()) for s in scopes]
+    both = scopes[2].rows & np.isfinite(car)
+    assert caar["caar"].iloc[2] == pytest.approx(car[both].mean(), rel=1e-13)

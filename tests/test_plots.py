@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 
 from eventstudy import aggregate, featured, plots, registry
@@ -87,6 +88,10 @@ def _check_labelled(out) -> None:
     assert any(ax.get_ylabel() for ax in axes)
 
 
+def _bands(ax) -> list[PolyCollection]:
+    return [c for c in ax.collections if isinstance(c, PolyCollection)]
+
+
 def _texts(out) -> list[str]:
     figure = out if isinstance(out, Figure) else out.figure
     return [t.get_text() for ax in figure.axes for t in ax.texts]
@@ -143,7 +148,7 @@ def test_paths_are_zero_at_day_minus_one_and_sum_ars_after_it(result, tables):
     ar = result.abnormal.query("event_id == @LIBERATION and asset == '^N225' and "
                                "reaction == 'total' and rel_day in [0, 1]")["ar"]
     assert values[list(days).index(1)] == pytest.approx(100 * ar.sum())
-    assert len(ax.collections) == 1  # one band per chart
+    assert len(_bands(ax)) == 1  # one band per chart
 
 
 def test_event_paths_show_total_and_relative_side_by_side(result, tables, chosen):
@@ -151,7 +156,13 @@ def test_event_paths_show_total_and_relative_side_by_side(result, tables, chosen
     titles = [ax.get_title() for ax in _axes_of(fig)]
     assert any(t.startswith("chips: total") for t in titles)
     assert any(t.startswith("chips: relative") for t in titles)
-    assert all(len(ax.collections) == 1 for ax in _axes_of(fig))
+    assert all(len(_bands(ax)) == 1 for ax in _axes_of(fig))
+    chips = next(ax for ax in _axes_of(fig) if ax.get_title().startswith("chips: total"))
+    thin = [c for c in chips.collections if isinstance(c, LineCollection)]
+    paths = tables["car_paths"]
+    n_chips = paths[(paths["scope"] == "pair") & (paths["scope_id"] == LIBERATION)
+                    & (paths["group"] == "chips") & (paths["reaction"] == "total")]["asset"].nunique()
+    assert len(thin) == 1 and len(thin[0].get_segments()) == n_chips  # one line per asset
 
 
 def test_heatmap_has_a_panel_and_colour_scale_per_reaction(result, chosen):
@@ -163,8 +174,61 @@ def test_heatmap_has_a_panel_and_colour_scale_per_reaction(result, chosen):
     rows = [t.get_text() for t in panels[0].get_yticklabels()]
     assert len(rows) == len(PLOT_EVENTS) and rows[0].endswith(LIBERATION)  # 3 April comes first
     assert fig.legends and "category" in fig.legends[0].get_title().get_text()
-    cells = [t.get_text() for t in panels[0].texts]
-    assert any(text.endswith("*") for text in cells)
+    labels = [c for c in panels[0].collections if c.get_label() == plots.reactions.CELL_LABELS]
+    plan = plots.heatmap_plan(result, (0, 1), chosen.groups)
+    values, p = plan.values["total"], plan.p_values["total"]
+    texts = [plots.reactions.cell_text(100 * v, q) for v, q in zip(values.ravel(), p.ravel())
+             if np.isfinite(v)]
+    assert any(text.endswith("*") for text in texts)
+    # one collection per distinct label, placed at each of its cells
+    assert len(labels) == len(set(texts))
+    assert sum(len(c.get_offsets()) for c in labels) == np.isfinite(values).sum()
+    rows, cols = np.nonzero(np.isfinite(values))
+    placed = {(float(x), float(y)) for c in labels for x, y in c.get_offsets()}
+    assert placed == {(j + 0.5, i + 0.5) for i, j in zip(rows, cols)}
+
+
+def test_heatmap_cells_read_the_car_table(result, chosen):
+    plan = plots.heatmap_plan(result, (0, 1), chosen.groups)
+    assert plan.unit == "asset" and not plan.capped
+    car = result.car[(result.car["window"] == "[0,1]") & (result.car["reaction"] == "relative")]
+    i = list(plan.events["event_id"]).index(LIBERATION)
+    j = plan.columns["relative"].index("8035.T")
+    row = car[(car["event_id"] == LIBERATION) & (car["asset"] == "8035.T")].iloc[0]
+    assert plan.values["relative"][i, j] == row["car"]
+    assert plan.p_values["relative"][i, j] == row["car_p_value"]
+
+
+def test_heatmap_of_many_assets_shows_group_averages(result, tables, chosen, monkeypatch):
+    monkeypatch.setattr(plots.reactions, "MAX_SHOWN_ASSETS", 3)
+    caar = tables["caar"]
+    plan = plots.heatmap_plan(result, (0, 1), chosen.groups, caar=caar)
+    assert plan.unit == "group" and plan.columns["total"] == list(chosen.groups)
+    i = list(plan.events["event_id"]).index(LIBERATION)
+    row = caar[(caar["scope"] == "event") & (caar["scope_id"] == LIBERATION)
+               & (caar["window"] == "[0,1]") & (caar["group_by"] == "group")
+               & (caar["group"] == "chips") & (caar["reaction"] == "total")].iloc[0]
+    j = plan.columns["total"].index("chips")
+    assert plan.values["total"][i, j] == row["caar"]
+    assert np.isnan(plan.p_values["total"][i, j]) or plan.p_values["total"][i, j] == row["p_value"]
+    fig = plots.car_heatmap(result, (0, 1), chosen.groups, caar=caar)
+    names = [t.get_text() for t in _axes_of(fig)[0].get_xticklabels()]
+    assert names == list(chosen.groups)
+    assert plots.lists_assets(result, (0, 1), [LIBERATION], chosen.groups) is False
+
+
+def test_heatmap_of_many_events_keeps_key_events_then_the_largest(result, chosen, monkeypatch):
+    full = plots.heatmap_plan(result, (0, 1), chosen.groups)
+    monkeypatch.setattr(plots.reactions, "MAX_HEATMAP_EVENTS", 3)
+    key = "round1-akazawa-trump-whitehouse"
+    plan = plots.heatmap_plan(result, (0, 1), chosen.groups, key_events=[key])
+    assert plan.capped and len(plan.events) == 3 and plan.n_events == len(PLOT_EVENTS)
+    kept = list(plan.events["event_id"])
+    size = np.nanmean(np.abs(np.hstack(list(full.values.values()))), axis=1)
+    others = [e for e in full.events["event_id"] if e != key]
+    largest = sorted(others, key=lambda e: -size[list(full.events["event_id"]).index(e)])[:2]
+    assert set(kept) == {key, *largest}
+    assert kept == [e for e in full.events["event_id"] if e in set(kept)]  # day-0 order
 
 
 def test_total_vs_relative_draws_both_reactions_with_intervals(result, tables, chosen):

@@ -144,6 +144,64 @@ def test_two_runs_are_byte_identical(written):
     assert any(n.endswith(".png") for n in a) and any(n.endswith(".svg") for n in a)
 
 
+def test_figures_drawn_in_one_process_are_the_same_bytes(written, result, tmp_path, monkeypatch):
+    monkeypatch.setattr(figures, "DPI", 60)
+    monkeypatch.setenv(figures.WORKERS_VARIABLE, "1")
+    assert figures.figure_workers(10) == 1
+    page.write_report(result, tmp_path, joint=result.joint())
+    assert digests(tmp_path) == digests(written[0])
+    monkeypatch.setenv(figures.WORKERS_VARIABLE, "3")
+    assert figures.figure_workers(10) == 3 and figures.figure_workers(1) == 1
+
+
+def test_a_failing_figure_is_skipped_with_its_reason_in_a_worker_too(tmp_path):
+    def broken(fig):
+        raise RuntimeError("no data")
+
+    specs = [figures.FigureSpec("fine", "Fine", "", (1.0, 1.0),
+                                lambda fig: fig.add_subplot().plot([0, 1])),
+             figures.FigureSpec("broken", "Broken", "", (1.0, 1.0), broken)]
+    for workers in (1, 2):
+        stages: list[str] = []
+        done = figures.draw_all(specs, tmp_path / str(workers), stages.append, workers)
+        assert [d.skip for d in done] == ["", "it could not be drawn (RuntimeError: no data)"]
+        assert [s for s in stages if s.startswith("figure ")] == ["figure fine", "figure broken"]
+        assert (tmp_path / str(workers) / "fine.png").exists()
+
+
+def test_path_figures_of_many_groups_show_the_market_and_the_largest(result, monkeypatch):
+    caar = aggregate.caar_table(result)
+    chosen = featured.choose(result, caar)
+    assert figures.shown_groups(chosen, caar, "event", REPORT_EVENTS[0]) == (chosen.groups, "")
+    monkeypatch.setattr(figures, "MAX_PATH_GROUPS", 1)
+    shown, note = figures.shown_groups(chosen, caar, "event", REPORT_EVENTS[0])
+    assert shown == (chosen.market_group,) and "1 of the 2 groups: the market group" in note
+    no_market = dataclasses.replace(chosen, market_group=None)
+    shown, _ = figures.shown_groups(no_market, caar, "event", REPORT_EVENTS[0])
+    rows = caar[(caar["scope"] == "event") & (caar["scope_id"] == REPORT_EVENTS[0])
+                & (caar["window"] == "[0,1]") & (caar["reaction"] == "total")
+                & (caar["group_by"] == "group")].set_index("group")["caar"].abs()
+    assert shown == (rows.idxmax(),)
+
+
+def test_findings_of_many_groups_give_the_lowest_and_highest(result, monkeypatch):
+    from eventstudy.page import findings
+
+    caar = aggregate.caar_table(result)
+    chosen = featured.choose(result, caar)
+    one_each = findings.sentences(result, chosen, caar, REPORT_EVENTS[0])
+    assert "The chips group" in one_each
+    monkeypatch.setattr(findings, "MAX_SENTENCE_GROUPS", 1)
+    summary = findings.sentences(result, chosen, caar, REPORT_EVENTS[0])
+    assert "The chips group" not in summary
+    rows = caar[(caar["scope"] == "event") & (caar["scope_id"] == REPORT_EVENTS[0])
+                & (caar["window"] == "[0,1]") & (caar["group_by"] == "group")
+                & (caar["reaction"] == "total")]
+    fell = int((rows["caar"] < 0).sum())
+    assert f"Over [0,+1], {fell} of {len(rows)} groups fell in total: " in summary
+    assert "Relative to TOPIX: " in summary and "differ from zero at the 5% level" in summary
+
+
 def test_figures_are_200_dpi_png_and_svg_without_software_metadata(tmp_path):
     from PIL import Image
 
@@ -284,6 +342,10 @@ CORPUS = {
             {"ticker": "SOXX", "name": "iShares Semiconductor ETF", "group": "chips",
              "exchange": "XNYS"},
         ]},
+    "stocks-against-an-unstudied-index": {
+        "events": REPORT_EVENTS[:2], "assets": ("8035.T", "6857.T", "6146.T"),
+        "study": {"volatility": False},
+        "extra_assets": [{"ticker": "^TOPX", "name": "TOPIX", "group": "benchmark"}]},
     "no-volatility-total-only": {
         "events": REPORT_EVENTS[1:], "assets": ("^N225", "^TOPX", "8035.T"),
         "study": {"volatility": False, "model": {"name": "constant_mean"}}},
@@ -312,6 +374,10 @@ def test_corpus_of_study_shapes_gets_a_complete_report(name, snapshot_dir, tmp_p
         assert "XNYS" in text and "relative to S&amp;P 500" in text
     if name == "run-up-only":
         assert "the first event windows (none contains day 0), the longer first" in text
+    if name == "stocks-against-an-unstudied-index":
+        assert "<b>No market group.</b>" in text
+        assert "measured against TOPIX, which is not studied itself" in text
+        assert "figures/market_levels.png" in parser.images  # TOPIX drawn as the market
     if name == "one-event":
         assert "figures/volatility_liberation_day_reciprocal_tariffs.png" in parser.images
         assert "figures/level_nikkei_vi.png" in parser.images

@@ -30,8 +30,8 @@ from eventstudy.featured import Featured, choose
 from eventstudy.page import sectors
 from eventstudy.page.about import events_html, limitations_html, methods_html, provenance_html
 from eventstudy.page.evidence import all_events_html, joint_html, pooled_html
-from eventstudy.page.figures import FigureSpec, draw_all, figure_specs, figures_html
-from eventstudy.page.findings import findings_html
+from eventstudy.page.figures import FigureSpec, draw_sections, figure_specs, figures_html
+from eventstudy.page.findings import MAX_SENTENCE_GROUPS, findings_html, forget_indexes
 from eventstudy.page.markup import CSS, esc
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ def write_report(
     joint: pd.DataFrame | None = None,
     progress: Progress | None = None,
     tables: dict[str, pd.DataFrame] | None = None,
+    featured: Featured | None = None,
 ) -> Path:
     """Write ``OUT/figures/*`` and ``OUT/report.html``; return the page's path.
 
@@ -62,6 +63,8 @@ def write_report(
         Called with ``'figure <name>'`` before each figure and ``'report page'`` at the end.
     tables : dict, optional
         :func:`eventstudy.aggregate.tables` of ``result`` when already computed.
+    featured : Featured, optional
+        :func:`eventstudy.featured.choose` of ``result`` when already made.
 
     Examples
     --------
@@ -72,9 +75,9 @@ def write_report(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tables = tables if tables is not None else aggregate.tables(result)
-    featured = choose(result, tables["caar"])
+    featured = featured if featured is not None else choose(result, tables["caar"])
     specs = figure_specs(result, featured, tables["car_paths"], tables["caar"])
-    drawn = {section: draw_all(items, out / "figures", step) for section, items in specs.items()}
+    drawn = draw_sections(specs, out / "figures", step)
     cross_section = tables.get("cross_section")
     if cross_section is None and sectors.has_section(result):
         from eventstudy.cross_section import report_cross_section
@@ -82,6 +85,7 @@ def write_report(
         cross_section = report_cross_section(result, featured)
     step("report page")
     text = render_page(result, featured, tables["caar"], drawn, joint, cross_section)
+    forget_indexes()
     return atomic_write(out / "report.html", text)
 
 
@@ -154,6 +158,8 @@ def _question(result: StudyResult, featured: Featured) -> str:
         ", ".join(featured.groups[:-1]) + " and " + featured.groups[-1]
     categories = sorted({e.category.replace("_", " ") for e in result.config.events})
     what = f"the assets of the groups {groups}" if featured.groups else "the studied assets"
+    if len(featured.groups) > MAX_SENTENCE_GROUPS:
+        what = f"the {len(result.config.studied_assets)} studied assets, by {featured.group_by}"
     return (f"How did {len(result.config.events)} announcements ({', '.join(categories)}) move "
             f"{what}, in total and relative to their markets?")
 

@@ -3,6 +3,7 @@ joint estimation of overlapping key events."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -88,7 +89,10 @@ def pooled_html(result: StudyResult, featured: Featured, caar: pd.DataFrame) -> 
     rows_caar = caar[caar["scope"].isin(["category", "tag"]) & (caar["window"] == label)]
     if rows_caar.empty:
         return "<p>No category or tag pools two or more events' pairs in this study.</p>"
-    by_scope = pooled.drop_duplicates([*keys, "test"]).set_index([*keys, "test"])
+    first = pooled.drop_duplicates([*keys, "test"])
+    by_scope = {k: (stat, p, r) for k, stat, p, r in zip(
+        first[[*keys, "test"]].itertuples(index=False, name=None), first["statistic"],
+        first["p_value"], first["r_bar"])}
     colors = plots.category_colors(result)
     header = ["scope <small>group, reaction</small>", "N pairs",
               f"CAAR{esc(display_window(window))}", "r̄"]
@@ -98,16 +102,15 @@ def pooled_html(result: StudyResult, featured: Featured, caar: pd.DataFrame) -> 
         key = tuple(getattr(row, k) for k in keys)
         scope = (badge(row.scope_id, colors.get(row.scope_id, "#555")) if row.scope == "category"
                  else f"<i>tag</i> {esc(row.scope_id)}")
-        r_bar = [by_scope.at[(*key, t), "r_bar"] for t in robust if (*key, t) in by_scope.index]
+        r_bar = [by_scope[(*key, t)][2] for t in robust if (*key, t) in by_scope]
         r_bar = next((r for r in r_bar if pd.notna(r)), None)
         cells = [f"{scope}<br><small>{esc(row.group)}, {esc(row.reaction)}</small>", str(int(row.n)),
                  estimate_cell(row.caar, row.p_value, row.ci_low, row.ci_high),
                  num(r_bar) if r_bar is not None else "–"]
         for test in robust:
-            if (*key, test) in by_scope.index:
-                entry = by_scope.loc[(*key, test)]
-                cells.append(f"{num(entry['statistic'])}<br><small>{p_text(entry['p_value'])}"
-                             "</small>")
+            if (*key, test) in by_scope:
+                statistic, p_value, _ = by_scope[(*key, test)]
+                cells.append(f"{num(statistic)}<br><small>{p_text(p_value)}</small>")
             else:
                 cells.append(NA)
         body.append(cells)
@@ -140,16 +143,26 @@ def joint_html(result: StudyResult, featured: Featured, joint: pd.DataFrame | No
 
 def _joint_set(result: StudyResult, featured: Featured, events: Sequence[str]) -> str:
     title = "Estimated together: " + ", ".join(esc(e) for e in events)
-    try:
-        frame = result.joint(list(events))
+    assets = joint_assets(result, featured)
+    try:  # one regression per (cluster, asset): estimate the assets shown only
+        shown = dataclasses.replace(result, inputs=tuple(
+            i for i in result.inputs if i.ticker in set(assets)))
+        frame = shown.joint(list(events))
     except Exception as error:  # noqa: BLE001 (the page must never stop on one table)
         log.warning("joint estimation of %s failed: %s", ", ".join(events), error)
         return f"<h3>{title}</h3><p>Not estimated: {esc(type(error).__name__)}: {esc(error)}.</p>"
-    assets = list(featured.market_assets) or list(dict.fromkeys(frame["asset"]))[:3]
     frame = frame[frame["asset"].isin(assets)]
     return (f"<h3>{title}</h3>" + _joint_windows(result, featured, frame, events, assets)
             + details("Day dummies (each session's abnormal return)",
                       _joint_days(result, frame, events, assets)))
+
+
+def joint_assets(result: StudyResult, featured: Featured, limit: int = 3) -> list[str]:
+    """The assets whose joint estimates the page shows: the market assets, else the first
+    ``limit`` estimated assets."""
+    if featured.market_assets:
+        return list(featured.market_assets)
+    return list(dict.fromkeys(i.ticker for i in result.inputs))[:limit]
 
 
 def _joint_windows(result: StudyResult, featured: Featured, frame: pd.DataFrame,
@@ -199,11 +212,9 @@ def _joint_days(result: StudyResult, frame: pd.DataFrame, events: Sequence[str],
 
 def joint_summary(result: StudyResult, joint: pd.DataFrame) -> str:
     """Clusters of the run-wide joint estimation by short id (their own, or C1, C2, ...)."""
-    clusters = list(dict.fromkeys(joint["cluster"]))
     sessions = plots.event_table(result).set_index("event_id")["day0"]
     body = []
-    for i, cluster in enumerate(clusters, start=1):
-        rows = joint[joint["cluster"] == cluster]
+    for i, (cluster, rows) in enumerate(joint.groupby("cluster", sort=False), start=1):
         ids = list(dict.fromkeys(rows["event_id"]))
         days = sessions.reindex(ids).dropna()
         span = f"{date(days.min())} to {date(days.max())}" if len(days) else "–"

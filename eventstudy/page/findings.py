@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from eventstudy.study import StudyResult
 
 SIGNIFICANCE = 0.05
+#: Most groups described one sentence each; a study with more gets its lowest and highest.
+MAX_SENTENCE_GROUPS = 4
 FLAT = 0.0005  # |CAR| below 0.05%: "barely moved"
 
 
@@ -33,6 +35,8 @@ def findings_html(result: StudyResult, featured: Featured, caar: pd.DataFrame,
                   figures: str) -> str:
     """The findings section body: how to read it, one block per key event, then figures."""
     test = caar["test"].iloc[0] if len(caar) else ""
+    # the missing market group gets a paragraph of its own
+    shown_notes = [n for n in featured.notes if not n.startswith("no market group")]
     intro = (
         f"<p>Each block gives one key event's reaction over the headline windows "
         f"({', '.join(display_window(w) for w in featured.headline_windows)} sessions around "
@@ -42,11 +46,22 @@ def findings_html(result: StudyResult, featured: Featured, caar: pd.DataFrame,
         "abnormal return in % with its 95% interval and two-sided p-value. Single assets: CAR "
         f"t-test. Group averages: {esc(registry.label(test))}, which keeps its size when every "
         "asset shares the event date.</p>"
-        f'<p class="note">{esc("; ".join(featured.notes))}.</p>'
+        f'<p class="note">{esc("; ".join(shown_notes))}.</p>'
+        + no_market_html(featured)
     )
     blocks = [event_block(result, featured, caar, event_id, i)
               for i, event_id in enumerate(featured.key_events, start=1)]
     return intro + "\n".join(blocks) + figures + scopes_glance(result, featured, caar)
+
+
+def no_market_html(featured: Featured) -> str:
+    """A plain paragraph when the study has no market group ('' otherwise)."""
+    if featured.market_group is not None:
+        return ""
+    why = next((n.split(": ", 1)[1] for n in featured.notes if n.startswith("no market group")),
+               "no group of studied assets stands for the market")
+    return (f'<p class="note"><b>No market group.</b> This study has no group that stands for '
+            f"the market: {esc(why)}.</p>")
 
 
 def event_block(result: StudyResult, featured: Featured, caar: pd.DataFrame, event_id: str,
@@ -112,10 +127,17 @@ def sentences(result: StudyResult, featured: Featured, caar: pd.DataFrame, event
                           f"({p_text(row['car_p_value'])})")
     if market:
         parts.append(f"Over {span}, the market's total reaction: " + _join(market) + ".")
-    for group in featured.groups:
-        text = _group_sentence(result, featured, caar, event_id, group, window)
-        if text:
-            parts.append(text)
+    if len(featured.groups) > MAX_SENTENCE_GROUPS:  # too many for a sentence each: the ends
+        from eventstudy.page.sectors import partition_sentence
+
+        text = partition_sentence(caar, event_id, window, featured.group_by,
+                                  _benchmark_names(result, featured), lead=True)
+        parts += [text] if text else []
+    else:
+        for group in featured.groups:
+            text = _group_sentence(result, featured, caar, event_id, group, window)
+            if text:
+                parts.append(text)
     if not parts:
         return esc(f"No reaction over {span} could be estimated for this event.")
     return esc(" ".join(parts))
@@ -173,12 +195,14 @@ def _join(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _benchmark_names(result: StudyResult, featured: Featured, group: str) -> str:
+def _benchmark_names(result: StudyResult, featured: Featured, group: str | None = None) -> str:
+    """The benchmark of the relative reactions of ``group`` (of every group: None)."""
     config = result.config
     names = {
         ", ".join(plots.asset_name(result, t) for t in config.model_for(a).tickers())
         for a in config.studied_assets
-        if a.attribute(featured.group_by) == group and config.reaction_of(a) == "relative"
+        if (group is None or a.attribute(featured.group_by) == group)
+        and config.reaction_of(a) == "relative"
     }
     names.discard("")
     return names.pop() if len(names) == 1 else "their benchmarks"
@@ -186,10 +210,47 @@ def _benchmark_names(result: StudyResult, featured: Featured, group: str) -> str
 
 def _pair_row(result: StudyResult, event_id: str, ticker: str, reaction: str,
               window: tuple[int, int]):
-    car = result.car
-    hit = car[(car["event_id"] == event_id) & (car["asset"] == ticker)
-              & (car["reaction"] == reaction) & (car["window"] == format_window(window))]
-    return None if hit.empty else hit.iloc[0]
+    key = (event_id, ticker, reaction, format_window(window))
+    return rows_by(result.car, ("event_id", "asset", "reaction", "window")).get(key)
+
+
+class _FirstRows:
+    """``get(key)``: the first row of a frame with that key (a Series), or None."""
+
+    def __init__(self, frame: pd.DataFrame, keys: tuple[str, ...]) -> None:
+        self.frame = frame
+        values = frame[list(keys)].itertuples(index=False, name=None)
+        self.positions: dict[tuple, int] = {}
+        for position, key in enumerate(values):
+            self.positions.setdefault(key, position)
+
+    def get(self, key: tuple):
+        position = self.positions.get(key)
+        return None if position is None else self.frame.iloc[position]
+
+
+_INDEXED: list[tuple[pd.DataFrame, tuple[str, ...], _FirstRows]] = []
+
+
+def forget_indexes() -> None:
+    """Drop the indexes :func:`rows_by` keeps (and the frames they hold)."""
+    _INDEXED.clear()
+
+
+def rows_by(frame: pd.DataFrame, keys: tuple[str, ...]) -> _FirstRows:
+    """The first row of ``frame`` for each value of ``keys`` (``.get(key)``), indexed once per
+    frame: the page looks up hundreds of cells in tables of tens of thousands of rows.
+
+    Examples
+    --------
+    >>> rows_by(caar, ("scope", "scope_id")).get(("event", "liberation-day"))  # doctest: +SKIP
+    """
+    for cached, cached_keys, index in _INDEXED:
+        if cached is frame and cached_keys == keys:
+            return index
+    index = _FirstRows(frame, keys)
+    _INDEXED[:] = [*_INDEXED[-3:], (frame, keys, index)]  # the page's few frames only
+    return index
 
 
 def _pair_cell(result: StudyResult, event_id: str, ticker: str, reaction: str,
@@ -206,10 +267,8 @@ def _pair_cell(result: StudyResult, event_id: str, ticker: str, reaction: str,
 
 def _group_row(caar: pd.DataFrame, featured: Featured, event_id: str, group: str,
                reaction: str, window: tuple[int, int]):
-    hit = caar[(caar["scope"] == "event") & (caar["scope_id"] == event_id)
-               & (caar["group_by"] == featured.group_by) & (caar["group"] == group)
-               & (caar["reaction"] == reaction) & (caar["window"] == format_window(window))]
-    return None if hit.empty else hit.iloc[0]
+    key = ("event", event_id, featured.group_by, group, reaction, format_window(window))
+    return rows_by(caar, ("scope", "scope_id", "group_by", "group", "reaction", "window")).get(key)
 
 
 def _group_counts(caar: pd.DataFrame, featured: Featured, event_id: str, group: str,

@@ -157,14 +157,21 @@ def first_event_sentences(result: StudyResult, featured: Featured, caar: pd.Data
     bench = _benchmark_names(result)
     out = []
     for i, partition in enumerate(partitions(result)):
-        out.append(_partition_sentence(caar, event_id, window, partition, bench, lead=i == 0))
+        out.append(partition_sentence(caar, event_id, window, partition, bench, lead=i == 0))
     out.append(_regression_sentence(result, cross_section, event_id))
     out.append(_volume_sentence(result, event_id, featured.primary_window))
     return [s for s in out if s]
 
 
-def _partition_sentence(caar: pd.DataFrame, event_id: str, window: tuple[int, int],
-                        partition: str, bench: str, lead: bool) -> str:
+def partition_sentence(caar: pd.DataFrame, event_id: str, window: tuple[int, int],
+                       partition: str, bench: str, lead: bool) -> str:
+    """One event's groups of ``partition`` in words: how many fell, the lowest and highest in
+    total and relative to ``bench``, and how many relative averages differ from zero.
+
+    Examples
+    --------
+    >>> partition_sentence(caar, event_id, (0, 1), "sector17", "TOPIX", lead=True)  # doctest: +SKIP
+    """
     total = ranked_groups(caar, event_id, window, partition, "total")
     relative = ranked_groups(caar, event_id, window, partition, "relative")
     if total.empty and relative.empty:
@@ -173,13 +180,17 @@ def _partition_sentence(caar: pd.DataFrame, event_id: str, window: tuple[int, in
     parts = []
     if len(total):
         fell = int((total["caar"] < 0).sum())
-        head = (f"Over {span}, {fell} of {len(total)} {partition} groups fell in total"
+        kind = "groups" if partition == "group" else f"{partition} groups"
+        head = (f"Over {span}, {fell} of {len(total)} {kind} fell in total"
                 if lead else f"By {partition} ({_groups(len(total))}), in total")
         parts.append(head + ": " + _ends(total) + ".")
     if len(relative):
+        tested = relative["p_value"].notna()
         significant = int((relative["p_value"] < SIGNIFICANCE).sum())
+        untested = int((~tested).sum())
         parts.append(f"Relative to {bench}: " + _ends(relative) + f"; {significant} of "
-                     f"{len(relative)} differ from zero at the 5% level.")
+                     f"{int(tested.sum())} differ from zero at the 5% level"
+                     + (f" ({untested} without a valid p-value)" if untested else "") + ".")
     return " ".join(parts)
 
 

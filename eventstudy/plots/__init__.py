@@ -30,13 +30,25 @@ from eventstudy.plots._base import (
     study_groups,
 )
 from eventstudy.plots.paths import event_paths, path_panel, scope_paths
-from eventstudy.plots.reactions import car_heatmap, total_vs_relative
+from eventstudy.plots.reactions import (
+    MAX_HEATMAP_EVENTS,
+    MAX_SHOWN_ASSETS,
+    HeatmapPlan,
+    car_heatmap,
+    heatmap_plan,
+    heatmap_size,
+    lists_assets,
+    total_vs_relative,
+)
 from eventstudy.plots.sectors import group_ranking, volume_around_events
 from eventstudy.plots.significance import cross_section_pvalues
 from eventstudy.plots.timeline import default_market_tickers, level_around_event, market_timeline
 from eventstudy.plots.volatility import abnormal_volatility
 
 __all__ = [
+    "MAX_HEATMAP_EVENTS",
+    "MAX_SHOWN_ASSETS",
+    "HeatmapPlan",
     "abnormal_volatility",
     "asset_name",
     "car_heatmap",
@@ -46,7 +58,10 @@ __all__ = [
     "event_paths",
     "event_table",
     "group_ranking",
+    "heatmap_plan",
+    "heatmap_size",
     "level_around_event",
+    "lists_assets",
     "market_timeline",
     "path_panel",
     "reaction_label",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from eventstudy.aggregate import band_half_width
@@ -97,12 +98,18 @@ def path_panel(
                   & (paths["reaction"] == reaction) & paths["asset"].isin(members)]
     tickers = list(dict.fromkeys(pairs["asset"]))
     named = len(tickers) <= MAX_NAMED_LINES
-    for i, ticker in enumerate(tickers):
-        rows = pairs[pairs["asset"] == ticker].sort_values("rel_day", kind="stable")
-        style = {"color": GROUP_PALETTE[(i + 2) % len(GROUP_PALETTE)], "lw": 1.0, "alpha": 0.9} \
-            if named else {"color": THIN_COLOR, "lw": 0.6, "alpha": 0.6}
-        ax.plot(rows["rel_day"], percent(rows["car"]), ls="--" if named else "-",
-                label=asset_name(result, ticker) if named else None, **style)
+    grid = pairs.drop_duplicates(["asset", "rel_day"]).pivot(
+        index="asset", columns="rel_day", values="car").reindex(tickers)
+    days = grid.columns.to_numpy(dtype=float)
+    if named:
+        for i, ticker in enumerate(tickers):
+            ax.plot(days, percent(grid.loc[ticker]), ls="--", lw=1.0, alpha=0.9,
+                    color=GROUP_PALETTE[(i + 2) % len(GROUP_PALETTE)],
+                    label=asset_name(result, ticker))
+    elif tickers:  # one collection: hundreds of assets draw as fast as a few
+        ax.add_collection(LineCollection(
+            [np.column_stack([days, percent(row)]) for row in grid.to_numpy(dtype=float)],
+            colors=THIN_COLOR, linewidths=0.6, alpha=0.6))
     n = int(mean["n"].max())
     what = "mean" if n > 1 else "CAR"
     _band(ax, mean, color, f"{what} of {n} (band: 95%)" if n > 1 else "CAR (band: 95%)")
@@ -134,8 +141,8 @@ def event_paths(
     >>> fig = event_paths(res, aggregate.car_paths_table(res), "liberation-day-reciprocal-tariffs")  # doctest: +SKIP
     """
     groups = list(groups) if groups is not None else study_groups(result, group_by)
-    rows = paths[(paths["scope"] == "event") & (paths["scope_id"] == event_id)
-                 & (paths["group_by"] == group_by)]
+    paths = paths[paths["scope_id"] == event_id]  # this event's rows: every panel reads them
+    rows = paths[(paths["scope"] == "event") & (paths["group_by"] == group_by)]
     present = [g for g in groups if g in set(rows["group"])]
     reactions = [r for r in REACTION_NAMES if r in set(rows["reaction"])]
     fig = new_figure(fig, (5.2 * max(len(reactions), 1), 3.3 * max(len(present), 1) + 0.6))
@@ -176,6 +183,7 @@ def scope_paths(
     if kind not in ("category", "tag"):
         raise ValueError("kind must be 'category' or 'tag'")
     rows = paths[(paths["scope"] == kind) & (paths["group_by"] == group_by)]
+    paths = rows  # every panel reads these rows only
     scope_ids = list(dict.fromkeys(rows["scope_id"]))
     n_cols = min(3, max(len(scope_ids), 1))
     n_rows = max(1, int(np.ceil(len(scope_ids) / n_cols)))

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
+from matplotlib.path import Path
+from matplotlib.textpath import TextPath
+from matplotlib.transforms import IdentityTransform
 
 from eventstudy.aggregate import pair_interval
 from eventstudy.common import display_window, format_window, stars
@@ -36,16 +42,26 @@ REACTION_COLORS = {"total": "#b2182b", "relative": "#2166ac"}
 
 def _rows(result: StudyResult, car: pd.DataFrame, groups: Sequence[str], group_by: str,
           ) -> list[tuple[str, str | None]]:
-    """Row order: per group, the group mean (ticker None) then its assets with a CAR."""
+    """Row order: per group, the group mean (ticker None) then its assets with a CAR; only the
+    group means when more than :data:`MAX_SHOWN_ASSETS` assets would be listed."""
     present = set(car["asset"])
+    members = {g: [a.ticker for a in result.config.studied_assets
+                   if a.attribute(group_by) == g and a.ticker in present] for g in groups}
+    listed = sum(len(t) for t in members.values()) <= MAX_SHOWN_ASSETS
     out = []
     for group in groups:
-        tickers = [a.ticker for a in result.config.studied_assets
-                   if a.attribute(group_by) == group and a.ticker in present]
-        if tickers:
+        if members[group]:
             out.append((group, None))
-            out += [(group, t) for t in tickers]
+            out += [(group, t) for t in members[group]] if listed else []
     return out
+
+
+def lists_assets(result: StudyResult, window: tuple[int, int], event_ids: Sequence[str],
+                 groups: Sequence[str], group_by: str = "group") -> bool:
+    """Whether :func:`total_vs_relative` lists single assets (else group averages only)."""
+    car = result.car[(result.car["window"] == format_window(window))
+                     & result.car["event_id"].isin(list(event_ids))]
+    return any(t is not None for _, t in _rows(result, car, groups, group_by))
 
 
 def total_vs_relative(
@@ -59,7 +75,8 @@ def total_vs_relative(
 ) -> Figure:
     """Each asset's total and relative CAR over ``window`` for a few events, 95% intervals.
 
-    One panel per event; rows are asset groups (their average first, in bold) and their assets.
+    One panel per event; rows are asset groups (their average first, in bold) and their assets
+    (group averages only, past :data:`MAX_SHOWN_ASSETS` assets).
     Circles: total reaction (nothing netted out); diamonds: reaction relative to the asset's
     benchmark. Asset intervals invert the CAR t-test (``tables/car``); group intervals come from
     ``caar`` (:func:`eventstudy.aggregate.caar_table`, portfolio variance).
@@ -108,7 +125,8 @@ def total_vs_relative(
         if ticker is None:
             tick.set_fontweight("bold")
     axes[0].invert_yaxis()
-    axes[0].set_ylabel("asset group and asset")
+    listed = any(ticker is not None for _, ticker in rows)
+    axes[0].set_ylabel("asset group and asset" if listed else "asset group (average of its assets)")
     handles = [Line2D([], [], marker=REACTION_MARKERS[r], ls="", color=REACTION_COLORS[r],
                       mfc=REACTION_COLORS[r] if r == "total" else "white",
                       label=REACTION_NAMES[r]) for r in REACTION_NAMES]
@@ -133,12 +151,139 @@ def _value(car: pd.DataFrame, group_rows: pd.DataFrame, event_id: str, group: st
     return tuple(float(row[c]) for c in columns)
 
 
+#: Most assets a heat-map panel (columns) or the total-vs-relative figure (rows) lists one by one;
+#: a study with more gets one column (row) per asset group, the group's average CAR, instead.
+MAX_SHOWN_ASSETS = 40
+#: Most event rows a heat map shows; beyond it, the key events and the events with the largest
+#: mean absolute CAR across the columns, in day-0 order.
+MAX_HEATMAP_EVENTS = 60
+
+
+@dataclass(frozen=True)
+class HeatmapPlan:
+    """What a heat map shows: its rows (events), its columns per reaction kind and their kind.
+
+    Attributes
+    ----------
+    unit : str
+        ``'asset'`` (one column per asset) or ``'group'`` (one column per asset group: the
+        group's average CAR from ``tables/caar``).
+    events : DataFrame
+        :func:`~eventstudy.plots.event_table` rows shown, in day-0 order.
+    columns : dict
+        Reaction kind -> column keys (tickers or group values), in display order.
+    values, p_values : dict
+        Reaction kind -> array (events x columns) of CAR (fractions) and the p-values behind
+        the stars (single-asset CAR t-test, or the group average's clustering-robust test).
+    n_events : int
+        Events with a CAR before the row cap.
+    """
+
+    unit: str
+    events: pd.DataFrame
+    columns: dict[str, list[str]]
+    values: dict[str, np.ndarray]
+    p_values: dict[str, np.ndarray]
+    n_events: int
+
+    @property
+    def n_columns(self) -> int:
+        """Columns over all panels."""
+        return sum(len(c) for c in self.columns.values())
+
+    @property
+    def capped(self) -> bool:
+        """Whether rows were left out by :data:`MAX_HEATMAP_EVENTS`."""
+        return len(self.events) < self.n_events
+
+
+def heatmap_plan(
+    result: StudyResult,
+    window: tuple[int, int],
+    groups: Sequence[str] | None = None,
+    group_by: str = "group",
+    caar: pd.DataFrame | None = None,
+    key_events: Sequence[str] = (),
+) -> HeatmapPlan:
+    """Rows, columns and cell values of :func:`car_heatmap` (no drawing).
+
+    Columns are assets ordered by group while every reaction kind has at most
+    :data:`MAX_SHOWN_ASSETS` of them; otherwise (and when ``caar`` is given) one column per
+    group of ``group_by`` holding the group's average CAR, starred by its clustering-robust
+    test. Rows are the events with a CAR, by day 0; past :data:`MAX_HEATMAP_EVENTS`, the
+    ``key_events`` and then the events with the largest mean absolute CAR over the columns.
+
+    Examples
+    --------
+    >>> plan = heatmap_plan(res, (0, 1), caar=caar)  # doctest: +SKIP
+    >>> plan.unit, plan.n_columns                     # doctest: +SKIP
+    ('asset', 30)
+    """
+    label = format_window(window)
+    rows = result.car[result.car["window"] == label]
+    events = event_table(result)
+    events = events[events["event_id"].isin(set(rows["event_id"]))].reset_index(drop=True)
+    reactions = [r for r in REACTION_NAMES if r in set(rows["reaction"])]
+    groups = list(groups) if groups is not None else study_groups(result, group_by)
+    by_reaction = {r: rows[rows["reaction"] == r] for r in reactions}
+    columns = {r: _heatmap_columns(result, by_reaction[r], groups, group_by) for r in reactions}
+    unit = "asset"
+    if caar is not None and any(len(c) > MAX_SHOWN_ASSETS for c in columns.values()):
+        unit = "group"
+        scoped = caar[(caar["scope"] == "event") & (caar["window"] == label)
+                      & (caar["group_by"] == group_by)]
+        by_reaction = {r: scoped[scoped["reaction"] == r].rename(
+            columns={"group": "asset", "scope_id": "event_id", "caar": "car",
+                     "p_value": "car_p_value"}) for r in reactions}
+        columns = {r: [g for g in groups if g in set(by_reaction[r]["asset"])]
+                   for r in reactions}
+    values, p_values = {}, {}
+    for reaction in reactions:
+        sub = by_reaction[reaction].drop_duplicates(["event_id", "asset"])
+        index = pd.Index(events["event_id"])
+        values[reaction] = _grid(sub, "car", index, columns[reaction])
+        p_values[reaction] = _grid(sub, "car_p_value", index, columns[reaction])
+    keep = _rows_to_keep(events, values, key_events)
+    return HeatmapPlan(unit, events.iloc[keep].reset_index(drop=True), columns,
+                       {r: v[keep] for r, v in values.items()},
+                       {r: v[keep] for r, v in p_values.items()}, len(events))
+
+
+def _grid(rows: pd.DataFrame, column: str, index: pd.Index, keys: Sequence[str]) -> np.ndarray:
+    """``rows[column]`` as an (events x keys) array, NaN where a cell has no row."""
+    frame = rows.set_index(["event_id", "asset"])[column].astype(float).unstack("asset")
+    return frame.reindex(index=index, columns=list(keys)).to_numpy(dtype=float)
+
+
+def _rows_to_keep(events: pd.DataFrame, values: dict[str, np.ndarray],
+                  key_events: Sequence[str]) -> np.ndarray:
+    """Positions of the rows shown (all, or the capped selection in day-0 order)."""
+    n = len(events)
+    if n <= MAX_HEATMAP_EVENTS:
+        return np.arange(n)
+    stacked = np.hstack([v for v in values.values()]) if values else np.full((n, 1), np.nan)
+    with np.errstate(invalid="ignore"):
+        size = np.nanmean(np.abs(stacked), axis=1) if stacked.size else np.zeros(n)
+    size = np.where(np.isfinite(size), size, -1.0)
+    key = events["event_id"].isin(list(key_events)).to_numpy()
+    order = np.lexsort((np.arange(n), -size, ~key))  # key events first, then the largest
+    return np.sort(order[:MAX_HEATMAP_EVENTS])
+
+
+def heatmap_size(plan: HeatmapPlan) -> tuple[float, float]:
+    """Figure size (inches) that gives each cell room for its label."""
+    widths = [max(len(c), 1) for c in plan.columns.values()] or [1]
+    return (3.4 + 0.42 * sum(widths) + 1.2 * len(widths), 2.4 + 0.22 * max(len(plan.events), 1))
+
+
 def car_heatmap(
     result: StudyResult,
     window: tuple[int, int],
     groups: Sequence[str] | None = None,
     group_by: str = "group",
     fig: Figure | None = None,
+    caar: pd.DataFrame | None = None,
+    key_events: Sequence[str] = (),
 ) -> Figure:
     """Event x asset heat map of CAR over ``window`` (%), one panel per reaction kind.
 
@@ -146,47 +291,42 @@ def car_heatmap(
     0, clipped at the 98th percentile of |CAR| so one crash does not wash out the rest). Rows
     are events ordered by day 0, labelled with date and id and coloured by category (legend);
     columns are assets ordered by group. Stars: single-asset CAR t-test (* p<0.10, ** p<0.05,
-    *** p<0.01).
+    *** p<0.01). A study with many assets or events gets group columns or fewer rows (see
+    :func:`heatmap_plan`; ``caar`` = :func:`eventstudy.aggregate.caar_table`).
 
     Examples
     --------
     >>> fig = car_heatmap(res, (0, 1))  # doctest: +SKIP
     """
     label = format_window(window)
-    rows = result.car[result.car["window"] == label]
-    events = event_table(result)
-    events = events[events["event_id"].isin(set(rows["event_id"]))]
-    reactions = [r for r in REACTION_NAMES if r in set(rows["reaction"])]
-    groups = list(groups) if groups is not None else study_groups(result, group_by)
-    columns = {r: _heatmap_columns(result, rows[rows["reaction"] == r], groups, group_by)
-               for r in reactions}
-    widths = [max(len(c), 1) for c in columns.values()] or [1]
-    fig = new_figure(fig, (3.2 + 0.42 * sum(widths) + 1.2 * len(widths),
-                           2.2 + 0.22 * max(len(events), 1)))
-    title = f"CAR{display_window(window)} by event and asset (%)"
-    if rows.empty or events.empty:
+    plan = heatmap_plan(result, window, groups, group_by, caar, key_events)
+    fig = new_figure(fig, heatmap_size(plan))
+    title = f"CAR{display_window(window)} by event and {plan.unit} (%)"
+    if not plan.columns or plan.events.empty:
         return not_available_figure(fig, title, f"no CAR{label} rows")
+    reactions = list(plan.columns)
+    widths = [max(len(c), 1) for c in plan.columns.values()]
     axes = fig.subplots(1, len(reactions), squeeze=False, sharey=True,
                         width_ratios=widths)[0]
     colors = category_colors(result)
     for ax, reaction in zip(axes, reactions):
-        sub = rows[rows["reaction"] == reaction]
-        tickers = columns[reaction]
-        values = 100 * sub.pivot_table(index="event_id", columns="asset", values="car",
-                                       aggfunc="first").reindex(index=events["event_id"],
-                                                                columns=tickers)
-        p = sub.pivot_table(index="event_id", columns="asset", values="car_p_value",
-                            aggfunc="first").reindex(index=events["event_id"], columns=tickers)
-        finite = np.abs(values.to_numpy()[np.isfinite(values.to_numpy())])
+        keys = plan.columns[reaction]
+        values = 100 * plan.values[reaction]
+        finite = np.abs(values[np.isfinite(values)])
         limit = max(float(np.ceil(np.percentile(finite, 98))), 1.0) if finite.size else 1.0
-        _cells(ax, values.to_numpy(), p.to_numpy(), limit,
-               f"{reaction} CAR (%), clipped at ±{limit:.0f}%")
-        ax.set_xticks(np.arange(len(tickers)) + 0.5, [asset_name(result, t) for t in tickers],
-                      fontsize=7, rotation=50, ha="right")
-        _group_separators(ax, result, tickers, group_by)
+        what = "CAR" if plan.unit == "asset" else "average CAR"
+        _cells(ax, values, plan.p_values[reaction], limit,
+               f"{reaction} {what} (%), clipped at ±{limit:.0f}%")
+        names = [asset_name(result, t) for t in keys] if plan.unit == "asset" else keys
+        ax.set_xticks(np.arange(len(keys)) + 0.5, names, fontsize=7, rotation=50, ha="right")
+        if plan.unit == "asset":
+            _group_separators(ax, result, keys, group_by)
+            ax.set_xlabel("asset (ordered by group)")
+        else:
+            ax.set_xlabel(f"{group_by}: average of its assets")
         ax.set_title(REACTION_NAMES[reaction], fontsize=10, pad=18)
-        ax.set_xlabel("asset (ordered by group)")
         ax.set_ylabel("")
+    events = plan.events
     labels = [("" if pd.isna(d) else f"{d:%d %b %y}  ") + e
               for d, e in zip(events["day0"], events["event_id"])]
     axes[0].set_yticks(np.arange(len(labels)) + 0.5, labels, fontsize=6.5, rotation=0)
@@ -196,7 +336,8 @@ def car_heatmap(
     fig.legend(handles=category_handles(colors, events["category"]), loc="outside lower center",
                ncols=min(6, len(colors)), fontsize=7, title="event category (row label colour)",
                title_fontsize=7)
-    fig.suptitle(f"{title}; stars: single-asset t-test p<0.10/0.05/0.01", fontsize=11)
+    test = "single-asset t-test" if plan.unit == "asset" else "group average's robust test"
+    fig.suptitle(f"{title}; stars: {test} p<0.10/0.05/0.01", fontsize=11)
     return fig
 
 
@@ -208,13 +349,79 @@ def _cells(ax, values: np.ndarray, p: np.ndarray, limit: float, label: str) -> N
                          edgecolors="white", linewidth=0.3)
     ax.set_xlim(0, values.shape[1])
     ax.set_ylim(values.shape[0], 0)
-    for (i, j), value in np.ndenumerate(values):
-        if np.isfinite(value):
-            color = "white" if abs(value) > 0.6 * limit else "#222222"
-            text = ax.text(j + 0.5, i + 0.5, f"{value:.1f}{stars(p[i, j])}", ha="center",
-                           va="center", fontsize=5.5, color=color)
-            text.set_in_layout(False)  # labels stay inside their cells
+    rows, cols = np.nonzero(np.isfinite(values))
+    texts = [cell_text(values[i, j], p[i, j]) for i, j in zip(rows, cols)]
+    dark = np.abs(values[rows, cols]) > 0.6 * limit
+    for labels in text_collections(texts, np.column_stack([cols + 0.5, rows + 0.5]),
+                                   np.where(dark, "white", "#222222"), CELL_FONT_SIZE, ax):
+        ax.add_collection(labels, autolim=False)
     ax.figure.colorbar(mesh, ax=ax, shrink=0.5, pad=0.02, label=label)
+
+
+CELL_FONT_SIZE = 5.5
+#: Label of the collections that hold a heat map's cell labels (kept out of legends).
+CELL_LABELS = "_cell-labels"
+
+
+def cell_text(value: float, p: float) -> str:
+    """A heat-map cell's label: the value with one decimal and its stars.
+
+    Examples
+    --------
+    >>> cell_text(-5.46, 0.003), cell_text(1.04, float("nan"))
+    ('-5.5***', '1.0')
+    """
+    return f"{value:.1f}{stars(p)}"
+
+
+def text_collections(texts: Sequence[str], centres: np.ndarray, colors: Sequence[str],
+                     size: float, ax) -> list[PathCollection]:
+    """Short labels centred at ``centres`` (data coordinates) as glyph paths, one collection
+    per distinct label (placed at every cell that shows it).
+
+    A few hundred artists instead of one ``Text`` per label: a heat map of thousands of cells
+    draws and saves in a fraction of the time and looks the same (SVG text is drawn as paths
+    anyway), and the SVG defines each distinct label once. Each character's outline is made
+    once; labels are laid out with the font's advances.
+    """
+    prop = FontProperties(family=mpl.rcParams["font.family"], size=size)
+    glyphs = _glyphs("".join(texts), prop, size)
+    digit = TextPath((0, 0), "0", size=size, prop=prop).get_extents()
+    middle = (digit.y0 + digit.y1) / 2  # digits centre the label vertically
+    places: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        places.setdefault(text, []).append(i)
+    centres = np.asarray(centres, dtype=float)
+    colors = np.asarray(colors, dtype=object)
+    collections = []
+    for text, where in places.items():
+        x = -sum(glyphs[c][1] for c in text) / 2
+        parts = []
+        for char in text:
+            path, advance = glyphs[char]
+            if len(path.vertices):
+                parts.append(Path(path.vertices + (x, -middle), path.codes))
+            x += advance
+        if not parts:
+            continue
+        collection = PathCollection([Path.make_compound_path(*parts)], sizes=[1.0],
+                                    offsets=centres[where], offset_transform=ax.transData,
+                                    facecolors=list(colors[where]), edgecolors="none",
+                                    linewidths=0)
+        collection.set_transform(IdentityTransform())  # glyphs in points, scaled by ``sizes``
+        collection.set_label(CELL_LABELS)
+        collections.append(collection)
+    return collections
+
+
+def _glyphs(chars: str, prop: FontProperties, size: float) -> dict[str, tuple[Path, float]]:
+    """Outline (points, origin at the pen position) and advance of each character."""
+    def width(text: str) -> float:
+        return TextPath((0, 0), text, size=size, prop=prop).get_extents().width
+
+    pair = width("00")
+    return {c: (TextPath((0, 0), c, size=size, prop=prop), width(f"0{c}0") - pair)
+            for c in dict.fromkeys(chars)}
 
 
 def _heatmap_columns(result: StudyResult, rows: pd.DataFrame, groups: Sequence[str],

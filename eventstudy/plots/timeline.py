@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -27,11 +28,22 @@ MARGIN_SESSIONS = 20
 
 
 def default_market_tickers(result: StudyResult, limit: int = 3) -> list[str]:
-    """Studied price assets whose own model gives a total reaction (at most ``limit``)."""
+    """Studied price assets whose own model gives a total reaction (at most ``limit``); for a
+    study without any, the benchmarks of its models, most used first (e.g. the index every
+    stock is measured against).
+
+    Examples
+    --------
+    >>> default_market_tickers(res)  # doctest: +SKIP
+    ['^N225', '^TOPX']
+    """
     config = result.config
     tickers = [a.ticker for a in config.studied_assets
                if a.kind == "price" and config.reaction_of(a) == "total"]
-    return tickers[:limit]
+    if tickers:
+        return tickers[:limit]
+    used = Counter(t for a in config.studied_assets for t in config.model_for(a).tickers())
+    return [t for t, _ in used.most_common() if t in result.closes][:limit]
 
 
 def market_timeline(

@@ -23,10 +23,10 @@ they carry. Two sets of standard errors are reported side by side (registry entr
     ``T - 1``). As for that test, the prediction-error component of the CAR is left out.
 ``hc1``
     Heteroskedasticity-robust OLS (White's estimator with the ``n / (n - p)`` small-sample
-    factor, statsmodels ``cov_type='HC1'``), reference t(n - p). It assumes independent firms:
-    shown beside Sefcik-Thompson for comparison, never the answer (it over-rejects when
-    residuals share a sector or market shock: 36-53% at 5% in
-    ``benchmarks/size_power_cross_section.py``).
+    factor, statsmodels ``cov_type='HC1'``). It assumes independent firms: its standard error
+    is shown beside Sefcik-Thompson for comparison, and no HC1 t or p-value is reported (a
+    t(n - p) test on it rejects 36-53% of true zero coefficients at 5% when firms share the
+    event date, ``benchmarks/size_power_cross_section.py``).
 
 Missing estimation days (the rule). The estimation days are the rows of the abnormal-return
 frame on which at least one firm has a value. A firm with values on fewer than
@@ -58,7 +58,7 @@ log = logging.getLogger("eventstudy")
 CROSS_SECTION_COLUMNS = [
     "term", "estimate",
     "std_error_st", "t_st", "p_st", "df_st",
-    "std_error_hc1", "t_hc1", "p_hc1", "df_hc1",
+    "std_error_hc1",
     "n", "n_days", "note",
 ]
 """Columns of :func:`cross_section_regression` (one row per coefficient; Sefcik-Thompson first)."""
@@ -161,9 +161,6 @@ def cross_section_regression(
         "term": names,
         "estimate": estimate,
         "std_error_hc1": np.asarray(fit.bse, dtype=float),
-        "t_hc1": np.asarray(fit.tvalues, dtype=float),
-        "p_hc1": np.asarray(fit.pvalues, dtype=float),
-        "df_hc1": int(fit.df_resid),
         "std_error_st": se_st,
         "t_st": t_st,
         "p_st": 2.0 * stats.t.sf(np.abs(t_st), df_st),

@@ -124,13 +124,15 @@ JOINT_ESTIMATES = _entries(
 
 # --- cross-sectional regression of CARs (cross_section table) ----------------------------
 # One row per coefficient carries both standard errors, Sefcik-Thompson first; sizes measured in
-# benchmarks/size_power_cross_section.py (docs/cross_section.md): HC1 rejects 36-53% of true
-# zero sector contrasts and beta slopes when firms share the event date, Sefcik-Thompson 4.5-6.3%.
+# benchmarks/size_power_cross_section.py (docs/cross_section.md): a t test on the HC1 standard
+# error rejects 36-53% of true zero sector contrasts and beta slopes when firms share the event
+# date (so the table carries no HC1 t or p), Sefcik-Thompson 4.5-6.3%.
 CROSS_SECTION_ESTIMATES = _entries(
     StatisticInfo("sefcik_thompson", "Sefcik-Thompson portfolio", "cross_section", "cross-section",
                   True, "t(T - 1), T estimation days"),
     StatisticInfo("hc1", "OLS, heteroskedasticity-robust (HC1)", "cross_section", "cross-section",
-                  False, "t(n - p); assumes independent firms, not robust to the common event date"),
+                  False, "standard error only: assumes independent firms, so no t or p-value "
+                  "(not robust to the common event date)"),
 )
 
 # --- abnormal volume (volume_tests table) ---------------------------------------------------

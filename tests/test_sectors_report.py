@@ -86,7 +86,7 @@ def test_the_report_has_the_section_with_rankings_regression_and_volume(reduced)
     for event_id in featured.key_events:
         assert f"figures/ranking_sector17_{event_id.replace('-', '_')}.png" in parser.images
     assert "figures/abnormal_volume.png" in parser.images
-    assert "Sefcik–Thompson" in text and "not robust to the shared date" in text
+    assert "Sefcik–Thompson" in text and "ignores the shared date" in text and "without a p-value" in text
 
 
 def test_the_first_key_event_is_described_from_the_numbers(reduced):

@@ -1,0 +1,98 @@
+"""Work in batches of (event, asset) pairs, so that memory is bounded by a batch, not by the study.
+
+Every statistic of a pair, and every cross-sectional statistic of a scope, depends only on the
+pairs it reads. The stages therefore run on sub-panels of at most :data:`PAIRS_PER_BATCH`
+pairs (a scope larger than that is one batch of its own: its statistics need all its pairs at
+once) and their rows are concatenated in the order one call over the whole panel gives. The
+results are the same numbers, row for row; only the working arrays (sorted estimation
+residuals, cross-sections, correlation structures) are built for one batch at a time.
+
+Each unit of work is a plain function of (batch, panel) -> table, so that a distributed engine
+could map it later; nothing here schedules anything.
+
+Examples
+--------
+>>> [(s.start, s.stop) for s in pair_slices(5, size=2)]
+[(0, 2), (2, 4), (4, 5)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from eventstudy import inference
+from eventstudy.panel import AbnormalPanel
+from eventstudy.scopes import Scope
+
+PAIRS_PER_BATCH = 4096
+"""Pairs per batch: about 30 KB of working arrays per pair in the tests (~120 MB a batch)."""
+
+
+def pair_slices(n_pairs: int, size: int = PAIRS_PER_BATCH) -> list[slice]:
+    """Consecutive slices of at most ``size`` pairs covering ``range(n_pairs)``."""
+    size = max(int(size), 1)
+    return [slice(start, min(start + size, n_pairs)) for start in range(0, n_pairs, size)]
+
+
+def scope_batches(scopes: Sequence[Scope], size: int = PAIRS_PER_BATCH) -> list[tuple[np.ndarray, list[int]]]:
+    """Consecutive scopes grouped so that each group's pairs number at most ``size``.
+
+    Returns ``(rows, members)`` per batch: the sorted panel rows of the union of the scopes'
+    pairs and the positions of the scopes in ``scopes``. A scope with more than ``size`` pairs
+    is a batch of its own.
+
+    Examples
+    --------
+    >>> rows = [np.array([1, 1, 0, 0], bool), np.array([0, 0, 1, 0], bool), np.array([1, 1, 1, 1], bool)]
+    >>> [(list(r), m) for r, m in scope_batches([Scope("event", "e", "group", "g", "total", x) for x in rows], 3)]
+    [([0, 1, 2], [0, 1]), ([0, 1, 2, 3], [2])]
+    """
+    batches: list[tuple[np.ndarray, list[int]]] = []
+    union: np.ndarray | None = None
+    members: list[int] = []
+    for position, scope in enumerate(scopes):
+        rows = np.asarray(scope.rows, dtype=bool)
+        joined = rows if union is None else union | rows
+        if members and int(joined.sum()) > size:
+            batches.append((np.flatnonzero(union), members))
+            joined, members = rows, []
+        union = joined
+        members.append(position)
+    if members:
+        batches.append((np.flatnonzero(union), members))
+    return batches
+
+
+def pair_tests(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], groups: np.ndarray | None = None,
+               size: int = PAIRS_PER_BATCH) -> pd.DataFrame:
+    """:func:`eventstudy.inference.pair_tests`, ``size`` pairs at a time (the same rows)."""
+    groups = None if groups is None else np.asarray(groups, dtype=object)
+    frames = []
+    for part in pair_slices(panel.n_pairs, size):
+        rows = np.arange(part.start, part.stop)
+        frames.append(inference.pair_tests(panel.subset(rows), windows, None if groups is None else groups[rows]))
+    return _concat(frames) if frames else inference.pair_tests(panel, windows, groups)
+
+
+def scoped_tests(panel: AbnormalPanel, scopes: Sequence[Scope], windows: Sequence[tuple[int, int]],
+                 size: int = PAIRS_PER_BATCH, **options) -> pd.DataFrame:
+    """:func:`eventstudy.inference.scoped_tests` on the pairs of a few scopes at a time.
+
+    ``options`` are passed on (``alternative``, ``returns``, ...). The rows are those of one
+    call over the whole panel, in the same order.
+    """
+    frames = []
+    for rows, members in scope_batches(scopes, size):
+        local = [replace(scopes[i], rows=np.asarray(scopes[i].rows, dtype=bool)[rows]) for i in members]
+        frames.append(inference.scoped_tests(panel.subset(rows), local, windows, **options))
+    if not frames:
+        return inference.scoped_tests(panel, [], windows, **options)
+    return _concat(frames)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -48,7 +48,7 @@ def scope_batches(scopes: Sequence[Scope], size: int = PAIRS_PER_BATCH) -> list[
     Examples
     --------
     >>> rows = [np.array([1, 1, 0, 0], bool), np.array([0, 0, 1, 0], bool), np.array([1, 1, 1, 1], bool)]
-    >>> [(list(r), m) for r, m in scope_batches([Scope("event", "e", "group", "g", "total", x) for x in rows], 3)]
+    >>> [(r.tolist(), m) for r, m in scope_batches([Scope("event", "e", "group", "g", "total", x) for x in rows], 3)]
     [([0, 1, 2], [0, 1]), ([0, 1, 2, 3], [2])]
     """
     batches: list[tuple[np.ndarray, list[int]]] = []

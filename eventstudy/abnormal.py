@@ -24,6 +24,9 @@ from eventstudy.events import Event, StudySettings
 from eventstudy.models import BatchFit, Design, fit_batch, scholes_williams_theta
 from eventstudy.panel import AbnormalPanel
 
+PAIRS_PER_BATCH = 4096
+"""About how many (event, asset) pairs :func:`estimate` gathers and fits at once."""
+
 
 @dataclass(frozen=True)
 class AssetInput:
@@ -67,8 +70,13 @@ def estimate(
     events: Sequence[Event],
     day0: Mapping[tuple[str, str], pd.Timestamp],
     settings: StudySettings,
+    pairs_per_batch: int | None = None,
 ) -> tuple[AbnormalPanel, pd.DataFrame]:
     """Fit every (event, asset) pair and return the abnormal-return panel and the models table.
+
+    The pairs are gathered and fitted a batch of consecutive events at a time
+    (:func:`estimate_batch`, about ``pairs_per_batch`` pairs each, default
+    :data:`PAIRS_PER_BATCH`), so the working arrays of the fits are bounded by a batch.
 
     Parameters
     ----------
@@ -89,19 +97,71 @@ def estimate(
         One row per attempted pair with parameters, standard errors, status and message.
     """
     rel_days, event_start = grid(settings)
+    pairs_per_batch = PAIRS_PER_BATCH if pairs_per_batch is None else pairs_per_batch
+    parts = [estimate_batch(assets, events, day0, settings, chosen)
+             for chosen in event_batches(len(events), len(assets), pairs_per_batch)]
+    if not parts:
+        return _empty_panel(rel_days, event_start), pd.DataFrame(columns=MODEL_COLUMNS)
+    models = pd.concat([models for _, models in parts], ignore_index=True) if len(parts) > 1 else parts[0][1]
+    return concat_panels([panel for panel, _ in parts]), models
+
+
+def event_batches(n_events: int, n_assets: int, pairs_per_batch: int = PAIRS_PER_BATCH) -> list[range]:
+    """Consecutive event positions, as many per batch as keep ``n_assets x events`` within
+    ``pairs_per_batch`` (at least one event).
+
+    Examples
+    --------
+    >>> event_batches(5, 300, 700)
+    [range(0, 2), range(2, 4), range(4, 5)]
+    """
+    step = max(1, pairs_per_batch // max(n_assets, 1))
+    return [range(start, min(start + step, n_events)) for start in range(0, n_events, step)]
+
+
+def estimate_batch(
+    assets: Sequence[AssetInput],
+    events: Sequence[Event],
+    day0: Mapping[tuple[str, str], pd.Timestamp],
+    settings: StudySettings,
+    chosen: Sequence[int] | None = None,
+) -> tuple[AbnormalPanel, pd.DataFrame]:
+    """The unit of work of :func:`estimate`: the pairs of the events at positions ``chosen``
+    (default all), as a panel and a models table.
+
+    Every event of ``events`` still removes its exclusion window from the estimation samples;
+    only the pairs of ``chosen`` are fitted. Pairs are ordered by event then asset.
+    """
+    rel_days, event_start = grid(settings)
     groups: dict[tuple[str, int], list[int]] = {}
     for i, a in enumerate(assets):
         groups.setdefault((a.design.spec.name, a.design.k), []).append(i)
+    chosen_set = None if chosen is None else set(chosen)
     gathered = []
     for (name, _), members in groups.items():
         group_assets = [assets[i] for i in members]
-        group = _gather(group_assets, events, day0, settings, rel_days, event_start)
+        group = _gather(group_assets, events, day0, settings, rel_days, event_start, chosen_set)
         group.members = np.asarray(members)
         group.fit = _fit(group, name, event_start)
         gathered.append((members, group))
     panel = _assemble_panel(gathered, assets, events, rel_days, event_start)
     models = _models_table(gathered, assets, events)
     return panel, models
+
+
+def concat_panels(parts: list[AbnormalPanel]) -> AbnormalPanel:
+    """The pairs of ``parts`` (same grid) one after the other, in one panel."""
+    if len(parts) == 1:
+        return parts[0]
+    names = ("event_ids", "assets", "dates", "ret", "expected", "ar", "is_estimation", "cov_factor",
+             "s2", "n_est", "k")
+    columns = {}
+    for name in names:  # one field at a time: the parts' copies of it are dropped as it is built
+        columns[name] = np.concatenate([getattr(part, name) for part in parts])
+    reactions = None if any(part.reactions is None for part in parts) else \
+        np.concatenate([part.reactions for part in parts])
+    return AbnormalPanel(rel_days=parts[0].rel_days, event_start=parts[0].event_start,
+                         reactions=reactions, **columns)
 
 
 def _gather(
@@ -111,8 +171,10 @@ def _gather(
     settings: StudySettings,
     rel_days: np.ndarray,
     event_start: int,
+    chosen: set[int] | None = None,
 ) -> _Group:
-    """Gather returns and regressors of every (event, asset) pair of a design group at once."""
+    """Gather returns and regressors of the (event, asset) pairs of a design group at once (the
+    events at positions ``chosen``, default all; every event counts for the exclusions)."""
     lengths = np.array([len(a.sessions) for a in assets])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     y_flat = np.concatenate([a.returns for a in assets])
@@ -134,6 +196,8 @@ def _gather(
                 positions, lengths[j], settings.other_event_exclusion
             )
         for e, pos in positions:
+            if chosen is not None and e not in chosen:
+                continue
             pair_asset.append(j)
             pair_event.append(e)
             position.append(pos)

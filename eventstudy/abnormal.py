@@ -98,7 +98,8 @@ def estimate(
     """
     rel_days, event_start = grid(settings)
     pairs_per_batch = PAIRS_PER_BATCH if pairs_per_batch is None else pairs_per_batch
-    parts = [estimate_batch(assets, events, day0, settings, chosen)
+    layouts = design_layouts(assets, events, day0, settings)
+    parts = [estimate_batch(assets, events, day0, settings, chosen, layouts)
              for chosen in event_batches(len(events), len(assets), pairs_per_batch)]
     if not parts:
         return _empty_panel(rel_days, event_start), pd.DataFrame(columns=MODEL_COLUMNS)
@@ -125,28 +126,96 @@ def estimate_batch(
     day0: Mapping[tuple[str, str], pd.Timestamp],
     settings: StudySettings,
     chosen: Sequence[int] | None = None,
+    layouts: list[_Layout] | None = None,
 ) -> tuple[AbnormalPanel, pd.DataFrame]:
     """The unit of work of :func:`estimate`: the pairs of the events at positions ``chosen``
     (default all), as a panel and a models table.
 
     Every event of ``events`` still removes its exclusion window from the estimation samples;
     only the pairs of ``chosen`` are fitted. Pairs are ordered by event then asset.
+    ``layouts`` (:func:`design_layouts` of the same arguments) saves laying the assets out again
+    for every batch.
     """
     rel_days, event_start = grid(settings)
-    groups: dict[tuple[str, int], list[int]] = {}
-    for i, a in enumerate(assets):
-        groups.setdefault((a.design.spec.name, a.design.k), []).append(i)
-    chosen_set = None if chosen is None else set(chosen)
+    layouts = design_layouts(assets, events, day0, settings) if layouts is None else layouts
+    wanted = np.zeros(len(events), dtype=bool)
+    wanted[list(range(len(events)) if chosen is None else chosen)] = True
     gathered = []
-    for (name, _), members in groups.items():
-        group_assets = [assets[i] for i in members]
-        group = _gather(group_assets, events, day0, settings, rel_days, event_start, chosen_set)
-        group.members = np.asarray(members)
-        group.fit = _fit(group, name, event_start)
-        gathered.append((members, group))
+    for layout in layouts:
+        group = _gather(layout, wanted[layout.pair_event], events, day0, settings, rel_days, event_start)
+        group.members = np.asarray(layout.members)
+        group.fit = _fit(group, layout.name, event_start)
+        gathered.append((layout.members, group))
     panel = _assemble_panel(gathered, assets, events, rel_days, event_start)
     models = _models_table(gathered, assets, events)
     return panel, models
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The assets of one design shape laid end to end, and every (event, asset) pair of them."""
+
+    name: str
+    members: list[int]  # asset indices (into the study's assets)
+    assets: list[AssetInput]
+    lengths: np.ndarray
+    starts: np.ndarray
+    y: np.ndarray
+    x: np.ndarray
+    x_pred: np.ndarray
+    offset: np.ndarray
+    valid: np.ndarray
+    dates: np.ndarray
+    cover: np.ndarray  # applicable events whose exclusion window covers each session
+    pair_asset: np.ndarray  # (P,) into ``assets``
+    pair_event: np.ndarray  # (P,) into the events
+    position: np.ndarray  # (P,) day-0 position on the asset's grid, -1 if none
+
+
+def design_layouts(
+    assets: Sequence[AssetInput],
+    events: Sequence[Event],
+    day0: Mapping[tuple[str, str], pd.Timestamp],
+    settings: StudySettings,
+) -> list[_Layout]:
+    """The assets grouped by design shape, each group laid out once for every batch."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, a in enumerate(assets):
+        groups.setdefault((a.design.spec.name, a.design.k), []).append(i)
+    return [_layout(name, members, [assets[i] for i in members], events, day0, settings)
+            for (name, _), members in groups.items()]
+
+
+def _layout(name, members, assets, events, day0, settings) -> _Layout:
+    lengths = np.array([len(a.sessions) for a in assets])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    y_flat = np.concatenate([a.returns for a in assets])
+    x_flat = np.concatenate([a.design.x for a in assets])
+    off_flat = np.concatenate([a.design.offset for a in assets])
+    valid_flat = np.isfinite(y_flat) & np.isfinite(x_flat).all(axis=1) & np.isfinite(off_flat)
+    if assets[0].design.market is not None:
+        market_flat = np.concatenate([a.design.market for a in assets])
+        valid_flat &= np.isfinite(market_flat)
+    cover_flat = np.zeros(len(y_flat), int)
+    pair_asset, pair_event, position = [], [], []
+    for j, asset in enumerate(assets):
+        positions = _event_positions(asset, events, day0)
+        if settings.exclude_other_events:
+            cover_flat[starts[j] : starts[j] + lengths[j]] = _exclusion_cover(
+                positions, lengths[j], settings.other_event_exclusion
+            )
+        for e, pos in positions:
+            pair_asset.append(j)
+            pair_event.append(e)
+            position.append(pos)
+    return _Layout(
+        name=name, members=list(members), assets=list(assets), lengths=lengths, starts=starts,
+        y=y_flat, x=x_flat, x_pred=np.concatenate([a.design.x_pred for a in assets]), offset=off_flat,
+        valid=valid_flat,
+        dates=np.concatenate([a.sessions.values.astype("datetime64[D]") for a in assets]),
+        cover=cover_flat, pair_asset=np.array(pair_asset, dtype=int),
+        pair_event=np.array(pair_event, dtype=int), position=np.array(position, dtype=int),
+    )
 
 
 def concat_panels(parts: list[AbnormalPanel]) -> AbnormalPanel:
@@ -165,45 +234,21 @@ def concat_panels(parts: list[AbnormalPanel]) -> AbnormalPanel:
 
 
 def _gather(
-    assets: Sequence[AssetInput],
+    layout: _Layout,
+    chosen: np.ndarray,
     events: Sequence[Event],
     day0: Mapping[tuple[str, str], pd.Timestamp],
     settings: StudySettings,
     rel_days: np.ndarray,
     event_start: int,
-    chosen: set[int] | None = None,
 ) -> _Group:
-    """Gather returns and regressors of the (event, asset) pairs of a design group at once (the
-    events at positions ``chosen``, default all; every event counts for the exclusions)."""
-    lengths = np.array([len(a.sessions) for a in assets])
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    y_flat = np.concatenate([a.returns for a in assets])
-    x_flat = np.concatenate([a.design.x for a in assets])
-    xp_flat = np.concatenate([a.design.x_pred for a in assets])
-    off_flat = np.concatenate([a.design.offset for a in assets])
-    valid_flat = np.isfinite(y_flat) & np.isfinite(x_flat).all(axis=1) & np.isfinite(off_flat)
-    if assets[0].design.market is not None:
-        market_flat = np.concatenate([a.design.market for a in assets])
-        valid_flat &= np.isfinite(market_flat)
-    dates_flat = np.concatenate([a.sessions.values.astype("datetime64[D]") for a in assets])
-    cover_flat = np.zeros(len(y_flat), int)
-
-    pair_asset, pair_event, position = [], [], []
-    for j, asset in enumerate(assets):
-        positions = _event_positions(asset, events, day0)
-        if settings.exclude_other_events:
-            cover_flat[starts[j] : starts[j] + lengths[j]] = _exclusion_cover(
-                positions, lengths[j], settings.other_event_exclusion
-            )
-        for e, pos in positions:
-            if chosen is not None and e not in chosen:
-                continue
-            pair_asset.append(j)
-            pair_event.append(e)
-            position.append(pos)
-    pair_asset = np.array(pair_asset, dtype=int)
-    pair_event = np.array(pair_event, dtype=int)
-    position = np.array(position, dtype=int)
+    """Gather returns and regressors of the pairs ``chosen`` (mask over the layout's pairs) of a
+    design group at once; every event counts for the exclusions."""
+    assets, lengths, starts = layout.assets, layout.lengths, layout.starts
+    y_flat, x_flat, xp_flat, off_flat = layout.y, layout.x, layout.x_pred, layout.offset
+    valid_flat, dates_flat, cover_flat = layout.valid, layout.dates, layout.cover
+    pair_asset, pair_event, position = (layout.pair_asset[chosen], layout.pair_event[chosen],
+                                        layout.position[chosen])
 
     local = position[:, None] + rel_days[None, :]
     inside = (local >= 0) & (local < lengths[pair_asset][:, None]) & (position[:, None] >= 0)

@@ -83,10 +83,14 @@ def scoped_tests(panel: AbnormalPanel, scopes: Sequence[Scope], windows: Sequenc
     """:func:`eventstudy.inference.scoped_tests` on the pairs of a few scopes at a time.
 
     ``options`` are passed on (``alternative``, ``returns``, ...). The rows are those of one
-    call over the whole panel, in the same order.
+    call over the whole panel, in the same order. A batch's pairs are ordered as the battery
+    orders a scope's pairs (by number of estimation residuals, then panel order), so a batch of
+    one scope is tested without a copy of its working arrays.
     """
     frames = []
+    n_est_obs = (np.asarray(panel.is_estimation, dtype=bool) & np.isfinite(panel.ar)).sum(axis=1)
     for rows, members in scope_batches(scopes, size):
+        rows = rows[np.argsort(n_est_obs[rows], kind="stable")]  # the order the battery uses
         local = [replace(scopes[i], rows=np.asarray(scopes[i].rows, dtype=bool)[rows]) for i in members]
         frames.append(inference.scoped_tests(panel.subset(rows), local, windows, **options))
     if not frames:

@@ -12,8 +12,8 @@ could map it later; nothing here schedules anything.
 
 Examples
 --------
->>> [(s.start, s.stop) for s in pair_slices(5, size=2)]
-[(0, 2), (2, 4), (4, 5)]
+>>> [(s.start, s.stop) for s in pair_slices(6, size=2)]
+[(0, 2), (2, 4), (4, 6)]
 """
 
 from __future__ import annotations
@@ -30,12 +30,26 @@ from eventstudy.scopes import Scope
 
 PAIRS_PER_BATCH = 4096
 """Pairs per batch: about 30 KB of working arrays per pair in the tests (~120 MB a batch)."""
+MIN_PAIRS = 2
+"""Pairs of the smallest batch when the panel has more: numpy multiplies a one-column matrix
+with a matrix-vector product, whose last bit can differ from the matrix product the same
+column gets in a wider batch."""
 
 
 def pair_slices(n_pairs: int, size: int = PAIRS_PER_BATCH) -> list[slice]:
-    """Consecutive slices of at most ``size`` pairs covering ``range(n_pairs)``."""
-    size = max(int(size), 1)
-    return [slice(start, min(start + size, n_pairs)) for start in range(0, n_pairs, size)]
+    """Consecutive slices of about ``size`` pairs covering ``range(n_pairs)``, none of one pair
+    when there are more (see :data:`MIN_PAIRS`).
+
+    Examples
+    --------
+    >>> [(s.start, s.stop) for s in pair_slices(7, size=3)]
+    [(0, 3), (3, 7)]
+    """
+    size = max(int(size), MIN_PAIRS)
+    slices = [slice(start, min(start + size, n_pairs)) for start in range(0, n_pairs, size)]
+    if len(slices) > 1 and slices[-1].stop - slices[-1].start < MIN_PAIRS:
+        slices[-2:] = [slice(slices[-2].start, n_pairs)]
+    return slices
 
 
 def scope_batches(scopes: Sequence[Scope], size: int = PAIRS_PER_BATCH) -> list[tuple[np.ndarray, list[int]]]:
@@ -90,6 +104,8 @@ def scoped_tests(panel: AbnormalPanel, scopes: Sequence[Scope], windows: Sequenc
     frames = []
     n_est_obs = (np.asarray(panel.is_estimation, dtype=bool) & np.isfinite(panel.ar)).sum(axis=1)
     for rows, members in scope_batches(scopes, size):
+        if len(rows) < MIN_PAIRS <= panel.n_pairs:  # a companion outside the batch's scopes
+            rows = np.union1d(rows, np.setdiff1d(np.arange(MIN_PAIRS + 1), rows)[: MIN_PAIRS - len(rows)])
         rows = rows[np.argsort(n_est_obs[rows], kind="stable")]  # the order the battery uses
         local = [replace(scopes[i], rows=np.asarray(scopes[i].rows, dtype=bool)[rows]) for i in members]
         frames.append(inference.scoped_tests(panel.subset(rows), local, windows, **options))

@@ -109,7 +109,9 @@ def _atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(handle)
     try:
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp, compression="snappy")
+        # one chunk per column: the bytes do not depend on how the frame was put together
+        table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
+        pq.write_table(table, tmp, compression="snappy")
         os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:

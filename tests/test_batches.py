@@ -13,7 +13,6 @@ from eventstudy import batches, inference
 from eventstudy.abnormal import estimate, event_batches
 from eventstudy.csvtext import csv_bytes, csv_chunks
 from eventstudy.events import StudySettings
-from eventstudy.volume import VOLUME_TESTS
 
 
 def _assert_frames_identical(got: pd.DataFrame, want: pd.DataFrame) -> None:
@@ -47,14 +46,6 @@ def test_pair_tests_in_batches_equal_one_call(size):
     groups = np.where(np.arange(panel.n_pairs) % 2, "g1", "g2").astype(object)
     want = inference.pair_tests(panel, WINDOWS, groups)
     _assert_frames_identical(batches.pair_tests(panel, WINDOWS, groups, size=size), want)
-
-
-def test_chosen_tests_are_the_rows_of_all_tests():
-    panel = _synthetic_panel(6)
-    scopes = _synthetic_scopes(panel)
-    every = inference.scoped_tests(panel, scopes, WINDOWS)
-    want = every[every["test"].isin(VOLUME_TESTS)].reset_index(drop=True)
-    _assert_frames_identical(inference.scoped_tests(panel, scopes, WINDOWS, tests=VOLUME_TESTS), want)
 
 
 @pytest.mark.parametrize(("exclude", "n_assets"), [(False, 5), (True, 5), (True, 1)])

@@ -72,7 +72,6 @@ def scoped_tests(
     windows: Sequence[tuple[int, int]],
     alternative: str = "two-sided",
     returns: str = "simple",
-    tests: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Daily and window cross-sectional tests of every scope of one panel.
 
@@ -89,9 +88,6 @@ def scoped_tests(
         Alternative hypothesis of the p-values (H0: no abnormal return).
     returns : {'simple', 'log'}
         Kind of ``panel.ret``; BHARs compound simple returns.
-    tests : sequence of str, optional
-        Only these tests of :data:`TEST_IDS` (default all), in the same rows as in the table
-        of all tests (e.g. the tests of abnormal volume).
 
     Returns
     -------
@@ -108,8 +104,6 @@ def scoped_tests(
     """
     check_alternative(alternative)
     battery = _Battery.prepare(panel, windows, days=True, returns=returns, alternative=alternative)
-    if tests is not None:
-        battery.chosen = tuple(tests)
     blocks = [
         battery.scope_block(np.flatnonzero(np.asarray(scope.rows, dtype=bool))) for scope in scopes
     ]
@@ -206,7 +200,6 @@ class _Battery:
     labels: list[str]
     alternative: str
     bootstrap_memo: dict
-    chosen: tuple[str, ...] = TEST_IDS  # the tests computed
 
     @classmethod
     def prepare(
@@ -249,20 +242,16 @@ class _Battery:
             _prefill_r_bar(scope, [s.std_members for s in (days, windows) if s is not None])
             parts = []
             if days is not None:
-                results = [(test_id, BATTERY[test_id](scope, days))
-                           for test_id in DAILY_TEST_IDS if test_id in self.chosen]
+                results = [(test_id, BATTERY[test_id](scope, days)) for test_id in DAILY_TEST_IDS]
                 parts.append(self._columns(results, days.count, is_day=True))
             if windows is not None:
                 results = [
-                    (test_id, BATTERY[test_id](scope, windows))
-                    for test_id in DAILY_TEST_IDS if test_id in self.chosen
+                    (test_id, BATTERY[test_id](scope, windows)) for test_id in DAILY_TEST_IDS
                 ]
-                if BHAR_TEST in self.chosen:
-                    bhar_result = skew_t_test(
-                        windows.bhar, np.isfinite(windows.bhar), self.alternative,
-                        self.bootstrap_memo,
-                    )
-                    results.append((BHAR_TEST, bhar_result))
+                bhar_result = skew_t_test(
+                    windows.bhar, np.isfinite(windows.bhar), self.alternative, self.bootstrap_memo
+                )
+                results.append((BHAR_TEST, bhar_result))
                 parts.append(self._columns(results, windows.count, is_day=False))
         return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 

@@ -289,8 +289,8 @@ def _agreement(results: dict, cli_out: Path) -> str:
     engine_car = cli_out / "tables" / "car.csv"
     if not engine_car.exists():
         return ""
-    engine = pd.read_csv(engine_car, usecols=["event_id", "asset", "reaction", "window", "car", "t"])
-    engine = engine[engine["reaction"] == "relative"]
+    engine = pd.read_csv(engine_car, usecols=["event_id", "asset", "reaction", "window", "car", "car_t"])
+    engine = engine[engine["reaction"] == "relative"].rename(columns={"car_t": "t"})
     parts = []
     for method, r in results.items():
         mine = pd.read_csv(r["out"] / "car.csv", usecols=["event_id", "asset", "window", "car", "t"])

@@ -24,6 +24,9 @@ from eventstudy.events import Event, StudySettings
 from eventstudy.models import BatchFit, Design, fit_batch, scholes_williams_theta
 from eventstudy.panel import AbnormalPanel
 
+PAIRS_PER_BATCH = 4096
+"""About how many (event, asset) pairs :func:`estimate` gathers and fits at once."""
+
 
 @dataclass(frozen=True)
 class AssetInput:
@@ -67,8 +70,13 @@ def estimate(
     events: Sequence[Event],
     day0: Mapping[tuple[str, str], pd.Timestamp],
     settings: StudySettings,
+    pairs_per_batch: int | None = None,
 ) -> tuple[AbnormalPanel, pd.DataFrame]:
     """Fit every (event, asset) pair and return the abnormal-return panel and the models table.
+
+    The pairs are gathered and fitted a batch of consecutive events at a time
+    (:func:`estimate_batch`, about ``pairs_per_batch`` pairs each, default
+    :data:`PAIRS_PER_BATCH`), so the working arrays of the fits are bounded by a batch.
 
     Parameters
     ----------
@@ -89,43 +97,106 @@ def estimate(
         One row per attempted pair with parameters, standard errors, status and message.
     """
     rel_days, event_start = grid(settings)
-    groups: dict[tuple[str, int], list[int]] = {}
-    for i, a in enumerate(assets):
-        groups.setdefault((a.design.spec.name, a.design.k), []).append(i)
+    pairs_per_batch = PAIRS_PER_BATCH if pairs_per_batch is None else pairs_per_batch
+    layouts = design_layouts(assets, events, day0, settings)
+    parts = [estimate_batch(assets, events, day0, settings, chosen, layouts)
+             for chosen in event_batches(len(events), len(assets), pairs_per_batch)]
+    if not parts:
+        return _empty_panel(rel_days, event_start), pd.DataFrame(columns=MODEL_COLUMNS)
+    models = pd.concat([models for _, models in parts], ignore_index=True) if len(parts) > 1 else parts[0][1]
+    return concat_panels([panel for panel, _ in parts]), models
+
+
+def event_batches(n_events: int, n_assets: int, pairs_per_batch: int = PAIRS_PER_BATCH) -> list[range]:
+    """Consecutive event positions, as many per batch as keep ``n_assets x events`` within
+    ``pairs_per_batch`` (at least one event).
+
+    Examples
+    --------
+    >>> event_batches(5, 300, 700)
+    [range(0, 2), range(2, 4), range(4, 5)]
+    """
+    step = max(1, pairs_per_batch // max(n_assets, 1))
+    return [range(start, min(start + step, n_events)) for start in range(0, n_events, step)]
+
+
+def estimate_batch(
+    assets: Sequence[AssetInput],
+    events: Sequence[Event],
+    day0: Mapping[tuple[str, str], pd.Timestamp],
+    settings: StudySettings,
+    chosen: Sequence[int] | None = None,
+    layouts: list[_Layout] | None = None,
+) -> tuple[AbnormalPanel, pd.DataFrame]:
+    """The unit of work of :func:`estimate`: the pairs of the events at positions ``chosen``
+    (default all), as a panel and a models table.
+
+    Every event of ``events`` still removes its exclusion window from the estimation samples;
+    only the pairs of ``chosen`` are fitted. Pairs are ordered by event then asset.
+    ``layouts`` (:func:`design_layouts` of the same arguments) saves laying the assets out again
+    for every batch.
+    """
+    rel_days, event_start = grid(settings)
+    layouts = design_layouts(assets, events, day0, settings) if layouts is None else layouts
+    wanted = np.zeros(len(events), dtype=bool)
+    wanted[list(range(len(events)) if chosen is None else chosen)] = True
     gathered = []
-    for (name, _), members in groups.items():
-        group_assets = [assets[i] for i in members]
-        group = _gather(group_assets, events, day0, settings, rel_days, event_start)
-        group.members = np.asarray(members)
-        group.fit = _fit(group, name, event_start)
-        gathered.append((members, group))
+    for layout in layouts:
+        group = _gather(layout, wanted[layout.pair_event], events, day0, settings, rel_days, event_start)
+        group.members = np.asarray(layout.members)
+        group.fit = _fit(group, layout.name, event_start)
+        gathered.append((layout.members, group))
     panel = _assemble_panel(gathered, assets, events, rel_days, event_start)
     models = _models_table(gathered, assets, events)
     return panel, models
 
 
-def _gather(
+@dataclass(frozen=True)
+class _Layout:
+    """The assets of one design shape laid end to end, and every (event, asset) pair of them."""
+
+    name: str
+    members: list[int]  # asset indices (into the study's assets)
+    assets: list[AssetInput]
+    lengths: np.ndarray
+    starts: np.ndarray
+    y: np.ndarray
+    x: np.ndarray
+    x_pred: np.ndarray
+    offset: np.ndarray
+    valid: np.ndarray
+    dates: np.ndarray
+    cover: np.ndarray  # applicable events whose exclusion window covers each session
+    pair_asset: np.ndarray  # (P,) into ``assets``
+    pair_event: np.ndarray  # (P,) into the events
+    position: np.ndarray  # (P,) day-0 position on the asset's grid, -1 if none
+
+
+def design_layouts(
     assets: Sequence[AssetInput],
     events: Sequence[Event],
     day0: Mapping[tuple[str, str], pd.Timestamp],
     settings: StudySettings,
-    rel_days: np.ndarray,
-    event_start: int,
-) -> _Group:
-    """Gather returns and regressors of every (event, asset) pair of a design group at once."""
+) -> list[_Layout]:
+    """The assets grouped by design shape, each group laid out once for every batch."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, a in enumerate(assets):
+        groups.setdefault((a.design.spec.name, a.design.k), []).append(i)
+    return [_layout(name, members, [assets[i] for i in members], events, day0, settings)
+            for (name, _), members in groups.items()]
+
+
+def _layout(name, members, assets, events, day0, settings) -> _Layout:
     lengths = np.array([len(a.sessions) for a in assets])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     y_flat = np.concatenate([a.returns for a in assets])
     x_flat = np.concatenate([a.design.x for a in assets])
-    xp_flat = np.concatenate([a.design.x_pred for a in assets])
     off_flat = np.concatenate([a.design.offset for a in assets])
     valid_flat = np.isfinite(y_flat) & np.isfinite(x_flat).all(axis=1) & np.isfinite(off_flat)
     if assets[0].design.market is not None:
         market_flat = np.concatenate([a.design.market for a in assets])
         valid_flat &= np.isfinite(market_flat)
-    dates_flat = np.concatenate([a.sessions.values.astype("datetime64[D]") for a in assets])
     cover_flat = np.zeros(len(y_flat), int)
-
     pair_asset, pair_event, position = [], [], []
     for j, asset in enumerate(assets):
         positions = _event_positions(asset, events, day0)
@@ -137,9 +208,47 @@ def _gather(
             pair_asset.append(j)
             pair_event.append(e)
             position.append(pos)
-    pair_asset = np.array(pair_asset, dtype=int)
-    pair_event = np.array(pair_event, dtype=int)
-    position = np.array(position, dtype=int)
+    return _Layout(
+        name=name, members=list(members), assets=list(assets), lengths=lengths, starts=starts,
+        y=y_flat, x=x_flat, x_pred=np.concatenate([a.design.x_pred for a in assets]), offset=off_flat,
+        valid=valid_flat,
+        dates=np.concatenate([a.sessions.values.astype("datetime64[D]") for a in assets]),
+        cover=cover_flat, pair_asset=np.array(pair_asset, dtype=int),
+        pair_event=np.array(pair_event, dtype=int), position=np.array(position, dtype=int),
+    )
+
+
+def concat_panels(parts: list[AbnormalPanel]) -> AbnormalPanel:
+    """The pairs of ``parts`` (same grid) one after the other, in one panel."""
+    if len(parts) == 1:
+        return parts[0]
+    names = ("event_ids", "assets", "dates", "ret", "expected", "ar", "is_estimation", "cov_factor",
+             "s2", "n_est", "k")
+    columns = {}
+    for name in names:  # one field at a time: the parts' copies of it are dropped as it is built
+        columns[name] = np.concatenate([getattr(part, name) for part in parts])
+    reactions = None if any(part.reactions is None for part in parts) else \
+        np.concatenate([part.reactions for part in parts])
+    return AbnormalPanel(rel_days=parts[0].rel_days, event_start=parts[0].event_start,
+                         reactions=reactions, **columns)
+
+
+def _gather(
+    layout: _Layout,
+    chosen: np.ndarray,
+    events: Sequence[Event],
+    day0: Mapping[tuple[str, str], pd.Timestamp],
+    settings: StudySettings,
+    rel_days: np.ndarray,
+    event_start: int,
+) -> _Group:
+    """Gather returns and regressors of the pairs ``chosen`` (mask over the layout's pairs) of a
+    design group at once; every event counts for the exclusions."""
+    assets, lengths, starts = layout.assets, layout.lengths, layout.starts
+    y_flat, x_flat, xp_flat, off_flat = layout.y, layout.x, layout.x_pred, layout.offset
+    valid_flat, dates_flat, cover_flat = layout.valid, layout.dates, layout.cover
+    pair_asset, pair_event, position = (layout.pair_asset[chosen], layout.pair_event[chosen],
+                                        layout.position[chosen])
 
     local = position[:, None] + rel_days[None, :]
     inside = (local >= 0) & (local < lengths[pair_asset][:, None]) & (position[:, None] >= 0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -117,8 +118,13 @@ def _lay_out(digits: pa.Array, sign: pa.Array, exponent: int) -> pa.Array:
     return pc.binary_join_element_wise(sign, mantissa, pa.scalar(suffix, _STRING), pa.scalar("", _STRING))
 
 
-def column_text(series: pd.Series) -> pa.Array:
-    """The CSV field text of one column (quoted where needed), ``''`` for missing values."""
+def column_text(series: pd.Series, dates_only: bool | None = None) -> pa.Array:
+    """The CSV field text of one column (quoted where needed), ``''`` for missing values.
+
+    ``dates_only`` says whether a datetime column holds dates without a time of day (default:
+    looked up in ``series``; a caller writing a table in pieces passes the whole column's).
+    Strings are quoted once per distinct value and gathered.
+    """
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
         values = pa.array(series, from_pandas=True)
@@ -127,14 +133,27 @@ def column_text(series: pd.Series) -> pa.Array:
         return format_floats(series.to_numpy(dtype=float, na_value=np.nan))
     elif pd.api.types.is_integer_dtype(dtype):
         text = pc.cast(pa.array(series, from_pandas=True), pa.large_string())
-    elif isinstance(dtype, np.dtype) and dtype.kind == "M" and _dates_only(series):
+    elif isinstance(dtype, np.dtype) and dtype.kind == "M" and (
+            _dates_only(series) if dates_only is None else dates_only):
         text = pa.array(series.dt.strftime("%Y-%m-%d"), from_pandas=True, type=_STRING)  # as pandas
     elif pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
-        text = _quoted(pa.array(series, from_pandas=True, type=pa.large_string()))
+        values = pa.array(series, from_pandas=True, type=pa.large_string())
+        values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        encoded = pc.dictionary_encode(values)
+        text = pc.take(_quoted(encoded.dictionary), encoded.indices)
     else:
-        python = [None if _missing(v) else str(v) for v in series.to_numpy(dtype=object)]
-        text = _quoted(pa.array(python, type=pa.large_string()))
+        text = _object_text(series.to_numpy(dtype=object))
     return pc.fill_null(pc.cast(text, pa.large_string()), "")
+
+
+def _object_text(values: np.ndarray) -> pa.Array:
+    """Quoted ``str(value)`` of an object column (null where missing), once per distinct string."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    if all(type(v) is str for v in distinct):  # other types may compare equal, e.g. 1 == 1.0 == True
+        quoted = _quoted(pa.array(list(distinct), type=pa.large_string()))
+        return pc.take(quoted, pa.array(codes, mask=codes < 0))
+    python = [None if _missing(v) else str(v) for v in values]
+    return _quoted(pa.array(python, type=pa.large_string()))
 
 
 def _dates_only(series: pd.Series) -> bool:
@@ -166,12 +185,37 @@ def _quoted(text: pa.Array) -> pa.Array:
     return pc.if_else(pc.fill_null(needs, False), escaped, text)
 
 
+CHUNK_ROWS = 131_072
+"""Rows per piece of :func:`csv_chunks` (bounds the text held at once)."""
+
+
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """The whole table as CSV bytes (header line, one line per row, ``\\n`` line ends)."""
+    return b"".join(csv_chunks(frame))
+
+
+def csv_chunks(frame: pd.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[bytes]:
+    """:func:`csv_bytes` in pieces: the header line, then the lines of ``rows`` rows at a time.
+
+    ``b"".join(csv_chunks(frame))`` is ``csv_bytes(frame)``; writing the pieces as they come
+    keeps the text of one piece in memory, not the whole table's.
+
+    Examples
+    --------
+    >>> list(csv_chunks(pd.DataFrame({"x": [1, 2, 3]}), rows=2))
+    [b'x\\n', b'1\\n2\\n', b'3\\n']
+    """
     header = ",".join(_quoted(pa.array([str(c) for c in frame.columns], pa.large_string())).to_pylist())
-    if len(frame) == 0:
-        return (header + "\n").encode("utf-8")
-    columns = [column_text(frame[c]) for c in frame.columns]
+    yield (header + "\n").encode("utf-8")
+    dates = {c: _dates_only(frame[c]) for c in frame.columns
+             if isinstance(frame[c].dtype, np.dtype) and frame[c].dtype.kind == "M"}
+    for start in range(0, len(frame), max(int(rows), 1)):
+        part = frame.iloc[start : start + rows]
+        yield _lines([column_text(part[c], dates.get(c)) for c in part.columns])
+
+
+def _lines(columns: list[pa.Array]) -> bytes:
+    """The CSV lines of a table from its columns' field text."""
     comma, newline = pa.scalar(",", pa.large_string()), pa.scalar("\n", pa.large_string())
     if len(columns) > 1:
         lines = pc.binary_join_element_wise(*columns, comma)
@@ -180,5 +224,4 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     lines = pc.binary_join_element_wise(lines, pa.scalar("", pa.large_string()), newline)
     lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
-    body = memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]]
-    return (header + "\n").encode("utf-8") + bytes(body)
+    return bytes(memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]])

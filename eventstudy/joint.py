@@ -68,6 +68,7 @@ from scipy import stats
 
 from eventstudy.abnormal import AssetInput, format_window
 from eventstudy.events import Event, StudySettings
+from eventstudy.inference.frames import encoded, labels_taken
 from eventstudy.models import fit_batch
 
 JOINT_COLUMNS = [
@@ -487,24 +488,24 @@ def _rows_frame(parts, ids, inputs, events, settings) -> pd.DataFrame:
     tickers = np.array([a.ticker for a in inputs], dtype=object)
     reactions = np.array([a.reaction for a in inputs], dtype=object)
     event_ids = np.array([e.id for e in events], dtype=object)
-    frame = pd.DataFrame({
-        "cluster": ids[data["cluster"]],
-        "event_id": event_ids[data["event_order"]],
-        "asset": tickers[data["pair_asset"]],
-        "reaction": reactions[data["pair_asset"]],
-        "kind": kind.astype(object),
+    frame = pd.DataFrame({  # string columns from their distinct values (no per-row conversion)
+        "cluster": labels_taken(ids, data["cluster"]),
+        "event_id": labels_taken(event_ids, data["event_order"]),
+        "asset": labels_taken(tickers, data["pair_asset"]),
+        "reaction": labels_taken(reactions, data["pair_asset"]),
+        "kind": encoded(kind.astype(object)),
         "rel_day": rel_day,
-        "window": window,
+        "window": encoded(window),
         "date": dates.astype("datetime64[ns]"),
         "estimate": estimate,
         "std_error": std_error,
         "t": t,
         "p_value": p_value,
         "df": np.where(ok_pair, data["df"], np.nan),
-        "cov_type": np.where(ok_pair, COV_TYPE, "").astype(object),
+        "cov_type": encoded(np.where(ok_pair, COV_TYPE, "").astype(object)),
         "n_obs": np.where(ok_pair, data["n_obs"], 0).astype(int),
-        "status": status.astype(object),
-        "message": message,
+        "status": encoded(status.astype(object)),
+        "message": encoded(message),
     })
     return frame[JOINT_COLUMNS]
 

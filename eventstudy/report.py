@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
-from eventstudy.csvtext import csv_bytes
+from eventstudy.csvtext import csv_chunks
 from eventstudy.study import StudyResult
 
 FLOAT_FORMAT = "%.10g"  # the CSV float text (see eventstudy.csvtext)
@@ -37,7 +38,7 @@ def write_tables(result: StudyResult, out: str | Path, extra: dict[str, pd.DataF
     for name, frame in tables.items():
         frame = _stable(frame)
         csv_path = folder / f"{name}.csv"
-        _atomic_write_bytes(csv_path, csv_bytes(frame))
+        _atomic_write_chunks(csv_path, csv_chunks(frame))
         parquet_path = folder / f"{name}.parquet"
         _atomic_write_parquet(parquet_path, frame)
         written += [csv_path, parquet_path]
@@ -84,10 +85,16 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write_chunks(path, [data])
+
+
+def _atomic_write_chunks(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write the pieces one after the other to a temporary file, then rename it to ``path``."""
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+            for chunk in chunks:
+                stream.write(chunk)
         os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
@@ -102,7 +109,9 @@ def _atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(handle)
     try:
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp, compression="snappy")
+        # one chunk per column: the bytes do not depend on how the frame was put together
+        table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
+        pq.write_table(table, tmp, compression="snappy")
         os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from eventstudy.events import REACTIONS, Asset, StudyConfig
 from eventstudy.panel import AbnormalPanel
@@ -145,16 +146,14 @@ def _first_per_session(
     if not rows.any():
         return rows
     exchange = {a.ticker: a.exchange for a in config.assets}
-    keys = [f"{a}|{r}|{day0.get((e, exchange.get(a)))}" if keep else None
-            for a, r, e, keep in zip(panel.assets, reactions, panel.event_ids, rows)]
-    seen: set[str] = set()
+    chosen = np.flatnonzero(rows)
+    assets, event_ids = panel.assets[chosen], panel.event_ids[chosen]
+    exchanges = pd.Series(assets, dtype=object).map(exchange).to_numpy(dtype=object)
+    codes, combos = pd.MultiIndex.from_arrays([event_ids, exchanges]).factorize()
+    sessions = np.array([str(day0.get(combo)) for combo in combos], dtype=object)  # one per (event, exchange)
+    keys = pd.DataFrame({"asset": assets, "reaction": reactions[chosen], "session": sessions[codes]})
     out = rows.copy()
-    for i, key in enumerate(keys):
-        if key is None:
-            continue
-        if key in seen:
-            out[i] = False
-        seen.add(key)
+    out[chosen[keys.duplicated(keep="first").to_numpy()]] = False
     dropped = int(rows.sum() - out.sum())
     if dropped:
         log.info("pooled scope: %d pairs share (asset, day 0) with another event and are counted once", dropped)

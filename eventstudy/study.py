@@ -518,12 +518,14 @@ def all_tests(
     DataFrame
         Columns :data:`TEST_COLUMNS`.
     """
+    from eventstudy import batches
+
     windows = list(windows)
     frames = []
     if panel.n_pairs:
-        frames.append(inference.pair_tests(panel, windows, groups))
+        frames.append(batches.pair_tests(panel, windows, groups))
     if scopes:
-        frames.append(inference.scoped_tests(panel, scopes, windows, returns=returns))
+        frames.append(batches.scoped_tests(panel, scopes, windows, returns=returns))
     if not frames:
         return pd.DataFrame(columns=TEST_COLUMNS)
     return pd.concat(frames, ignore_index=True)[TEST_COLUMNS]

@@ -245,7 +245,7 @@ def measure_volume(
     >>> inputs, skipped = volume_inputs(prices.volumes, config)       # doctest: +SKIP
     >>> measure_volume(inputs, config, day0, skipped=skipped).tests  # doctest: +SKIP
     """
-    from eventstudy import inference
+    from eventstudy import batches
     from eventstudy.scopes import build_scopes
     from eventstudy.study import TEST_COLUMNS
 
@@ -254,7 +254,7 @@ def measure_volume(
     panel, models = abnormal.estimate(list(inputs), config.events, day0, settings)
     scopes = build_scopes(config, panel, day0)
     if scopes and panel.n_pairs:
-        tests = inference.scoped_tests(panel, scopes, windows)
+        tests = batches.scoped_tests(panel, scopes, windows)
         tests = tests[tests["test"].isin(VOLUME_TESTS)].reset_index(drop=True)[TEST_COLUMNS]
     else:
         tests = pd.DataFrame(columns=TEST_COLUMNS)

@@ -52,7 +52,10 @@ def encoded(values: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray
     values = np.asarray(values, dtype=object)
     if len(values) == 0:
         return values
-    distinct, codes = np.unique(values.astype(str), return_inverse=True)
+    codes, distinct = pd.factorize(values)  # hashing: no sort of every string
+    if (codes >= 0).all() and all(type(label) is str for label in distinct):
+        return labels_taken(np.asarray(distinct, dtype=object), codes)
+    distinct, codes = np.unique(values.astype(str), return_inverse=True)  # None, numbers: as str
     return labels_taken(distinct, codes)
 
 

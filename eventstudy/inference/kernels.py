@@ -52,6 +52,18 @@ def distinct_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.unique(inverse, return_index=True)[1], inverse
 
 
+def is_every_row(rows: np.ndarray, n_rows: int) -> bool:
+    """True when the integer index ``rows`` is ``0, 1, ..., n_rows - 1`` (a take would copy all).
+
+    Examples
+    --------
+    >>> is_every_row(np.arange(3), 3), is_every_row(np.array([0, 2, 1]), 3)
+    (True, False)
+    """
+    rows = np.asarray(rows)
+    return len(rows) == n_rows and bool((rows == np.arange(n_rows)).all())
+
+
 def member_sums(m: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """``m.astype(float) @ matrix``: per cross-section sums of the member pairs' rows.
 
@@ -202,7 +214,9 @@ class SortedRows:
         return cls(values=padded, size=size, position=position, rank=rank, order=order)
 
     def take(self, rows: np.ndarray) -> SortedRows:
-        """The rows ``rows`` (integer index)."""
+        """The rows ``rows`` (integer index); ``self`` when ``rows`` are all rows in order."""
+        if is_every_row(rows, len(self.size)):
+            return self
         return SortedRows(
             self.values[rows],
             self.size[rows],

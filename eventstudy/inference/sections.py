@@ -18,7 +18,13 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from eventstudy.inference.kernels import CorrelationStructure, SortedRows, group_bounds, mean_sd
+from eventstudy.inference.kernels import (
+    CorrelationStructure,
+    SortedRows,
+    group_bounds,
+    is_every_row,
+    mean_sd,
+)
 from eventstudy.panel import AbnormalPanel
 
 
@@ -56,11 +62,11 @@ class PairInputs:
         est_residuals = np.where(est_mask, ar, np.nan)
         est_sar = np.where(est_mask, ar / scale[:, None], np.nan)
         est_ar_sorted = SortedRows.build(est_residuals)
-        event_ar = ar[:, start:]
+        event_ar = np.ascontiguousarray(ar[:, start:])  # as a take would give: same sums
         below, at_most = est_ar_sorted.count_below(event_ar)
         return cls(
             event_ar=event_ar,
-            variance_factor=np.diagonal(panel.cov_factor, axis1=1, axis2=2),
+            variance_factor=np.ascontiguousarray(np.diagonal(panel.cov_factor, axis1=1, axis2=2)),
             cov_factor=np.asarray(panel.cov_factor, dtype=float),
             s2=s2,
             scale=scale,
@@ -78,7 +84,9 @@ class PairInputs:
         )
 
     def take(self, rows: np.ndarray) -> PairInputs:
-        """The pairs ``rows`` (integer index)."""
+        """The pairs ``rows`` (integer index); ``self`` when ``rows`` are all pairs in order."""
+        if is_every_row(rows, len(self.s2)):
+            return self
         taken = {}
         for name in (f.name for f in fields(self)):
             value = getattr(self, name)
@@ -139,7 +147,10 @@ class Sections:
         return self.selector.shape[0]
 
     def take(self, rows: np.ndarray) -> Sections:
-        """The same cross-sections restricted to the pairs ``rows`` (integer index)."""
+        """The same cross-sections restricted to the pairs ``rows`` (integer index).
+
+        Always a copy, even of every pair: the statistics' sums run over the taken layout.
+        """
         return Sections(
             selector=self.selector,
             length=self.length,

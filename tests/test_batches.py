@@ -1,0 +1,81 @@
+"""Batched stages give the rows of one pass over the whole study, bit for bit (eventstudy.batches,
+abnormal.estimate in event batches, tables written in pieces)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_abnormal import SETTINGS, _asset, _day0, _event
+from test_inference_scopes import WINDOWS, _synthetic_panel, _synthetic_scopes
+
+from eventstudy import batches, inference
+from eventstudy.abnormal import estimate, event_batches
+from eventstudy.csvtext import csv_bytes, csv_chunks
+from eventstudy.events import StudySettings
+
+
+def _assert_frames_identical(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Equal values (NaN where NaN), dtypes and index: the same table, not a close one."""
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+@pytest.mark.parametrize("size", [1, 7, 25, 1000])
+def test_scoped_tests_in_batches_equal_one_call(size):
+    panel = _synthetic_panel(3)
+    scopes = _synthetic_scopes(panel)
+    want = inference.scoped_tests(panel, scopes, WINDOWS)
+    _assert_frames_identical(batches.scoped_tests(panel, scopes, WINDOWS, size=size), want)
+
+
+def test_scope_batches_group_consecutive_scopes_within_the_size():
+    panel = _synthetic_panel(4)
+    scopes = _synthetic_scopes(panel)
+    groups = batches.scope_batches(scopes, 25)
+    assert [i for _, members in groups for i in members] == list(range(len(scopes)))
+    for rows, members in groups:
+        union = np.logical_or.reduce([scopes[i].rows for i in members])
+        assert rows.tolist() == np.flatnonzero(union).tolist()
+        assert len(rows) <= 25 or len(members) == 1  # only a scope larger than a batch exceeds it
+    assert any(len(members) > 1 for _, members in groups)  # event scopes (12 pairs each) share
+
+
+@pytest.mark.parametrize("size", [1, 11, 1000])
+def test_pair_tests_in_batches_equal_one_call(size):
+    panel = _synthetic_panel(5)
+    groups = np.where(np.arange(panel.n_pairs) % 2, "g1", "g2").astype(object)
+    want = inference.pair_tests(panel, WINDOWS, groups)
+    _assert_frames_identical(batches.pair_tests(panel, WINDOWS, groups, size=size), want)
+
+
+@pytest.mark.parametrize(("exclude", "n_assets"), [(False, 5), (True, 5), (True, 1)])
+def test_estimation_in_event_batches_equals_one_batch(exclude, n_assets):
+    rng = np.random.default_rng(21)
+    events = [_event(f"e{i}", 200 + 37 * i) for i in range(7)]
+    assets = [_asset(f"A{i}", rng, shocks=[(200, 0.04)]) for i in range(n_assets)]
+    settings = StudySettings(**{**SETTINGS.__dict__, "exclude_other_events": exclude})
+    whole, whole_models = estimate(assets, events, _day0(events), settings, pairs_per_batch=10_000)
+    parts, part_models = estimate(assets, events, _day0(events), settings, pairs_per_batch=n_assets)
+    assert len(event_batches(len(events), len(assets), n_assets)) == 7  # one event per batch
+    assert whole.n_pairs == parts.n_pairs == 7 * n_assets
+    for name in ("event_ids", "assets", "dates", "ret", "expected", "ar", "is_estimation",
+                 "cov_factor", "s2", "n_est", "k", "reactions"):
+        np.testing.assert_array_equal(getattr(parts, name), getattr(whole, name), err_msg=name)
+    _assert_frames_identical(part_models, whole_models)
+    if exclude:  # the other events' exclusion windows still apply inside a batch of one event
+        assert (whole.n_est < 140).any()
+
+
+def test_csv_pieces_join_to_the_whole_table():
+    frame = pd.DataFrame({
+        "x": [0.1, np.nan, 1e-7, 12345.678901234, -2.5],
+        "s": ["a", "b,c", None, 'q"q', "a"],
+        "d": pd.to_datetime(["2025-04-07", None, "2025-04-08", "2025-04-09", "2025-04-10"]),
+        "o": np.array(["e1", "e1", None, "e2", "e1"], dtype=object),
+    })
+    whole = csv_bytes(frame)
+    assert whole == frame.to_csv(index=False, float_format="%.10g", lineterminator="\n").encode()
+    for rows in (1, 2, 4, 5, 100):
+        pieces = list(csv_chunks(frame, rows=rows))
+        assert len(pieces) == 1 + -(-len(frame) // rows)  # the header, then the pieces
+        assert b"".join(pieces) == whole

@@ -254,8 +254,7 @@ def measure_volume(
     panel, models = abnormal.estimate(list(inputs), config.events, day0, settings)
     scopes = build_scopes(config, panel, day0)
     if scopes and panel.n_pairs:
-        tests = batches.scoped_tests(panel, scopes, windows)
-        tests = tests[tests["test"].isin(VOLUME_TESTS)].reset_index(drop=True)[TEST_COLUMNS]
+        tests = batches.scoped_tests(panel, scopes, windows, tests=VOLUME_TESTS)[TEST_COLUMNS]
     else:
         tests = pd.DataFrame(columns=TEST_COLUMNS)
     return VolumeResult(volume_table(panel, models, windows), tests, models, panel, dict(skipped or {}))

@@ -235,3 +235,17 @@ def test_overlapping_periods_by_hand():
     assert inference.overlapping_periods(np.array([30.0, 0.0]), np.array([40.0, 30.0]))
     assert inference.overlapping_periods(np.array([0.0, 50.0, 5.0]), np.array([60.0, 55.0, 6.0]))
     assert inference.overlapping_periods(np.array([0.0, np.nan]), np.array([1.0, np.nan]))
+
+
+def test_a_chosen_subset_of_tests_gives_the_same_rows_as_the_full_battery():
+    panel = _dated(_synthetic_panel(9), np.arange(60) * 61)
+    scopes = _synthetic_scopes(panel)
+    full = inference.scoped_tests(panel, scopes, [(0, 1), (-2, 3)])
+    for chosen in (["kp_bmp", "grank"], ["bhar_skew_t"], ["corrado", "cs_t", "bhar_skew_t"]):
+        part = inference.scoped_tests(panel, scopes, [(0, 1), (-2, 3)], tests=chosen)
+        expected = full[full["test"].isin(chosen)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(part, expected)
+    with pytest.raises(ValueError, match="unknown test id"):
+        inference.scoped_tests(panel, scopes, [(0, 1)], tests=["kp_bmp", "t_test"])
+    only_bhar = inference.scoped_tests(panel, scopes, [], tests=["bhar_skew_t"])
+    assert only_bhar.empty and list(only_bhar.columns) == inference.TEST_COLUMNS

@@ -80,6 +80,7 @@ def scoped_tests(
     alternative: str = "two-sided",
     returns: str = "simple",
     assume_independent: bool | None = None,
+    tests: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Daily and window cross-sectional tests of every scope of one panel.
 
@@ -101,6 +102,8 @@ def scoped_tests(
         ``robust_to_clustering=False``) are computed. Default: only in scopes whose pairs'
         event periods share no trading day; elsewhere they are NaN with :data:`UNSIZED_NOTE`.
         ``True`` computes them everywhere (for size studies of the tests themselves).
+    tests : sequence of str, optional
+        Compute only these ids of :data:`TEST_IDS` (default: all); rows keep the same order.
 
     Returns
     -------
@@ -116,10 +119,15 @@ def scoped_tests(
     >>> scoped_tests(panel, result.scopes(), [(0, 1)])  # doctest: +SKIP
     """
     check_alternative(alternative)
+    if tests is not None:
+        unknown = sorted(set(tests) - set(TEST_IDS))
+        if unknown:
+            raise ValueError(f"unknown test id(s) {', '.join(unknown)}; known: {', '.join(TEST_IDS)}")
     battery = _Battery.prepare(
         panel, windows, days=True, returns=returns, alternative=alternative,
         assume_independent=assume_independent,
     )
+    battery.test_ids = TEST_IDS if tests is None else tuple(t for t in TEST_IDS if t in tests)
     blocks = [
         battery.scope_block(np.flatnonzero(np.asarray(scope.rows, dtype=bool))) for scope in scopes
     ]
@@ -230,6 +238,7 @@ class _Battery:
     period_first: np.ndarray
     period_last: np.ndarray
     assume_independent: bool | None
+    test_ids: tuple[str, ...] = TEST_IDS
 
     @classmethod
     def prepare(
@@ -278,20 +287,26 @@ class _Battery:
                 and overlapping_periods(self.period_first[rows], self.period_last[rows])
             )
             parts = []
-            if days is not None:
-                results = [(test_id, BATTERY[test_id](scope, days)) for test_id in DAILY_TEST_IDS]
+            daily_ids = [t for t in DAILY_TEST_IDS if t in self.test_ids]
+            if days is not None and daily_ids:
+                results = [(test_id, BATTERY[test_id](scope, days)) for test_id in daily_ids]
                 parts.append(self._columns(results, days.count, is_day=True, suppress=suppress))
             if windows is not None:
                 results = [
-                    (test_id, BATTERY[test_id](scope, windows)) for test_id in DAILY_TEST_IDS
+                    (test_id, BATTERY[test_id](scope, windows))
+                    for test_id in DAILY_TEST_IDS if test_id in self.test_ids
                 ]
-                bhar_result = skew_t_test(
-                    windows.bhar, np.isfinite(windows.bhar), self.alternative, self.bootstrap_memo
-                )
-                results.append((BHAR_TEST, bhar_result))
+                if BHAR_TEST in self.test_ids:
+                    bhar_result = skew_t_test(
+                        windows.bhar, np.isfinite(windows.bhar), self.alternative,
+                        self.bootstrap_memo,
+                    )
+                    results.append((BHAR_TEST, bhar_result))
                 parts.append(
                     self._columns(results, windows.count, is_day=False, suppress=suppress)
                 )
+        if not parts:  # e.g. only the BHAR test and no window
+            return {name: np.empty(0, dtype=dtype) for name, dtype in _BLOCK_DTYPES.items()}
         return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
     def _columns(
@@ -362,6 +377,14 @@ class _Battery:
         out["rel_day"] = frames.int_or_na(columns["rel_day"], ~columns["is_day"])
         out["window"] = frames.labels_taken(["", *self.labels], columns["window"] + 1)
         return out
+
+
+_BLOCK_DTYPES = {
+    "test": np.int64, "statistic": float, "p_value": float, "distribution": object,
+    "df": float, "n": np.int64, "r_bar": float, "note": object, "rel_day": np.int64,
+    "is_day": bool, "window": np.int64,
+}
+"""Columns of a scope's block (:meth:`_Battery._columns`), for a block without rows."""
 
 
 def _not_reported(result: TestResult) -> TestResult:

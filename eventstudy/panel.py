@@ -73,16 +73,13 @@ class AbnormalPanel:
     def event_rel_days(self) -> np.ndarray:
         return self.rel_days[self.event_start :]
 
-    def event_period_days(self) -> tuple[np.ndarray, np.ndarray]:
-        """First and last calendar day (days since 1970, float; NaN when unknown) of each
-        pair's event period."""
+    def event_calendar_days(self) -> np.ndarray:
+        """Calendar day (days since 1970, float; NaN when unknown) of each pair's event-period
+        sessions, shape (N, E)."""
         dates = np.asarray(self.dates[:, self.event_start :], dtype="datetime64[D]")
         days = dates.astype(np.int64).astype(float)
         days[np.isnat(dates)] = np.nan
-        with np.errstate(invalid="ignore"):
-            first = np.fmin.reduce(days, axis=1, initial=np.inf)
-            last = np.fmax.reduce(days, axis=1, initial=-np.inf)
-        return np.where(np.isfinite(first), first, np.nan), np.where(np.isfinite(last), last, np.nan)
+        return days
 
     @property
     def dof(self) -> np.ndarray:

@@ -160,6 +160,38 @@ def _first_per_session(
     return out
 
 
+def calendar_span(days: np.ndarray, selector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last calendar day of each pair's ``selector`` sessions (NaN when one of
+    them is unknown).
+
+    Parameters
+    ----------
+    days : ndarray, shape (N, E)
+        Calendar days of the event-period sessions (:meth:`AbnormalPanel.event_calendar_days`).
+    selector : ndarray of bool, shape (E,)
+        The sessions of one day or window.
+    """
+    chosen = days[:, np.asarray(selector, dtype=bool)]
+    known = np.isfinite(chosen).all(axis=1)
+    if chosen.shape[1] == 0:
+        return np.full(len(days), np.nan), np.full(len(days), np.nan)
+    return (np.where(known, chosen.min(axis=1, initial=np.inf), np.nan),
+            np.where(known, chosen.max(axis=1, initial=-np.inf), np.nan))
+
+
+def shares_an_event(event_ids: np.ndarray) -> bool:
+    """Whether two pairs belong to the same event: they react to the same news, whatever
+    their sessions (e.g. New York on day 0 and Tokyo the next morning), so they are not
+    independent.
+
+    Examples
+    --------
+    >>> shares_an_event(np.array(["a", "b", "a"], dtype=object))
+    True
+    """
+    return len(pd.unique(np.asarray(event_ids, dtype=object))) < len(event_ids)
+
+
 def overlapping_periods(first: np.ndarray, last: np.ndarray) -> bool:
     """Whether any two of the intervals ``[first_i, last_i]`` (calendar days) overlap (or
     whether some interval is unknown, NaN).

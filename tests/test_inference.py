@@ -68,7 +68,7 @@ def constant_mean_panel(returns: np.ndarray, n_est: int) -> AbnormalPanel:
         s2 = np.array([(ar[i, is_est[i]] ** 2).sum() / (l1[i] - 1) for i in range(n_pairs)])
     cov = np.stack([np.eye(n_event) + np.ones((n_event, n_event)) / l1[i] for i in range(n_pairs)])
     return AbnormalPanel(
-        event_ids=np.array([f"ev{i % 2}" for i in range(n_pairs)], dtype=object),
+        event_ids=np.array([f"ev{i}" for i in range(n_pairs)], dtype=object),  # one pair per event
         assets=np.array([f"asset{i}" for i in range(n_pairs)], dtype=object),
         rel_days=np.arange(n_cols) - n_est,
         # pair i's days never overlap another pair's: the pairs stand apart in time, so every

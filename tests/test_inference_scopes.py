@@ -190,20 +190,24 @@ def test_scoped_tests_equal_the_subset_route_on_a_real_study(snapshot_dir, repo_
     # the study's own table holds exactly these rows after the single-pair ones
     cross = result.tests[result.tests["scope"] != "pair"].reset_index(drop=True)
     pd.testing.assert_frame_equal(cross, _subset_route(panel, scopes, windows), rtol=1e-10)
-    # every scope of the study with several pairs shares event dates: no test assuming
-    # independence is reported there
+    # every per-event scope with several pairs shares its sessions: no test assuming
+    # independence is reported there (pooled scopes depend on their events' dates)
     unsized = cross["test"].map(lambda t: not registry.CROSS_SECTIONAL_TESTS[t].robust_to_clustering)
     unsized &= cross.groupby(["scope", "scope_id", "group", "reaction"])["n"].transform("max") > 1
+    unsized &= cross["scope"] == "event"
     assert cross.loc[unsized, "p_value"].isna().all()
     assert cross.loc[unsized, "note"].eq(inference.UNSIZED_NOTE).all()
     assert cross.loc[~unsized & (cross["test"] == "kp_bmp"), "p_value"].notna().any()
 
 
-def _dated(panel: AbnormalPanel, first_days: np.ndarray) -> AbnormalPanel:
-    """``panel`` with consecutive calendar dates per pair, pair i starting at ``first_days[i]``."""
+def _dated(panel: AbnormalPanel, first_days: np.ndarray, own_events: bool = True) -> AbnormalPanel:
+    """``panel`` with consecutive calendar dates per pair, pair i starting at ``first_days[i]``;
+    with ``own_events`` every pair is its own event (pairs of one event share its news)."""
     t = len(panel.rel_days)
     days = np.asarray(first_days)[:, None] + np.arange(t)[None, :]
-    return dataclasses.replace(panel, dates=days.astype("datetime64[D]"))
+    ids = (np.array([f"x{i}" for i in range(panel.n_pairs)], dtype=object) if own_events
+           else panel.event_ids)
+    return dataclasses.replace(panel, dates=days.astype("datetime64[D]"), event_ids=ids)
 
 
 def test_tests_assuming_independence_are_reported_only_where_event_periods_do_not_overlap():
@@ -249,3 +253,26 @@ def test_a_chosen_subset_of_tests_gives_the_same_rows_as_the_full_battery():
         inference.scoped_tests(panel, scopes, [(0, 1)], tests=["kp_bmp", "t_test"])
     only_bhar = inference.scoped_tests(panel, scopes, [], tests=["bhar_skew_t"])
     assert only_bhar.empty and list(only_bhar.columns) == inference.TEST_COLUMNS
+
+
+def test_whether_a_test_is_withheld_depends_on_its_own_days_only():
+    """Pairs 5 calendar days apart: no day and no window of up to 5 sessions is shared, so the
+    tests that assume independence are reported there, whatever other windows are asked for;
+    a 15-session window overlaps and is withheld."""
+    panel = _synthetic_panel(10)
+    panel = _dated(panel, np.arange(panel.n_pairs) * 5)
+    scopes = _synthetic_scopes(panel)
+    alone = inference.scoped_tests(panel, scopes, [(0, 0)])
+    both = inference.scoped_tests(panel, scopes, [(0, 0), (-5, 9)])
+    pd.testing.assert_frame_equal(both[both["window"] != "[-5,9]"].reset_index(drop=True), alone)
+    many = both["scope_id"].isin(["e0", "everything"])
+    cs_t = both[many & (both["test"] == "cs_t")]
+    assert cs_t.loc[cs_t["window"] == "[0,0]", "p_value"].notna().all()
+    assert cs_t.loc[cs_t["rel_day"].notna(), "p_value"].notna().all()  # no day is shared
+    withheld = cs_t[cs_t["window"] == "[-5,9]"]
+    assert withheld["p_value"].isna().all() and withheld["note"].eq(inference.UNSIZED_NOTE).all()
+    # the same dates, but the pairs of an event share its news: withheld on every day
+    shared = inference.scoped_tests(_dated(_synthetic_panel(10), np.arange(60) * 5, False),
+                                    scopes, [(0, 0)])
+    cs_t = shared[shared["scope_id"].isin(["e0", "everything"]) & (shared["test"] == "cs_t")]
+    assert cs_t["p_value"].isna().all()

@@ -709,7 +709,9 @@ def test_scoped_rows_equal_the_rows_of_the_subset_panel():
 
 def _dated(panel, first_days):
     days = np.asarray(first_days)[:, None] + np.arange(len(panel.rel_days))[None, :]
-    return AbnormalPanel(**{**panel.__dict__, "dates": days.astype("datetime64[D]")})
+    ids = np.array([f"x{i}" for i in range(panel.n_pairs)], dtype=object)  # one pair per event
+    return AbnormalPanel(**{**panel.__dict__, "dates": days.astype("datetime64[D]"),
+                            "event_ids": ids})
 
 
 def test_measures_that_lose_their_size_under_clustering_are_withheld_in_clustered_scopes():

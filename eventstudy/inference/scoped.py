@@ -25,7 +25,13 @@ from eventstudy.inference.pvalues import check_alternative, parametric_p_value
 from eventstudy.inference.result import TestResult
 from eventstudy.inference.sections import PairInputs, ScopeData, Sections, scope_order
 from eventstudy.panel import AbnormalPanel
-from eventstudy.scopes import SCOPE_LABELS, Scope, overlapping_periods
+from eventstudy.scopes import (
+    SCOPE_LABELS,
+    Scope,
+    calendar_span,
+    overlapping_periods,
+    shares_an_event,
+)
 
 BATTERY: dict[str, Callable[[ScopeData, Sections], TestResult]] = {
     "cs_t": st.cs_t,
@@ -69,7 +75,7 @@ def clustering_note(test_id: str) -> str:
     return (
         "robust to same-date clustering"
         if robust
-        else "assumes independent pairs: the scope's event periods do not overlap"
+        else "assumes independent pairs: here they belong to different events and share no session"
     )
 
 
@@ -99,8 +105,10 @@ def scoped_tests(
         Kind of ``panel.ret``; BHARs compound simple returns.
     assume_independent : bool, optional
         Whether the tests that assume independent pairs (registry flag
-        ``robust_to_clustering=False``) are computed. Default: only in scopes whose pairs'
-        event periods share no trading day; elsewhere they are NaN with :data:`UNSIZED_NOTE`.
+        ``robust_to_clustering=False``) are computed. Default: only where the scope's
+        pairs, for that day or window, belong to different events and share no calendar day of
+        its sessions (docs/methods.md#withheld-clustered); elsewhere they are NaN with
+        :data:`UNSIZED_NOTE`.
         ``True`` computes them everywhere (for size studies of the tests themselves).
     tests : sequence of str, optional
         Compute only these ids of :data:`TEST_IDS` (default: all); rows keep the same order.
@@ -235,8 +243,8 @@ class _Battery:
     labels: list[str]
     alternative: str
     bootstrap_memo: dict
-    period_first: np.ndarray
-    period_last: np.ndarray
+    event_days: np.ndarray
+    event_ids: np.ndarray
     assume_independent: bool | None
     test_ids: tuple[str, ...] = TEST_IDS
 
@@ -270,7 +278,8 @@ class _Battery:
             [format_window(w) for w in windows],
             alternative,
             {},
-            *panel.event_period_days(),
+            panel.event_calendar_days(),
+            np.asarray(panel.event_ids),
             assume_independent,
         )
 
@@ -282,15 +291,12 @@ class _Battery:
             days = self.days.take(rows) if self.days is not None else None
             windows = self.windows.take(rows) if self.windows is not None else None
             _prefill_r_bar(scope, [s.std_members for s in (days, windows) if s is not None])
-            suppress = self.assume_independent is False or (
-                self.assume_independent is None
-                and overlapping_periods(self.period_first[rows], self.period_last[rows])
-            )
             parts = []
             daily_ids = [t for t in DAILY_TEST_IDS if t in self.test_ids]
             if days is not None and daily_ids:
                 results = [(test_id, BATTERY[test_id](scope, days)) for test_id in daily_ids]
-                parts.append(self._columns(results, days.count, is_day=True, suppress=suppress))
+                parts.append(self._columns(results, days.count, is_day=True,
+                                           suppress=self._clustered(days, rows)))
             if windows is not None:
                 results = [
                     (test_id, BATTERY[test_id](scope, windows))
@@ -302,24 +308,36 @@ class _Battery:
                         self.bootstrap_memo,
                     )
                     results.append((BHAR_TEST, bhar_result))
-                parts.append(
-                    self._columns(results, windows.count, is_day=False, suppress=suppress)
-                )
+                parts.append(self._columns(results, windows.count, is_day=False,
+                                           suppress=self._clustered(windows, rows)))
         if not parts:  # e.g. only the BHAR test and no window
             return {name: np.empty(0, dtype=dtype) for name, dtype in _BLOCK_DTYPES.items()}
         return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
+    def _clustered(self, sections: Sections, rows: np.ndarray) -> np.ndarray:
+        """Per cross-section: do two of the scope's pairs share an event or a calendar day of
+        its sessions?"""
+        if self.assume_independent is not None:
+            return np.full(sections.count, not self.assume_independent)
+        if shares_an_event(self.event_ids[rows]):
+            return np.ones(sections.count, dtype=bool)
+        days = self.event_days[rows]
+        return np.array(
+            [overlapping_periods(*calendar_span(days, s)) for s in sections.selector], dtype=bool
+        )
+
     def _columns(
         self, results: list[tuple[str, TestResult]], n_sections: int, is_day: bool,
-        suppress: bool = False,
+        suppress: np.ndarray,
     ) -> dict:
-        """Columns of K cross-sections x tests, ordered by cross-section then test; with
-        ``suppress`` the tests that assume independent pairs are NaN with their reason."""
+        """Columns of K cross-sections x tests, ordered by cross-section then test; where
+        ``suppress`` (K,) holds, the tests that assume independent pairs are NaN with their
+        reason."""
         unsized = {
             test_id for test_id, _ in results
-            if suppress and not registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
+            if suppress.any() and not registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
         }
-        results = [(t, _not_reported(r) if t in unsized else r) for t, r in results]
+        results = [(t, _not_reported(r, suppress) if t in unsized else r) for t, r in results]
         n_tests = len(results)
         order = np.arange(n_tests * n_sections).reshape(n_tests, n_sections).T.ravel()
         test_rank = np.repeat([TEST_IDS.index(test_id) for test_id, _ in results], n_sections)
@@ -328,11 +346,14 @@ class _Battery:
         ]
         clustering = {test_id: clustering_note(test_id) for test_id, _ in results}
         notes = [
-            np.full(len(r.note), UNSIZED_NOTE, dtype=object) if test_id in unsized
-            else np.where(
-                r.note == "",
-                clustering[test_id],
-                np.char.add(r.note.astype(str), "; " + clustering[test_id]),
+            np.where(
+                suppress if test_id in unsized else False,
+                UNSIZED_NOTE,
+                np.where(
+                    r.note == "",
+                    clustering[test_id],
+                    np.char.add(r.note.astype(str), "; " + clustering[test_id]),
+                ),
             ).astype(object)
             for test_id, r in results
         ]
@@ -387,12 +408,14 @@ _BLOCK_DTYPES = {
 """Columns of a scope's block (:meth:`_Battery._columns`), for a block without rows."""
 
 
-def _not_reported(result: TestResult) -> TestResult:
-    """``result`` with NaN statistic, p-value and df (a test not reported for this scope)."""
-    nan = np.full(len(result.statistic), np.nan)
+def _not_reported(result: TestResult, where: np.ndarray) -> TestResult:
+    """``result`` with NaN statistic, p-value and df in the cross-sections ``where`` (a test
+    not reported there)."""
+    p_value = result.p_value if result.p_value is not None else np.full(len(where), np.nan)
     return TestResult(
-        statistic=nan, distribution=result.distribution, df=nan, n=result.n, note=result.note,
-        p_value=nan,
+        statistic=np.where(where, np.nan, result.statistic), distribution=result.distribution,
+        df=np.where(where, np.nan, result.df), n=result.n, note=result.note,
+        r_bar=result.r_bar, p_value=np.where(where, np.nan, p_value),
     )
 
 

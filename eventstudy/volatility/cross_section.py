@@ -23,7 +23,7 @@ from scipy import stats
 
 from eventstudy.panel import AbnormalPanel
 from eventstudy.registry import VOLATILITY_MEASURES
-from eventstudy.scopes import overlapping_periods
+from eventstudy.scopes import calendar_span, overlapping_periods, shares_an_event
 from eventstudy.volatility.base import (
     EMPIRICAL,
     SCOPE_COLUMNS,
@@ -295,14 +295,17 @@ def scoped_volatility(panel: AbnormalPanel, windows: Sequence[tuple[int, int]],
     """
     inputs = inputs or PairInputs.of(panel)
     per_window = [(window, WindowInputs.of(panel, window, inputs)) for window in windows]
-    first, last = panel.event_period_days()
+    days = panel.event_calendar_days()
+    spans = [calendar_span(days, panel.window_selector(window).astype(bool)) for window in windows]
     frames = []
     for mask in scopes:
         rows = np.flatnonzero(np.asarray(mask, dtype=bool))
-        clustered = assume_independent is False or (
-            assume_independent is None and overlapping_periods(first[rows], last[rows]))
+        one_event = shares_an_event(np.asarray(panel.event_ids)[rows])
         records: list[dict] = []
-        for window, data in per_window:
+        for (window, data), (first, last) in zip(per_window, spans):
+            clustered = assume_independent is False or (
+                assume_independent is None
+                and (one_event or overlapping_periods(first[rows], last[rows])))
             l2 = window[1] - window[0] + 1
             for record in [*cs_variance_ratio(window, data, rows), beaver_u(window, data, rows)]:
                 sized = (VOLATILITY_MEASURES[record["measure"]].robust_to_clustering

@@ -57,10 +57,11 @@ TEST_IDS: tuple[str, ...] = (*DAILY_TEST_IDS, BHAR_TEST)
 
 
 UNSIZED_NOTE = (
-    "not reported: assumes independent pairs, and pairs of this scope share trading days "
-    "(rejects 9-11% of true nulls at 5% when 30 stocks share a date; docs/validation.md)"
+    "not reported: assumes independent pairs; these share an event or a session "
+    "(docs/methods.md#withheld-clustered)"
 )
-"""``note`` of a test that assumes independent pairs, in a scope whose pairs overlap in time."""
+"""``note`` of a test that assumes independent pairs where the scope's pairs are not (they
+reject 9-11% of true nulls at 5% when 30 stocks share a date, docs/validation.md)."""
 
 
 def clustering_note(test_id: str) -> str:

@@ -253,6 +253,10 @@ def test_test_names_come_from_the_registry(result, chosen):
                       if registry.label(t) in labels]
     assert registry.label("kp_bmp") in labels
     assert any("r̄ = " in ax.get_title() for ax in _axes_of(fig))
+    # the assets of one event share its news: tests assuming independence are withheld and
+    # left out of the figure, which says so
+    assert registry.label("cs_t") not in labels and registry.label("patell") not in labels
+    assert "not reported" in fig._suptitle.get_text()
 
 
 def test_volatility_figure_draws_a_daily_frame_and_says_when_missing(result, chosen):

@@ -156,13 +156,18 @@ def statistics_table(result: StudyResult) -> str:
     for info in registry.STATISTICS.values():
         if info.table not in tables_present:
             continue
-        robust = {None: "one pair", True: "yes", False: "no: assumes independence"}[
+        robust = {None: "one pair", True: "yes",
+                  False: "no: reported only where the pairs are independent"}[
             info.robust_to_clustering]
         rows.append([esc(info.label), f"<code>{esc(info.id)}</code>", esc(info.table),
                      esc(info.level), esc(info.reference), esc(robust)])
     header = ["statistic", "id", "table", "level", "reference", "robust to same-date correlation"]
     return ("<p>Columns <code>test</code> / <code>measure</code> of the tables use these ids. "
-            "Only the robust ones are featured on this page.</p>" + table(header, rows))
+            "Only the robust ones are featured on this page; a test that assumes independent "
+            "pairs is reported (p-value present) only for a day or window whose pairs belong to "
+            "different events and share no session, and is NaN with the reason in "
+            "<code>note</code> elsewhere (<code>docs/methods.md</code>, section 9).</p>"
+            + table(header, rows))
 
 
 # ----------------------------------------------------------------------------- limitations

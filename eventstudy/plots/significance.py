@@ -39,7 +39,9 @@ def cross_section_pvalues(
 
     Tests and their names come from :mod:`eventstudy.registry`; filled markers are tests whose
     size holds when every asset shares the event date, open markers tests that assume
-    independent abnormal returns (shown for comparison). The x axis is logarithmic.
+    independent abnormal returns (only where the table reports them). A test withheld in every
+    panel (NaN p-value, e.g. one that assumes independence among assets of one event) is left
+    out and named in the subtitle. The x axis is logarithmic.
 
     Examples
     --------
@@ -53,7 +55,10 @@ def cross_section_pvalues(
     groups = list(groups) if groups is not None else study_groups(result, group_by)
     panels = [(g, r) for g in groups for r in REACTION_NAMES
               if ((rows["group"] == g) & (rows["reaction"] == r)).any()]
-    order = [t for t in registry.CROSS_SECTIONAL_TESTS if t in set(rows["test"])]
+    present = [t for t in registry.CROSS_SECTIONAL_TESTS if t in set(rows["test"])]
+    reported = set(rows.loc[rows["p_value"].notna(), "test"])
+    order = [t for t in present if t in reported]
+    withheld = [t for t in present if t not in reported]
     fig = new_figure(fig, (1.6 + 3.0 * max(len(panels), 1), 1.4 + 0.3 * max(len(order), 1)))
     title = (f"Cross-sectional tests of CAR{display_window(window)}: {event_id} "
              f"({day0_text(result, event_id, reference_exchange(result))})")
@@ -83,9 +88,16 @@ def cross_section_pvalues(
     axes[0].set_yticks(y, [registry.label(t) for t in order], fontsize=8)
     axes[0].invert_yaxis()
     axes[0].set_ylabel("test")
-    handles, labels = axes[0].get_legend_handles_labels()
+    handles, labels = [], []
+    for ax in axes:  # one entry per marker kind drawn in any panel
+        for handle, text in zip(*ax.get_legend_handles_labels()):
+            if text not in labels:
+                handles.append(handle)
+                labels.append(text)
     fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8)
-    fig.suptitle(title + f"\nlines at p = 0.01, 0.05, 0.10; p < {P_FLOOR:g} drawn at {P_FLOOR:g}",
-                 fontsize=10)
+    note = (f"\nnot reported (assume independent assets, which share this event): "
+            f"{len(withheld)} tests" if withheld else "")
+    fig.suptitle(title + f"\nlines at p = 0.01, 0.05, 0.10; p < {P_FLOOR:g} drawn at {P_FLOOR:g}"
+                 + note, fontsize=10)
     return fig
 

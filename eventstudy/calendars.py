@@ -406,9 +406,9 @@ def session_table(config: StudyConfig) -> pd.DataFrame:
 
     Examples
     --------
-    >>> session_table(load_config("events.yaml")).iloc[8].tolist()  # doctest: +SKIP
-    ['liberation-day-reciprocal-tariffs', 'tariff_announcement', '2025-04-02T16:00:00-04:00',
-     '2025-04-03', False, '2025-04-03', False]
+    >>> table = session_table(load_config("events.yaml"))  # doctest: +SKIP
+    >>> table.set_index("id").loc["liberation-day-reciprocal-tariffs"].tolist()[1:]  # doctest: +SKIP
+    ['tariff_announcement', '2025-04-02T16:00:00-04:00', '2025-04-03', False, '2025-04-03', False]
     """
     rows = []
     for event in config.events:

@@ -342,8 +342,8 @@ def study_cross_section(
 
     Examples
     --------
-    >>> study_cross_section(res, "car ~ C(size_class) + beta_topx", (0, 1),
-    ...                     event_id="liberation-day-reciprocal-tariffs")  # doctest: +SKIP
+    >>> event = "liberation-day-reciprocal-tariffs"  # doctest: +SKIP
+    >>> study_cross_section(res, "car ~ C(size_class) + beta_topx", (0, 1), event_id=event)  # doctest: +SKIP
     """
     from eventstudy.events import REACTIONS
 

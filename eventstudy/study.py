@@ -61,6 +61,8 @@ class StudyResult:
         same GARCH(1,1) fits as ``garch_cav`` (:func:`eventstudy.volatility.volatility_daily`:
         ``event_id, asset, reaction, rel_day, date, ar, h, ar2_over_h, status``); None when the
         volatility stage was skipped.
+    tested_scopes : tuple of Scope or None
+        The cross-sections the run tested (read through :meth:`scopes`).
     skipped : dict
         Tickers that could not be used, with the reason.
     provenance : DataFrame
@@ -99,6 +101,7 @@ class StudyResult:
     volume_tests: pd.DataFrame | None = None
     volume_skipped: dict[str, str] = field(default_factory=dict)
     volatility_daily: pd.DataFrame | None = field(repr=False, default=None)
+    tested_scopes: tuple[Scope, ...] | None = field(repr=False, default=None)
 
     def joint(self, event_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Joint day-dummy estimates of clusters of overlapping events (the ``joint`` table).
@@ -135,7 +138,10 @@ class StudyResult:
         return {"joint": tables.rows, "joint_clusters": tables.clusters}
 
     def scopes(self) -> list[Scope]:
-        """The cross-sections tested in ``tests`` (see :func:`eventstudy.scopes.build_scopes`)."""
+        """The cross-sections tested in ``tests`` (see :func:`eventstudy.scopes.build_scopes`):
+        those the run built, or built again for a result made without them."""
+        if self.tested_scopes is not None:
+            return list(self.tested_scopes)
         day0 = {(r.event_id, r.exchange): r.session for r in self.event_sessions.itertuples()}
         return build_scopes(self.config, self.panel, day0)
 
@@ -206,8 +212,8 @@ class StudyResult:
 
         Examples
         --------
-        >>> res.cross_section("car ~ C(sector17) + beta_topx", (0, 1),
-        ...                   event_id="liberation-day-reciprocal-tariffs")  # doctest: +SKIP
+        >>> event = "liberation-day-reciprocal-tariffs"  # doctest: +SKIP
+        >>> res.cross_section("car ~ C(sector17) + beta_topx", (0, 1), event_id=event)  # doctest: +SKIP
         """
         from eventstudy.cross_section import study_cross_section
 
@@ -373,6 +379,7 @@ class Study:
             volume_tests=None if volume_result is None else volume_result.tests,
             volume_skipped=volume_skipped,
             volatility_daily=daily,
+            tested_scopes=tuple(scopes),
         )
 
     # -- stages -------------------------------------------------------------------------------

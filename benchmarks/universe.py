@@ -70,3 +70,24 @@ def write_universe_study(folder: Path, snapshot: Path, *, total_reactions: bool 
 def universe_config(snapshot: Path, folder: Path, *, total_reactions: bool = True) -> StudyConfig:
     """The benchmark study as a :class:`StudyConfig` (its files are written into ``folder``)."""
     return load_config(write_universe_study(folder, snapshot, total_reactions=total_reactions))
+
+
+def write_inline_study(folder: Path, snapshot: Path, events_file: Path = EVENTS_FILE) -> Path:
+    """The same-pairs benchmark study (``total_reactions: false``) as one self-contained file.
+
+    Events and assets are written inline, and only keys that the study-file format has had since
+    the first release are used (no ``events_from``, ``assets_from`` or ``total_reactions``), so
+    that an old revision of ``eventstudy`` runs exactly the pairs of today's
+    ``universe-relative.yaml``: every snapshot stock against ``^TOPX`` x every event.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    source = yaml.safe_load(events_file.read_text(encoding="utf-8"))
+    settings = {key: value for key, value in study_settings(
+        "bench-universe-inline", total_reactions=False, events_file=events_file).items()
+        if key != "total_reactions"}
+    assets = [{"ticker": MARKET, "name": "TOPIX", "group": "benchmark"}]
+    assets += [{"ticker": t, "name": t, "group": "stocks"} for t in snapshot_universe(snapshot)]
+    path = folder / "universe-inline.yaml"
+    study = {"study": settings, "events": source["events"], "assets": assets}
+    path.write_text(yaml.safe_dump(study, sort_keys=False, default_flow_style=None), encoding="utf-8")
+    return path

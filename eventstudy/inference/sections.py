@@ -15,6 +15,7 @@ prediction-error variance (``std_members``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -30,68 +31,142 @@ from eventstudy.panel import AbnormalPanel
 
 @dataclass(frozen=True)
 class PairInputs:
-    """Per-pair arrays of a panel: the same in every scope that holds the pair.
+    """Per-pair arrays of a scope's pairs (:meth:`PairTable.take`), in the scope's order.
 
     Columns ``T`` are the panel's event-time grid; ``E`` its event-period days.
     """
 
     event_ar: np.ndarray  # (N, E) abnormal returns of the event period
     variance_factor: np.ndarray  # (N, E) C_i,tau
-    cov_factor: np.ndarray  # (N, E, E)
-    s2: np.ndarray  # (N,)
     scale: np.ndarray  # (N,) s_i, NaN where s2 <= 0
     dof: np.ndarray  # (N,) L1 - k
     est_mask: np.ndarray  # (N, T) bool, finite estimation residual
     est_weight: np.ndarray  # (N, T) est_mask as 0/1 floats
     est_resid: np.ndarray  # (N, T) estimation residuals, 0 outside est_mask
     est_residuals: np.ndarray  # (N, T) estimation residuals, NaN outside est_mask
-    est_sar: np.ndarray  # (N, T) AR / s_i on estimation cells, NaN elsewhere
     n_est_obs: np.ndarray  # (N,) number of estimation residuals
-    est_ar_sorted: SortedRows  # estimation residuals (Corrado)
+    est_ar_sorted: SortedRows  # ranks and positions of the estimation residuals (Corrado)
     est_sar_sorted: SortedRows  # estimation SARs (Corrado-Zivney, GRANK)
     ar_below: np.ndarray  # (N, E) estimation residuals < each event AR
     ar_at_most: np.ndarray  # (N, E) estimation residuals <= each event AR
 
-    @classmethod
-    def build(cls, panel: AbnormalPanel) -> PairInputs:
-        ar = np.asarray(panel.ar, dtype=float)
-        start = int(panel.event_start)
-        s2 = np.asarray(panel.s2, dtype=float)
-        est_mask = np.asarray(panel.is_estimation, dtype=bool) & np.isfinite(ar)
-        scale = np.where(s2 > 0, np.sqrt(s2), np.nan)
-        est_residuals = np.where(est_mask, ar, np.nan)
-        est_sar = np.where(est_mask, ar / scale[:, None], np.nan)
-        est_ar_sorted = SortedRows.build(est_residuals)
-        event_ar = np.ascontiguousarray(ar[:, start:])  # as a take would give: same sums
-        below, at_most = est_ar_sorted.count_below(event_ar)
-        return cls(
-            event_ar=event_ar,
-            variance_factor=np.ascontiguousarray(np.diagonal(panel.cov_factor, axis1=1, axis2=2)),
-            cov_factor=np.asarray(panel.cov_factor, dtype=float),
-            s2=s2,
-            scale=scale,
-            dof=np.asarray(panel.n_est - panel.k, dtype=float),
-            est_mask=est_mask,
-            est_weight=est_mask.astype(float),
-            est_resid=np.where(est_mask, ar, 0.0),
-            est_residuals=est_residuals,
-            est_sar=est_sar,
-            n_est_obs=est_mask.sum(axis=1),
-            est_ar_sorted=est_ar_sorted,
-            est_sar_sorted=SortedRows.build(est_sar, like=est_ar_sorted),
-            ar_below=below,
-            ar_at_most=at_most,
-        )
-
     def take(self, rows: np.ndarray) -> PairInputs:
         """The pairs ``rows`` (integer index); ``self`` when ``rows`` are all pairs in order."""
-        if is_every_row(rows, len(self.s2)):
+        if is_every_row(rows, len(self.scale)):
             return self
         taken = {}
         for name in (f.name for f in fields(self)):
             value = getattr(self, name)
             taken[name] = value.take(rows) if isinstance(value, SortedRows) else value[rows]
         return PairInputs(**taken)
+
+
+@dataclass(frozen=True)
+class PairTable:
+    """What every scope reads of a pair, for all pairs of a panel, computed once per pair.
+
+    A pair's estimation residuals are sorted and ranked, and its event-period ARs placed
+    among them, once per panel (these are time-series ranks within the pair: the same in
+    every scope that holds it); a scope takes its pairs' rows (:meth:`take`). The table is
+    compact, about 17 bytes per pair and grid column: ranks are integers or halves and are
+    kept doubled as small integers, sorted positions as small integers, and the sorted SARs
+    are rebuilt on :meth:`take` from the residuals (``SAR = AR / s_i`` with ``s_i > 0``).
+    """
+
+    event_ar: np.ndarray  # (N, E)
+    variance_factor: np.ndarray  # (N, E)
+    scale: np.ndarray  # (N,)
+    dof: np.ndarray  # (N,)
+    n_est_obs: np.ndarray  # (N,)
+    est_mask: np.ndarray  # (N, T) bool
+    est_resid: np.ndarray  # (N, T) estimation residuals, 0 outside est_mask
+    ar_position: np.ndarray  # (N, T) sorted position of each residual, -1 where missing
+    ar_rank2: np.ndarray  # (N, T) twice its average rank, -1 where missing
+    sar_position: np.ndarray  # (N, T) the same for the SARs
+    sar_rank2: np.ndarray  # (N, T)
+    ar_below: np.ndarray  # (N, E)
+    ar_at_most: np.ndarray  # (N, E)
+
+    @classmethod
+    def build(cls, panel: AbnormalPanel, rows: slice | None = None) -> PairTable:
+        """The pairs ``rows`` of ``panel`` (default all); each pair's values depend on it alone."""
+        rows = slice(None) if rows is None else rows
+        ar = np.asarray(panel.ar[rows], dtype=float)
+        start = int(panel.event_start)
+        s2 = np.asarray(panel.s2[rows], dtype=float)
+        est_mask = np.asarray(panel.is_estimation[rows], dtype=bool) & np.isfinite(ar)
+        scale = np.where(s2 > 0, np.sqrt(s2), np.nan)
+        est_residuals = np.where(est_mask, ar, np.nan)
+        est_sar = np.where(est_mask, ar / scale[:, None], np.nan)
+        ar_sorted = SortedRows.build(est_residuals)
+        sar_sorted = SortedRows.build(est_sar, like=ar_sorted)
+        event_ar = np.ascontiguousarray(ar[:, start:])  # as a take would give: same sums
+        below, at_most = ar_sorted.count_below(event_ar)
+        rank_type = np.int16 if 2 * ar.shape[1] < np.iinfo(np.int16).max else np.int32
+        return cls(
+            event_ar=event_ar,
+            variance_factor=np.ascontiguousarray(
+                np.diagonal(panel.cov_factor[rows], axis1=1, axis2=2)
+            ),
+            scale=scale,
+            dof=np.asarray(panel.n_est[rows] - panel.k[rows], dtype=float),
+            n_est_obs=est_mask.sum(axis=1),
+            est_mask=est_mask,
+            est_resid=np.where(est_mask, ar, 0.0),
+            ar_position=ar_sorted.position,
+            ar_rank2=_doubled(ar_sorted.rank, rank_type),
+            sar_position=sar_sorted.position,
+            sar_rank2=_doubled(sar_sorted.rank, rank_type),
+            ar_below=below,
+            ar_at_most=at_most,
+        )
+
+    @classmethod
+    def concat(cls, parts: list[PairTable]) -> PairTable:
+        """The tables of consecutive slices of pairs as one."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(**{
+            f.name: np.concatenate([getattr(part, f.name) for part in parts]) for f in fields(cls)
+        })
+
+    def take(self, rows: np.ndarray) -> PairInputs:
+        """The scope inputs of the pairs ``rows`` (integer index, in that order)."""
+        est_mask = self.est_mask[rows]
+        est_resid = self.est_resid[rows]
+        scale = self.scale[rows]
+        n_est_obs = self.n_est_obs[rows]
+        sar_position = self.sar_position[rows]
+        est_sar = np.where(est_mask, est_resid / scale[:, None], np.nan)
+        return PairInputs(
+            event_ar=self.event_ar[rows],
+            variance_factor=self.variance_factor[rows],
+            scale=scale,
+            dof=self.dof[rows],
+            est_mask=est_mask,
+            est_weight=est_mask.astype(float),
+            est_resid=est_resid,
+            est_residuals=np.where(est_mask, est_resid, np.nan),
+            n_est_obs=n_est_obs,
+            est_ar_sorted=SortedRows.from_positions(
+                self.ar_position[rows], _halved(self.ar_rank2[rows]), None
+            ),
+            est_sar_sorted=SortedRows.from_positions(
+                sar_position, _halved(self.sar_rank2[rows]), est_sar
+            ),
+            ar_below=self.ar_below[rows],
+            ar_at_most=self.ar_at_most[rows],
+        )
+
+
+def _doubled(rank: np.ndarray, dtype: type) -> np.ndarray:
+    """Average ranks (integers or halves, NaN where missing) as ``2 rank`` integers, -1 missing."""
+    return np.where(np.isfinite(rank), 2.0 * rank, -1.0).astype(dtype)
+
+
+def _halved(doubled: np.ndarray) -> np.ndarray:
+    """The ranks :func:`_doubled` stored (exact)."""
+    return np.where(doubled >= 0, 0.5 * doubled, np.nan)
 
 
 @dataclass(frozen=True)
@@ -117,19 +192,23 @@ class Sections:
     @classmethod
     def build(
         cls,
-        pairs: PairInputs,
+        panel: AbnormalPanel,
+        rows: slice,
         selector: np.ndarray,
         is_window: bool,
         bhar: np.ndarray | None = None,
     ) -> Sections:
-        """Cross-sections of ``selector`` from the event-period ARs, ``F_i`` and ``s2_i``."""
+        """Cross-sections of ``selector`` for the pairs ``rows`` of ``panel``, from their
+        event-period ARs, ``F_i`` and ``s2_i`` (``bhar``: (K, N) BHARs of those pairs)."""
         gamma = selector.astype(float)
-        finite = np.isfinite(pairs.event_ar)
+        event_ar = np.ascontiguousarray(np.asarray(panel.ar[rows], dtype=float)[:, panel.event_start:])
+        finite = np.isfinite(event_ar)
         missing_days = gamma @ (~finite).T.astype(float)
-        values = gamma @ np.where(finite, pairs.event_ar, 0.0).T
+        values = gamma @ np.where(finite, event_ar, 0.0).T
         values = np.where(missing_days == 0, values, np.nan)
-        quad = ((pairs.cov_factor @ gamma.T) * gamma.T[None, :, :]).sum(axis=1).T
-        scale = np.sqrt(pairs.s2[None, :] * quad)
+        cov_factor = np.asarray(panel.cov_factor[rows], dtype=float)
+        quad = ((cov_factor @ gamma.T) * gamma.T[None, :, :]).sum(axis=1).T
+        scale = np.sqrt(np.asarray(panel.s2[rows], dtype=float)[None, :] * quad)
         standardized = values / scale
         return cls(
             selector=selector,
@@ -145,6 +224,20 @@ class Sections:
     @property
     def count(self) -> int:
         return self.selector.shape[0]
+
+    @classmethod
+    def concat(cls, parts: list[Sections]) -> Sections:
+        """The cross-sections of consecutive slices of pairs as one (pairs in slice order)."""
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+        joined = {
+            name: np.concatenate([getattr(part, name) for part in parts], axis=1)
+            for name in ("values", "standardized", "members", "std_members")
+        }
+        bhar = None if first.bhar is None else np.concatenate([p.bhar for p in parts], axis=1)
+        return cls(selector=first.selector, length=first.length, is_window=first.is_window,
+                   bhar=bhar, **joined)
 
     def take(self, rows: np.ndarray) -> Sections:
         """The same cross-sections restricted to the pairs ``rows`` (integer index).
@@ -171,46 +264,55 @@ class ScopeData:
     ----------
     pairs : PairInputs
         The scope's pairs.
-    correlation : CorrelationStructure
-        Their estimation-residual correlations (``r_bar`` of any subset).
-    cz_event : ndarray, shape (R, E)
-        Corrado-Zivney event-day values: ``SAR_i,tau = AR / s_i`` divided by the s.d.
-        (divisor ``N_tau - 1``) of the scope's SARs on that day (NaN with fewer than 2).
-    cz_below, cz_at_most : ndarray of int, shape (R, E)
-        Numbers of the pair's estimation SARs ``<`` / ``<=`` each ``cz_event`` value.
     bounds : ndarray of int
         Runs of pairs with the same number of estimation residuals (rank-sum groups;
         :func:`scope_order` puts each number's pairs together).
     alternative : str
         Alternative hypothesis, for the tests whose p-value is not parametric.
+
+    The scope-dependent inputs below are computed when a test first reads them.
     """
 
     pairs: PairInputs
-    correlation: CorrelationStructure
-    cz_event: np.ndarray
-    cz_below: np.ndarray
-    cz_at_most: np.ndarray
     bounds: np.ndarray
     alternative: str = "two-sided"
     r_bar_memo: dict = field(default_factory=dict)
 
     @classmethod
     def build(cls, pairs: PairInputs, alternative: str = "two-sided") -> ScopeData:
+        return cls(pairs=pairs, bounds=group_bounds(pairs.n_est_obs), alternative=alternative)
+
+    @cached_property
+    def correlation(self) -> CorrelationStructure:
+        """The scope's estimation-residual correlations (``r_bar`` of any subset)."""
+        return CorrelationStructure.build(self.pairs.est_residuals)
+
+    @cached_property
+    def _corrado_zivney(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pairs = self.pairs
         sar = pairs.event_ar / pairs.scale[:, None]
         has = np.isfinite(sar)
         _, sd = mean_sd(sar.T, has.T)
         sd = np.where(has.sum(axis=0) >= 2, sd, np.nan)
         cz_event = sar / sd[None, :]
         below, at_most = pairs.est_sar_sorted.count_below(cz_event)
-        return cls(
-            pairs=pairs,
-            correlation=CorrelationStructure.build(pairs.est_residuals),
-            cz_event=cz_event,
-            cz_below=below,
-            cz_at_most=at_most,
-            bounds=group_bounds(pairs.n_est_obs),
-            alternative=alternative,
-        )
+        return cz_event, below, at_most
+
+    @property
+    def cz_event(self) -> np.ndarray:
+        """(R, E) Corrado-Zivney event-day values: ``SAR_i,tau = AR / s_i`` divided by the s.d.
+        (divisor ``N_tau - 1``) of the scope's SARs on that day (NaN with fewer than 2)."""
+        return self._corrado_zivney[0]
+
+    @property
+    def cz_below(self) -> np.ndarray:
+        """(R, E) numbers of the pair's estimation SARs ``<`` each ``cz_event`` value."""
+        return self._corrado_zivney[1]
+
+    @property
+    def cz_at_most(self) -> np.ndarray:
+        """(R, E) numbers of the pair's estimation SARs ``<=`` each ``cz_event`` value."""
+        return self._corrado_zivney[2]
 
 
 def scope_order(n_est_obs: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -20,6 +20,8 @@ Conventions shared by all of them
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import stats
 
@@ -151,8 +153,8 @@ def sign(scope: ScopeData, cs: Sections) -> TestResult:
     twice the smaller tail, at most 1). The normal approximation rejects more than its
     level on the binomial lattice (6.5% at N = 50, docs/validation.md).
     """
-    x, m = cs.values, cs.members
-    nonzero = m & (x != 0)
+    x = cs.values
+    nonzero = nonzero_members(cs)
     n = nonzero.sum(axis=1)
     positive = (nonzero & (x > 0)).sum(axis=1)
     result = TestResult.start(n, "binomial")
@@ -347,8 +349,8 @@ def wilcoxon(scope: ScopeData, cs: Sections) -> TestResult:
     the average ranks of ``|x_i|`` over positive ``x_i``; ``z = (W+ - N(N+1)/4) /
     sqrt(N(N+1)(2N+1)/24)``, no tie or continuity correction; reference N(0,1).
     """
-    x, m = cs.values, cs.members
-    nonzero = m & (x != 0)
+    x = cs.values
+    nonzero = nonzero_members(cs)
     n = nonzero.sum(axis=1).astype(float)
     result = TestResult.start(n, "normal")
     ranks = average_ranks(np.where(nonzero, np.abs(x), np.nan))
@@ -360,6 +362,30 @@ def wilcoxon(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+def nonzero_members(cs: Sections) -> np.ndarray:
+    """Members with a nonzero ``x_i`` (the sample of the sign and Wilcoxon tests)."""
+    return cs.members & (cs.values != 0)
+
+
+SAMPLES: dict[str, tuple[str, Callable[[Sections], np.ndarray]]] = {
+    "cs_t": ("t", lambda cs: cs.members),
+    "patell": ("normal", lambda cs: cs.std_members),
+    "bmp": ("t", lambda cs: cs.std_members),
+    "sign": ("binomial", nonzero_members),
+    "gen_sign": ("normal", lambda cs: cs.members),
+    "wilcoxon": ("normal", nonzero_members),
+}
+"""Reference distribution and sample (members used, ``n``) of each test that assumes
+independent pairs: all a row of such a test shows where it is withheld (:func:`withheld`)."""
+
+
+def withheld(test_id: str, cs: Sections) -> TestResult:
+    """The result of a test that is not reported in any of the K cross-sections: its ``n`` and
+    distribution, no statistic (the same row as computing it and then masking it)."""
+    distribution, sample = SAMPLES[test_id]
+    return TestResult.start(sample(cs).sum(axis=1), distribution)
 
 
 def _t_of_mean(x: np.ndarray, m: np.ndarray) -> TestResult:

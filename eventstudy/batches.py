@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from eventstudy import inference
-from eventstudy.inference.kernels import MIN_PAIRS, pair_slices
+from eventstudy.inference.kernels import pair_slices
 from eventstudy.panel import AbnormalPanel
 from eventstudy.scopes import Scope
 

@@ -190,3 +190,37 @@ def test_pair_tests_carry_each_pairs_own_labels():
         "event_id"
     ].tolist()
     assert list(rows.columns) == inference.TEST_COLUMNS
+
+
+def test_pair_table_rows_equal_sorting_the_scope_again():
+    """A scope's inputs taken from the panel's compact per-pair table (ranks doubled as
+    integers, sorted SARs rebuilt from positions) are those of sorting its pairs afresh."""
+    from test_inference_scopes import _synthetic_panel
+
+    from eventstudy.inference.sections import PairTable
+
+    panel = _synthetic_panel(2)
+    table = PairTable.concat([PairTable.build(panel, slice(0, 31)),
+                              PairTable.build(panel, slice(31, panel.n_pairs))])
+    rows = np.array([40, 3, 15, 10, 11, 12, 59, 0, 20])  # no data, s2 = 0, ties, few residuals
+    taken = table.take(rows)
+    sub = panel.subset(rows)
+    est = sub.is_estimation & np.isfinite(sub.ar)
+    residuals = np.where(est, sub.ar, np.nan)
+    scale = np.where(sub.s2 > 0, np.sqrt(sub.s2), np.nan)
+    for got, values in ((taken.est_ar_sorted, residuals),
+                        (taken.est_sar_sorted, residuals / scale[:, None])):
+        want = SortedRows.build(values)
+        np.testing.assert_array_equal(got.rank, want.rank)
+        np.testing.assert_array_equal(got.position, want.position)
+        np.testing.assert_array_equal(got.size, want.size)
+    sar = taken.est_sar_sorted
+    want = SortedRows.build(residuals / scale[:, None])
+    np.testing.assert_array_equal(sar.values[:, : want.values.shape[1]], want.values)
+    queries = np.where(np.isfinite(sub.ar), sub.ar / scale[:, None], np.nan)
+    for got, expected in zip(sar.count_below(queries), want.count_below(queries)):
+        np.testing.assert_array_equal(got, expected)
+    below, at_most = SortedRows.build(residuals).count_below(sub.ar[:, sub.event_start:])
+    np.testing.assert_array_equal(taken.ar_below, below)
+    np.testing.assert_array_equal(taken.ar_at_most, at_most)
+    np.testing.assert_array_equal(taken.est_residuals, residuals)

@@ -247,11 +247,12 @@ class SortedRows:
         """
         size = (position >= 0).sum(axis=1).astype(np.int64)
         padded = None
-        if values is not None:
+        if values is not None:  # NaN cells (position -1) go to the last column, NaN padding
             width = 1 << int(size.max(initial=0)).bit_length()  # > every size
             padded = np.full((len(size), width), np.nan)
-            row, column = np.nonzero(position >= 0)
-            padded[row, position[row, column]] = values[row, column]
+            column = np.where(position >= 0, position, width - 1)
+            flat = column + width * np.arange(len(size))[:, None]
+            padded.ravel()[flat.ravel()] = values.ravel()
         return cls(values=padded, size=size, position=position, rank=rank, order=None)
 
     def take(self, rows: np.ndarray) -> SortedRows:

@@ -48,6 +48,7 @@ def window_rank_sums(
     weights: np.ndarray,
     centres: np.ndarray,
     bounds: np.ndarray,
+    memo: dict | None = None,
 ) -> RankSums:
     """Weighted, centred rank sums when each cross-section adds its own days' values.
 
@@ -71,6 +72,10 @@ def window_rank_sums(
         ``w_ki`` and ``c_ki``; ``w_ki`` is constant within each group of ``bounds``.
     bounds : ndarray of int
         Consecutive groups of pairs (:func:`~eventstudy.inference.kernels.group_bounds`).
+    memo : dict, optional
+        Shift sums by (day, member set), shared by calls with the same ``est_sorted``,
+        ``below``, ``at_most`` and ``bounds`` (e.g. a scope's days and its windows, which
+        mostly hold the same pairs on a day). The sums are exact, so a kept one is the same.
 
     Returns
     -------
@@ -88,8 +93,9 @@ def window_rank_sums(
         sections = np.flatnonzero(selector[:, day])
         if len(sections) == 0:
             continue
-        shifts = added_value_shifts(
-            est_sorted.position, below[:, day], at_most[:, day], members[sections], bounds
+        shifts = _day_shifts(
+            est_sorted.position, below[:, day], at_most[:, day], members[sections], bounds,
+            memo, day,
         )
         estimation[sections] += np.einsum("kg,kgt->kt", group_weight[sections], shifts)
     event = np.zeros(selector.shape)
@@ -103,6 +109,26 @@ def window_rank_sums(
         deviation = np.where(members[k][:, None], rank - centres[k][:, None], 0.0)
         event[k, days] = weighted[k] @ deviation
     return RankSums(estimation=estimation, counts=counts, event=event)
+
+
+def _day_shifts(
+    position: np.ndarray,
+    below: np.ndarray,
+    at_most: np.ndarray,
+    members: np.ndarray,
+    bounds: np.ndarray,
+    memo: dict | None,
+    day: int,
+) -> np.ndarray:
+    """:func:`added_value_shifts` of one day's added values, kept in ``memo`` by member set."""
+    if memo is None:
+        return added_value_shifts(position, below, at_most, members, bounds)
+    keys = [(day, row.tobytes()) for row in np.packbits(members, axis=1)]
+    missing = [k for k, key in enumerate(keys) if key not in memo]
+    if missing:
+        shifts = added_value_shifts(position, below, at_most, members[missing], bounds)
+        memo.update(zip([keys[k] for k in missing], shifts))
+    return np.stack([memo[key] for key in keys])
 
 
 def member_weighted(weights: np.ndarray, matrix: np.ndarray) -> np.ndarray:

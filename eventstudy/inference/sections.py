@@ -269,6 +269,9 @@ class ScopeData:
         :func:`scope_order` puts each number's pairs together).
     alternative : str
         Alternative hypothesis, for the tests whose p-value is not parametric.
+    shift_memo : dict
+        Rank shift sums a rank test keeps for the scope's days and windows
+        (:func:`~eventstudy.inference.ranks.window_rank_sums`), by test.
 
     The scope-dependent inputs below are computed when a test first reads them.
     """
@@ -277,6 +280,7 @@ class ScopeData:
     bounds: np.ndarray
     alternative: str = "two-sided"
     r_bar_memo: dict = field(default_factory=dict)
+    shift_memo: dict = field(default_factory=dict)
 
     @classmethod
     def build(cls, pairs: PairInputs, alternative: str = "two-sided") -> ScopeData:

@@ -219,6 +219,7 @@ def corrado(scope: ScopeData, cs: Sections) -> TestResult:
         np.ones(m.shape),
         centres,
         scope.bounds,
+        scope.shift_memo.setdefault("corrado", {}),
     )
     has = sums.counts > 0
     est_mean = np.where(has, sums.estimation / np.where(has, sums.counts, 1.0), 0.0)
@@ -265,6 +266,7 @@ def corrado_zivney(scope: ScopeData, cs: Sections) -> TestResult:
         1.0 / size,
         size / 2.0,
         scope.bounds,
+        scope.shift_memo.setdefault("corrado_zivney", {}),
     )
     has = sums.counts > 0
     n_cols = has.sum(axis=1) + cs.length

@@ -161,12 +161,17 @@ class PairTable:
 
 def _doubled(rank: np.ndarray, dtype: type) -> np.ndarray:
     """Average ranks (integers or halves, NaN where missing) as ``2 rank`` integers, -1 missing."""
-    return np.where(np.isfinite(rank), 2.0 * rank, -1.0).astype(dtype)
+    doubled = np.multiply(rank, 2.0)
+    doubled[np.isnan(doubled)] = -1.0
+    return doubled.astype(dtype)
 
 
 def _halved(doubled: np.ndarray) -> np.ndarray:
     """The ranks :func:`_doubled` stored (exact)."""
-    return np.where(doubled >= 0, 0.5 * doubled, np.nan)
+    rank = doubled.astype(float)
+    rank *= 0.5
+    rank[doubled < 0] = np.nan
+    return rank
 
 
 @dataclass(frozen=True)

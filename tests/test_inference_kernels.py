@@ -224,3 +224,26 @@ def test_pair_table_rows_equal_sorting_the_scope_again():
     np.testing.assert_array_equal(taken.ar_below, below)
     np.testing.assert_array_equal(taken.ar_at_most, at_most)
     np.testing.assert_array_equal(taken.est_residuals, residuals)
+
+
+def test_scaled_rows_equal_sorting_the_scaled_values_again():
+    """Dividing rows by a positive scale keeps their order; ties it creates (neighbours that
+    differ in the last bits), an infinite scale (all zeros) and a NaN scale (row missing) give
+    the ranks and sorted values of sorting the divided values afresh."""
+    rng = np.random.default_rng(5)
+    values = rng.normal(0, 0.01, (6, 30))
+    values[rng.random(values.shape) < 0.1] = np.nan
+    values[1, 5] = np.nextafter(values[1, 4], np.inf)  # distinct, equal once divided below
+    values[2, :4] = values[2, 10]  # ties before and after
+    scale = np.array([0.02, 1.0e306, 0.5, np.inf, np.nan, 1.0])  # 1e306: subnormal quotients
+    original = SortedRows.build(values)
+    with np.errstate(invalid="ignore"):
+        want = SortedRows.build(values / scale[:, None], like=original)
+        got = original.scaled(scale)
+    assert len(set(got.values[1, : got.size[1]])) < got.size[1]  # a tie the division created
+    for name in ("size", "position", "rank"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+    np.testing.assert_array_equal(got.values[:, : want.values.shape[1]], want.values)
+    queries = rng.normal(0, 1, (6, 4))
+    for a, b in zip(got.count_below(queries), want.count_below(queries)):
+        np.testing.assert_array_equal(a, b)

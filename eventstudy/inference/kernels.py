@@ -255,6 +255,33 @@ class SortedRows:
             padded.ravel()[flat.ravel()] = values.ravel()
         return cls(values=padded, size=size, position=position, rank=rank, order=None)
 
+    def scaled(self, scale: np.ndarray) -> SortedRows:
+        """The rows of ``values / scale`` (one positive scale per row; a NaN scale makes the row
+        missing), as :meth:`build` with ``like=self`` would give them, without sorting again.
+
+        Division by a positive number keeps the order, so only the ranks of rows where it
+        creates ties (values that differed in their last bits) are averaged again.
+        """
+        usable = scale > 0
+        divisor = np.where(usable, scale, np.nan)[:, None]
+        size = np.where(usable, self.size, 0)
+        width = 1 << int(size.max(initial=0)).bit_length()  # > every size
+        values = np.ascontiguousarray(self.values[:, :width] / divisor)
+        position = np.where(usable[:, None], self.position, -1).astype(self.position.dtype)
+        rank = np.where(usable[:, None], self.rank, np.nan)
+        before = self.values[:, 1:width] == self.values[:, : width - 1]
+        new_ties = np.flatnonzero(((values[:, 1:] == values[:, :-1]) & ~before).any(axis=1))
+        if len(new_ties):
+            ordered = values[new_ties]
+            average = _tied_average_ranks(ordered)
+            average[np.isnan(ordered)] = np.nan
+            kept = min(width, self.order.shape[1])  # sorted cells beyond a row's width: NaN
+            rows = rank[new_ties]
+            np.put_along_axis(rows, self.order[new_ties, :kept], average[:, :kept], axis=1)
+            rank[new_ties] = rows
+        return SortedRows(values=values, size=size, position=position, rank=rank,
+                          order=self.order)
+
     def take(self, rows: np.ndarray) -> SortedRows:
         """The rows ``rows`` (integer index); ``self`` when ``rows`` are all rows in order."""
         if is_every_row(rows, len(self.size)):

@@ -1,7 +1,8 @@
 """What the cross-sectional statistics read: per-pair inputs, cross-sections, one scope.
 
-* :class:`PairInputs` -- everything that belongs to a pair alone (its abnormal returns,
-  variances, sorted estimation residuals), computed once per panel;
+* :class:`PairTable` -- everything that belongs to a pair alone (its abnormal returns,
+  variances, ranked estimation residuals), computed once per panel, and
+  :class:`PairInputs`, the rows of one scope's pairs;
 * :class:`Sections` -- K cross-sections of the event period: each event day (``L2 = 1``) or
   each CAR window, with every pair's AR/CAR, SAR/SCAR and BHAR;
 * :class:`ScopeData` -- the pairs of one scope and what depends on which pairs are in it
@@ -23,42 +24,92 @@ from eventstudy.inference.kernels import (
     CorrelationStructure,
     SortedRows,
     group_bounds,
-    is_every_row,
     mean_sd,
 )
 from eventstudy.panel import AbnormalPanel
 
 
-@dataclass(frozen=True)
 class PairInputs:
-    """Per-pair arrays of a scope's pairs (:meth:`PairTable.take`), in the scope's order.
+    """Per-pair arrays of a scope's pairs, in the scope's order (:meth:`PairTable.take`).
 
-    Columns ``T`` are the panel's event-time grid; ``E`` its event-period days.
+    Columns ``T`` are the panel's event-time grid; ``E`` its event-period days. Each array
+    is taken from the panel's :class:`PairTable` when a test first reads it.
     """
 
-    event_ar: np.ndarray  # (N, E) abnormal returns of the event period
-    variance_factor: np.ndarray  # (N, E) C_i,tau
-    scale: np.ndarray  # (N,) s_i, NaN where s2 <= 0
-    dof: np.ndarray  # (N,) L1 - k
-    est_mask: np.ndarray  # (N, T) bool, finite estimation residual
-    est_weight: np.ndarray  # (N, T) est_mask as 0/1 floats
-    est_resid: np.ndarray  # (N, T) estimation residuals, 0 outside est_mask
-    est_residuals: np.ndarray  # (N, T) estimation residuals, NaN outside est_mask
-    n_est_obs: np.ndarray  # (N,) number of estimation residuals
-    est_ar_sorted: SortedRows  # ranks and positions of the estimation residuals (Corrado)
-    est_sar_sorted: SortedRows  # estimation SARs (Corrado-Zivney, GRANK)
-    ar_below: np.ndarray  # (N, E) estimation residuals < each event AR
-    ar_at_most: np.ndarray  # (N, E) estimation residuals <= each event AR
+    def __init__(self, table: PairTable, rows: np.ndarray) -> None:
+        self._table = table
+        self._rows = np.asarray(rows)
 
-    def take(self, rows: np.ndarray) -> PairInputs:
-        """The pairs ``rows`` (integer index); ``self`` when ``rows`` are all pairs in order."""
-        if is_every_row(rows, len(self.scale)):
-            return self
-        taken = {}
-        for name in (f.name for f in fields(self)):
-            value = getattr(self, name)
-            taken[name] = value.take(rows) if isinstance(value, SortedRows) else value[rows]
-        return PairInputs(**taken)
+    def _taken(self, name: str) -> np.ndarray:
+        return getattr(self._table, name)[self._rows]
+
+    @cached_property
+    def event_ar(self) -> np.ndarray:
+        """(N, E) abnormal returns of the event period."""
+        return self._taken("event_ar")
+
+    @cached_property
+    def variance_factor(self) -> np.ndarray:
+        """(N, E) ``C_i,tau``."""
+        return self._taken("variance_factor")
+
+    @cached_property
+    def scale(self) -> np.ndarray:
+        """(N,) ``s_i``, NaN where ``s2 <= 0``."""
+        return self._taken("scale")
+
+    @cached_property
+    def dof(self) -> np.ndarray:
+        """(N,) ``L1 - k``."""
+        return self._taken("dof")
+
+    @cached_property
+    def n_est_obs(self) -> np.ndarray:
+        """(N,) number of estimation residuals."""
+        return self._taken("n_est_obs")
+
+    @cached_property
+    def est_mask(self) -> np.ndarray:
+        """(N, T) bool, finite estimation residual."""
+        return self._taken("est_mask")
+
+    @cached_property
+    def est_weight(self) -> np.ndarray:
+        """(N, T) ``est_mask`` as 0/1 floats."""
+        return self.est_mask.astype(float)
+
+    @cached_property
+    def est_resid(self) -> np.ndarray:
+        """(N, T) estimation residuals, 0 outside ``est_mask``."""
+        return self._taken("est_resid")
+
+    @cached_property
+    def est_residuals(self) -> np.ndarray:
+        """(N, T) estimation residuals, NaN outside ``est_mask``."""
+        return np.where(self.est_mask, self.est_resid, np.nan)
+
+    @cached_property
+    def est_ar_sorted(self) -> SortedRows:
+        """Ranks and sorted positions of the estimation residuals (Corrado)."""
+        return SortedRows.from_positions(self._taken("ar_position"), _halved(self._taken("ar_rank2")))
+
+    @cached_property
+    def est_sar_sorted(self) -> SortedRows:
+        """The estimation SARs ``AR / s_i``, sorted (Corrado-Zivney, GRANK)."""
+        sar = np.where(self.est_mask, self.est_resid / self.scale[:, None], np.nan)
+        return SortedRows.from_positions(
+            self._taken("sar_position"), _halved(self._taken("sar_rank2")), sar
+        )
+
+    @cached_property
+    def ar_below(self) -> np.ndarray:
+        """(N, E) estimation residuals ``<`` each event AR."""
+        return self._taken("ar_below")
+
+    @cached_property
+    def ar_at_most(self) -> np.ndarray:
+        """(N, E) estimation residuals ``<=`` each event AR."""
+        return self._taken("ar_at_most")
 
 
 @dataclass(frozen=True)
@@ -96,10 +147,8 @@ class PairTable:
         s2 = np.asarray(panel.s2[rows], dtype=float)
         est_mask = np.asarray(panel.is_estimation[rows], dtype=bool) & np.isfinite(ar)
         scale = np.where(s2 > 0, np.sqrt(s2), np.nan)
-        est_residuals = np.where(est_mask, ar, np.nan)
-        est_sar = np.where(est_mask, ar / scale[:, None], np.nan)
-        ar_sorted = SortedRows.build(est_residuals)
-        sar_sorted = SortedRows.build(est_sar, like=ar_sorted)
+        ar_sorted = SortedRows.build(np.where(est_mask, ar, np.nan))
+        sar_sorted = ar_sorted.scaled(scale)  # SAR = AR / s_i, sorted as the ARs
         event_ar = np.ascontiguousarray(ar[:, start:])  # as a take would give: same sums
         below, at_most = ar_sorted.count_below(event_ar)
         rank_type = np.int16 if 2 * ar.shape[1] < np.iinfo(np.int16).max else np.int32
@@ -132,31 +181,7 @@ class PairTable:
 
     def take(self, rows: np.ndarray) -> PairInputs:
         """The scope inputs of the pairs ``rows`` (integer index, in that order)."""
-        est_mask = self.est_mask[rows]
-        est_resid = self.est_resid[rows]
-        scale = self.scale[rows]
-        n_est_obs = self.n_est_obs[rows]
-        sar_position = self.sar_position[rows]
-        est_sar = np.where(est_mask, est_resid / scale[:, None], np.nan)
-        return PairInputs(
-            event_ar=self.event_ar[rows],
-            variance_factor=self.variance_factor[rows],
-            scale=scale,
-            dof=self.dof[rows],
-            est_mask=est_mask,
-            est_weight=est_mask.astype(float),
-            est_resid=est_resid,
-            est_residuals=np.where(est_mask, est_resid, np.nan),
-            n_est_obs=n_est_obs,
-            est_ar_sorted=SortedRows.from_positions(
-                self.ar_position[rows], _halved(self.ar_rank2[rows]), None
-            ),
-            est_sar_sorted=SortedRows.from_positions(
-                sar_position, _halved(self.sar_rank2[rows]), est_sar
-            ),
-            ar_below=self.ar_below[rows],
-            ar_at_most=self.ar_at_most[rows],
-        )
+        return PairInputs(self, rows)
 
 
 def _doubled(rank: np.ndarray, dtype: type) -> np.ndarray:

@@ -7,6 +7,7 @@ rows; NaN marks a missing cell.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -254,6 +255,16 @@ class SortedRows:
             flat = column + width * np.arange(len(size))[:, None]
             padded.ravel()[flat.ravel()] = values.ravel()
         return cls(values=padded, size=size, position=position, rank=rank, order=None)
+
+    @cached_property
+    def rank_or_zero(self) -> np.ndarray:
+        """``rank`` with 0 where the cell is missing (for sums of ranks)."""
+        return np.where(np.isfinite(self.rank), self.rank, 0.0)
+
+    @cached_property
+    def observed(self) -> np.ndarray:
+        """1.0 where the cell has a value, 0.0 where it is missing."""
+        return (self.position >= 0).astype(float)
 
     def scaled(self, scale: np.ndarray) -> SortedRows:
         """The rows of ``values / scale`` (one positive scale per row; a NaN scale makes the row

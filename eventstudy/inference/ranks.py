@@ -82,8 +82,7 @@ def window_rank_sums(
     RankSums
     """
     weighted = np.where(members, weights, 0.0)
-    est_rank = np.where(np.isfinite(est_sorted.rank), est_sorted.rank, 0.0)
-    est_weight = (est_sorted.position >= 0).astype(float)
+    est_rank, est_weight = est_sorted.rank_or_zero, est_sorted.observed
     estimation = member_weighted(weighted, est_rank) - member_weighted(
         weighted * centres, est_weight
     )
@@ -154,6 +153,8 @@ def one_value_rank_sums(
     members: np.ndarray,
     weights: np.ndarray,
     bounds: np.ndarray,
+    needed: np.ndarray | None = None,
+    memo: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """GRANK: weighted rank sums when each pair adds one value per cross-section.
 
@@ -168,6 +169,12 @@ def one_value_rank_sums(
         Constant within each group of ``bounds``.
     bounds : ndarray of int
         Consecutive groups of pairs.
+    needed : ndarray of bool, shape (K,), optional
+        Cross-sections whose sums are used (default all); the rank shifts of the others are
+        not computed and their ``estimation`` is meaningless.
+    memo : dict, optional
+        Exact rank-shift sums by (added values, members), shared by calls with the same
+        ``est_sorted`` and ``bounds`` (a one-day window adds the values of its day).
 
     Returns
     -------
@@ -179,12 +186,24 @@ def one_value_rank_sums(
         Members with an estimation value on column t.
     """
     weighted = np.where(members, weights, 0.0)
-    est_rank = np.where(np.isfinite(est_sorted.rank), est_sorted.rank, 0.0)
-    est_weight = (est_sorted.position >= 0).astype(float)
+    est_rank, est_weight = est_sorted.rank_or_zero, est_sorted.observed
     value = np.where(members, added, np.nan)
     below, at_most = est_sorted.count_below(value.T)  # (R, K)
     below, at_most = below.T, at_most.T
-    shifts = added_value_shifts(est_sorted.position, below, at_most, members, bounds)
+    needed = np.ones(len(members), dtype=bool) if needed is None else np.asarray(needed, bool)
+    memo = {} if memo is None else memo
+    keys = [
+        (row.tobytes(), bits.tobytes()) for row, bits in zip(value, np.packbits(members, axis=1))
+    ]
+    todo = [k for k in np.flatnonzero(needed) if keys[k] not in memo]
+    if todo:
+        found = added_value_shifts(
+            est_sorted.position, below[todo], at_most[todo], members[todo], bounds
+        )
+        memo.update(zip([keys[k] for k in todo], found))
+    shifts = np.zeros((len(members), len(bounds) - 1, est_sorted.position.shape[1]))
+    for k in np.flatnonzero(needed):
+        shifts[k] = memo[keys[k]]
     estimation = member_weighted(weighted, est_rank) + np.einsum(
         "kg,kgt->kt", weights[:, bounds[:-1]], shifts
     )

@@ -28,6 +28,7 @@ from scipy import stats
 from eventstudy.inference.kernels import (
     average_ranks,
     distinct_rows,
+    group_bounds,
     is_constant,
     mean_sd,
     member_sums,
@@ -218,7 +219,7 @@ def corrado(scope: ScopeData, cs: Sections) -> TestResult:
         cs.selector,
         np.ones(m.shape),
         centres,
-        scope.bounds,
+        group_bounds(np.zeros(m.shape[1])),  # unit weights: one group (exact sums either way)
         scope.shift_memo.setdefault("corrado", {}),
     )
     has = sums.counts > 0
@@ -329,7 +330,9 @@ def grank(scope: ScopeData, cs: Sections) -> TestResult:
     inverse_size = 1.0 / (pairs.n_est_obs + 1.0)
     weights = np.broadcast_to(inverse_size, m.shape).copy()
     rank_sums, zero_rank_sum, counts = one_value_rank_sums(
-        pairs.est_sar_sorted, gsar, m, weights, scope.bounds
+        pairs.est_sar_sorted, gsar, m, weights, scope.bounds,
+        needed=result.note == "",  # a section with a reason already has no statistic
+        memo=scope.shift_memo.setdefault("grank", {}),
     )
     u_sums = rank_sums - 0.5 * counts
     u_zero = zero_rank_sum - 0.5 * n

@@ -37,6 +37,12 @@ class RankSums:
     counts: np.ndarray
     event: np.ndarray
 
+    @classmethod
+    def total(cls, parts: list[RankSums]) -> RankSums:
+        """The sums over the union of disjoint sets of pairs (exact when the parts are)."""
+        return cls(*(np.sum([getattr(p, name) for p in parts], axis=0)
+                     for name in ("estimation", "counts", "event")))
+
 
 def window_rank_sums(
     est_sorted: SortedRows,

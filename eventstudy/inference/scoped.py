@@ -24,6 +24,7 @@ from eventstudy.inference import statistics as st
 from eventstudy.inference.bootstrap import skew_t_test
 from eventstudy.inference.kernels import distinct_rows, pair_slices, r_bar_from_sums
 from eventstudy.inference.pvalues import check_alternative, parametric_p_value
+from eventstudy.inference.ranks import RankSums
 from eventstudy.inference.result import TestResult
 from eventstudy.inference.sections import PairTable, ScopeData, Sections, scope_order
 from eventstudy.panel import AbnormalPanel
@@ -143,8 +144,11 @@ def scoped_tests(
         assume_independent=assume_independent, pairs_per_slice=pairs_per_slice,
     )
     battery.test_ids = TEST_IDS if tests is None else tuple(t for t in TEST_IDS if t in tests)
+    members = [np.flatnonzero(np.asarray(scope.rows, dtype=bool)) for scope in scopes]
+    known = _CorradoParts.build(battery, scopes) if "corrado" in battery.test_ids else None
     blocks = [
-        battery.scope_block(np.flatnonzero(np.asarray(scope.rows, dtype=bool))) for scope in scopes
+        battery.scope_block(rows, None if known is None else known.scope_sums(position))
+        for position, rows in enumerate(members)
     ]
     if not blocks:
         return frames.empty(frames.TEST_COLUMNS)
@@ -299,8 +303,9 @@ class _Battery:
             assume_independent,
         )
 
-    def scope_block(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        """Output columns of one scope (all but the labels), rows in output order."""
+    def scope_block(self, rows: np.ndarray, rank_sums: dict | None = None) -> dict[str, np.ndarray]:
+        """Output columns of one scope (all but the labels), rows in output order;
+        ``rank_sums``: the scope's :attr:`ScopeData.rank_sums` known beforehand."""
         rows = scope_order(self.pairs.n_est_obs, rows)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             days = self.days.take(rows) if self.days is not None else None
@@ -316,6 +321,7 @@ class _Battery:
                 + [t for t in window_ids if not _withheld_everywhere(t, suppress["windows"])]
             )
             scope = ScopeData.build(self.pairs.take(rows), self.alternative)
+            scope.rank_sums.update(rank_sums or {})
             if computed & _READS_R_BAR:
                 _prefill_r_bar(scope, [s.std_members for s in (days, windows) if s is not None])
             parts = []
@@ -436,6 +442,50 @@ _BLOCK_DTYPES = {
     "is_day": bool, "window": np.int64,
 }
 """Columns of a scope's block (:meth:`_Battery._columns`), for a block without rows."""
+
+
+@dataclass
+class _CorradoParts:
+    """Corrado's rank sums of every scope from those of the parts its pairs fall into.
+
+    A pair belongs to its event's scope and to pooled ones (category, tag); the parts are the
+    sets of pairs that belong to the same scopes. Corrado's ranks are the pair's own
+    (time-series ranks, the same in every scope) and its sums are exact, so a scope's sums are
+    its parts' sums added up, and each pair's ranks are shifted once, not once per scope.
+    """
+
+    contains: np.ndarray  # (S, P) scope s holds part p
+    sums: list[dict]  # per part: {is_window: RankSums}
+
+    @classmethod
+    def build(cls, battery: _Battery, scopes: Sequence[Scope]) -> _CorradoParts | None:
+        """The parts of ``scopes`` (None when no pair belongs to two scopes: nothing to share)."""
+        if not scopes:
+            return None
+        held = np.array([np.asarray(scope.rows, dtype=bool) for scope in scopes])
+        used = np.flatnonzero(held.any(axis=0))
+        if held.sum() == len(used):
+            return None
+        packed = np.ascontiguousarray(np.packbits(held[:, used], axis=0).T)
+        keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+        _, first, part = np.unique(keys, return_index=True, return_inverse=True)
+        part = part.ravel()
+        sums = []
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for p in range(len(first)):
+                rows = used[part == p]
+                pairs, memo = battery.pairs.take(rows), {}
+                sums.append({
+                    sections.is_window: st.corrado_rank_sums(pairs, sections.take(rows), memo)
+                    for sections in (battery.days, battery.windows) if sections is not None
+                })
+        return cls(held[:, used[first]], sums)
+
+    def scope_sums(self, position: int) -> dict:
+        """:attr:`ScopeData.rank_sums` of scope ``position``."""
+        parts = [self.sums[p] for p in np.flatnonzero(self.contains[position])]
+        return {("corrado", is_window): RankSums.total([part[is_window] for part in parts])
+                for is_window in parts[0]} if parts else {}
 
 
 _READS_R_BAR = frozenset({"kp_bmp", "kp_patell", "grank"})

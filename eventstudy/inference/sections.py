@@ -302,6 +302,9 @@ class ScopeData:
     shift_memo : dict
         Rank shift sums a rank test keeps for the scope's days and windows
         (:func:`~eventstudy.inference.ranks.window_rank_sums`), by test.
+    rank_sums : dict
+        Rank sums known before the tests run, by (test, is_window) (e.g. Corrado's, added
+        up from the parts of a pooled scope).
 
     The scope-dependent inputs below are computed when a test first reads them.
     """
@@ -311,6 +314,7 @@ class ScopeData:
     alternative: str = "two-sided"
     r_bar_memo: dict = field(default_factory=dict)
     shift_memo: dict = field(default_factory=dict)
+    rank_sums: dict = field(default_factory=dict)
 
     @classmethod
     def build(cls, pairs: PairInputs, alternative: str = "two-sided") -> ScopeData:

@@ -34,9 +34,9 @@ from eventstudy.inference.kernels import (
     member_sums,
     r_bar_from_sums,
 )
-from eventstudy.inference.ranks import one_value_rank_sums, window_rank_sums
+from eventstudy.inference.ranks import RankSums, one_value_rank_sums, window_rank_sums
 from eventstudy.inference.result import TestResult
-from eventstudy.inference.sections import ScopeData, Sections
+from eventstudy.inference.sections import PairInputs, ScopeData, Sections
 
 # 1 + (N - 1) r_bar at or below this is treated as zero (Kolari-Pynnonen factor undefined).
 KP_FLOOR = 1e-10
@@ -204,24 +204,13 @@ def corrado(scope: ScopeData, cs: Sections) -> TestResult:
     and the L2 days). ``Z = sqrt(L2) (mean of K_it - Kbar_i over the N pairs and L2 days) /
     S_K`` (a day is a one-day window); reference N(0,1).
     """
-    pairs = scope.pairs
     m = cs.members
     n = m.sum(axis=1)
     result = TestResult.start(n, "normal")
     length = cs.length.astype(float)
-    centres = (pairs.n_est_obs[None, :] + length[:, None] + 1.0) / 2.0
-    sums = window_rank_sums(
-        pairs.est_ar_sorted,
-        pairs.event_ar,
-        pairs.ar_below,
-        pairs.ar_at_most,
-        m,
-        cs.selector,
-        np.ones(m.shape),
-        centres,
-        group_bounds(np.zeros(m.shape[1])),  # unit weights: one group (exact sums either way)
-        scope.shift_memo.setdefault("corrado", {}),
-    )
+    sums = scope.rank_sums.get(("corrado", cs.is_window))
+    if sums is None:
+        sums = corrado_rank_sums(scope.pairs, cs, scope.shift_memo.setdefault("corrado", {}))
     has = sums.counts > 0
     est_mean = np.where(has, sums.estimation / np.where(has, sums.counts, 1.0), 0.0)
     event_mean = sums.event / n[:, None]
@@ -234,6 +223,29 @@ def corrado(scope: ScopeData, cs: Sections) -> TestResult:
     result.fail(n < 1, "no pairs with data")
     result.fail(~(s_k > 0), "zero rank dispersion")
     return result.finish(np.sqrt(length) * window_mean / s_k)
+
+
+def corrado_rank_sums(pairs: PairInputs, cs: Sections, memo: dict | None = None) -> RankSums:
+    """The rank sums of :func:`corrado` over the members of ``cs`` among ``pairs``.
+
+    Every weight is 1 and every rank and centre an integer or a half, so the sums are exact:
+    the sums of a set of pairs are the sums of its parts' sums, in any order (a pooled
+    scope's from its parts, :func:`eventstudy.inference.scoped.scoped_tests`).
+    """
+    length = cs.length.astype(float)
+    centres = (pairs.n_est_obs[None, :] + length[:, None] + 1.0) / 2.0
+    return window_rank_sums(
+        pairs.est_ar_sorted,
+        pairs.event_ar,
+        pairs.ar_below,
+        pairs.ar_at_most,
+        cs.members,
+        cs.selector,
+        np.ones(cs.members.shape),
+        centres,
+        group_bounds(np.zeros(cs.members.shape[1])),  # unit weights: one group
+        memo,
+    )
 
 
 def corrado_zivney(scope: ScopeData, cs: Sections) -> TestResult:

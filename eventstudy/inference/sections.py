@@ -71,7 +71,7 @@ class PairInputs:
     @cached_property
     def est_mask(self) -> np.ndarray:
         """(N, T) bool, finite estimation residual."""
-        return self._taken("est_mask")
+        return self._position >= 0
 
     @cached_property
     def est_weight(self) -> np.ndarray:
@@ -91,15 +91,20 @@ class PairInputs:
     @cached_property
     def est_ar_sorted(self) -> SortedRows:
         """Ranks and sorted positions of the estimation residuals (Corrado)."""
-        return SortedRows.from_positions(self._taken("ar_position"), _halved(self._taken("ar_rank2")))
+        return SortedRows.from_positions(self._position, _halved(self._taken("ar_rank2")))
 
     @cached_property
     def est_sar_sorted(self) -> SortedRows:
         """The estimation SARs ``AR / s_i``, sorted (Corrado-Zivney, GRANK)."""
         sar = np.where(self.est_mask, self.est_resid / self.scale[:, None], np.nan)
-        return SortedRows.from_positions(
-            self._taken("sar_position"), _halved(self._taken("sar_rank2")), sar
-        )
+        # sorted as the residuals; a pair without a positive scale has none (SortedRows.scaled)
+        position = np.where((self.scale > 0)[:, None], self._position, -1).astype(self._position.dtype)
+        return SortedRows.from_positions(position, _halved(self._taken("sar_rank2")), sar)
+
+    @cached_property
+    def _position(self) -> np.ndarray:
+        """(N, T) sorted position of each estimation residual, -1 where there is none."""
+        return self._taken("position")
 
     @cached_property
     def ar_below(self) -> np.ndarray:
@@ -119,7 +124,7 @@ class PairTable:
     A pair's estimation residuals are sorted and ranked, and its event-period ARs placed
     among them, once per panel (these are time-series ranks within the pair: the same in
     every scope that holds it); a scope takes its pairs' rows (:meth:`take`). The table is
-    compact, about 17 bytes per pair and grid column: ranks are integers or halves and are
+    compact, about 14 bytes per pair and grid column: ranks are integers or halves and are
     kept doubled as small integers, sorted positions as small integers, and the sorted SARs
     are rebuilt on :meth:`take` from the residuals (``SAR = AR / s_i`` with ``s_i > 0``).
     """
@@ -129,11 +134,9 @@ class PairTable:
     scale: np.ndarray  # (N,)
     dof: np.ndarray  # (N,)
     n_est_obs: np.ndarray  # (N,)
-    est_mask: np.ndarray  # (N, T) bool
-    est_resid: np.ndarray  # (N, T) estimation residuals, 0 outside est_mask
-    ar_position: np.ndarray  # (N, T) sorted position of each residual, -1 where missing
+    est_resid: np.ndarray  # (N, T) estimation residuals, 0 where there is none
+    position: np.ndarray  # (N, T) sorted position of each residual, -1 where there is none
     ar_rank2: np.ndarray  # (N, T) twice its average rank, -1 where missing
-    sar_position: np.ndarray  # (N, T) the same for the SARs
     sar_rank2: np.ndarray  # (N, T)
     ar_below: np.ndarray  # (N, E)
     ar_at_most: np.ndarray  # (N, E)
@@ -160,11 +163,9 @@ class PairTable:
             scale=scale,
             dof=np.asarray(panel.n_est[rows] - panel.k[rows], dtype=float),
             n_est_obs=est_mask.sum(axis=1),
-            est_mask=est_mask,
             est_resid=np.where(est_mask, ar, 0.0),
-            ar_position=ar_sorted.position,
+            position=ar_sorted.position,
             ar_rank2=_doubled(ar_sorted.rank, rank_type),
-            sar_position=sar_sorted.position,
             sar_rank2=_doubled(sar_sorted.rank, rank_type),
             ar_below=below,
             ar_at_most=at_most,

@@ -459,7 +459,8 @@ class _CorradoParts:
 
     @classmethod
     def build(cls, battery: _Battery, scopes: Sequence[Scope]) -> _CorradoParts | None:
-        """The parts of ``scopes`` (None when no pair belongs to two scopes: nothing to share)."""
+        """The parts of ``scopes``; None when there are not fewer parts than scopes (then every
+        scope is ranked on its own: the same work or less)."""
         if not scopes:
             return None
         held = np.array([np.asarray(scope.rows, dtype=bool) for scope in scopes])
@@ -469,6 +470,8 @@ class _CorradoParts:
         packed = np.ascontiguousarray(np.packbits(held[:, used], axis=0).T)
         keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
         _, first, part = np.unique(keys, return_index=True, return_inverse=True)
+        if len(first) >= len(scopes):  # e.g. scopes of crossed partitions: no fewer, no cheaper
+            return None
         part = part.ravel()
         sums = []
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

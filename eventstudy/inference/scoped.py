@@ -311,7 +311,7 @@ class _Battery:
             days = self.days.take(rows) if self.days is not None else None
             windows = self.windows.take(rows) if self.windows is not None else None
             daily_ids = [t for t in DAILY_TEST_IDS if t in self.test_ids] if days is not None else []
-            window_ids = [t for t in self.test_ids if windows is not None]
+            window_ids = list(self.test_ids) if windows is not None else []
             suppress = {
                 "days": self._clustered(days, rows) if daily_ids else None,
                 "windows": self._clustered(windows, rows) if window_ids else None,

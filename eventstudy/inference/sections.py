@@ -98,7 +98,10 @@ class PairInputs:
         """The estimation SARs ``AR / s_i``, sorted (Corrado-Zivney, GRANK)."""
         sar = np.where(self.est_mask, self.est_resid / self.scale[:, None], np.nan)
         # sorted as the residuals; a pair without a positive scale has none (SortedRows.scaled)
-        position = np.where((self.scale > 0)[:, None], self._position, -1).astype(self._position.dtype)
+        usable = self.scale > 0
+        position = self._position
+        if not usable.all():
+            position = np.where(usable[:, None], position, -1).astype(position.dtype)
         return SortedRows.from_positions(position, _halved(self._taken("sar_rank2")), sar)
 
     @cached_property

@@ -28,16 +28,20 @@ def test_scoped_tests_in_batches_equal_one_call(size):
     _assert_frames_identical(batches.scoped_tests(panel, scopes, WINDOWS, size=size), want)
 
 
-def test_scope_batches_group_consecutive_scopes_within_the_size():
+def test_scoped_tests_prepare_each_pair_once_whatever_the_scopes_holding_it(monkeypatch):
+    """Overlapping scopes (events, a category, a tag of every pair) sort each pair once."""
+    from eventstudy.inference import sections
+
     panel = _synthetic_panel(4)
     scopes = _synthetic_scopes(panel)
-    groups = batches.scope_batches(scopes, 25)
-    assert [i for _, members in groups for i in members] == list(range(len(scopes)))
-    for rows, members in groups:
-        union = np.logical_or.reduce([scopes[i].rows for i in members])
-        assert rows.tolist() == np.flatnonzero(union).tolist()
-        assert len(rows) <= 25 or len(members) == 1  # only a scope larger than a batch exceeds it
-    assert any(len(members) > 1 for _, members in groups)  # event scopes (12 pairs each) share
+    assert sum(int(np.sum(scope.rows)) for scope in scopes) > 2 * panel.n_pairs
+    built = []
+    original = sections.PairTable.build.__func__
+    monkeypatch.setattr(sections.PairTable, "build", classmethod(
+        lambda cls, p, rows=None: built.append(range(p.n_pairs)[rows or slice(None)])
+        or original(cls, p, rows)))
+    batches.scoped_tests(panel, scopes, WINDOWS, size=25)
+    assert sorted(i for part in built for i in part) == list(range(panel.n_pairs))
 
 
 @pytest.mark.parametrize("size", [1, 11, 1000])

@@ -190,3 +190,60 @@ def test_pair_tests_carry_each_pairs_own_labels():
         "event_id"
     ].tolist()
     assert list(rows.columns) == inference.TEST_COLUMNS
+
+
+def test_pair_table_rows_equal_sorting_the_scope_again():
+    """A scope's inputs taken from the panel's compact per-pair table (ranks doubled as
+    integers, sorted SARs rebuilt from positions) are those of sorting its pairs afresh."""
+    from test_inference_scopes import _synthetic_panel
+
+    from eventstudy.inference.sections import PairTable
+
+    panel = _synthetic_panel(2)
+    table = PairTable.concat([PairTable.build(panel, slice(0, 31)),
+                              PairTable.build(panel, slice(31, panel.n_pairs))])
+    rows = np.array([40, 3, 15, 10, 11, 12, 59, 0, 20])  # no data, s2 = 0, ties, few residuals
+    taken = table.take(rows)
+    sub = panel.subset(rows)
+    est = sub.is_estimation & np.isfinite(sub.ar)
+    residuals = np.where(est, sub.ar, np.nan)
+    scale = np.where(sub.s2 > 0, np.sqrt(sub.s2), np.nan)
+    for got, values in ((taken.est_ar_sorted, residuals),
+                        (taken.est_sar_sorted, residuals / scale[:, None])):
+        want = SortedRows.build(values)
+        np.testing.assert_array_equal(got.rank, want.rank)
+        np.testing.assert_array_equal(got.position, want.position)
+        np.testing.assert_array_equal(got.size, want.size)
+    sar = taken.est_sar_sorted
+    want = SortedRows.build(residuals / scale[:, None])
+    np.testing.assert_array_equal(sar.values[:, : want.values.shape[1]], want.values)
+    queries = np.where(np.isfinite(sub.ar), sub.ar / scale[:, None], np.nan)
+    for got, expected in zip(sar.count_below(queries), want.count_below(queries)):
+        np.testing.assert_array_equal(got, expected)
+    below, at_most = SortedRows.build(residuals).count_below(sub.ar[:, sub.event_start:])
+    np.testing.assert_array_equal(taken.ar_below, below)
+    np.testing.assert_array_equal(taken.ar_at_most, at_most)
+    np.testing.assert_array_equal(taken.est_residuals, residuals)
+
+
+def test_scaled_rows_equal_sorting_the_scaled_values_again():
+    """Dividing rows by a positive scale keeps their order; ties it creates (neighbours that
+    differ in the last bits), an infinite scale (all zeros) and a NaN scale (row missing) give
+    the ranks and sorted values of sorting the divided values afresh."""
+    rng = np.random.default_rng(5)
+    values = rng.normal(0, 0.01, (6, 30))
+    values[rng.random(values.shape) < 0.1] = np.nan
+    values[1, 5] = np.nextafter(values[1, 4], np.inf)  # distinct, equal once divided below
+    values[2, :4] = values[2, 10]  # ties before and after
+    scale = np.array([0.02, 1.0e306, 0.5, np.inf, np.nan, 1.0])  # 1e306: subnormal quotients
+    original = SortedRows.build(values)
+    with np.errstate(invalid="ignore"):
+        want = SortedRows.build(values / scale[:, None], like=original)
+        got = original.scaled(scale)
+    assert len(set(got.values[1, : got.size[1]])) < got.size[1]  # a tie the division created
+    for name in ("size", "position", "rank"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+    np.testing.assert_array_equal(got.values[:, : want.values.shape[1]], want.values)
+    queries = rng.normal(0, 1, (6, 4))
+    for a, b in zip(got.count_below(queries), want.count_below(queries)):
+        np.testing.assert_array_equal(a, b)

@@ -276,3 +276,44 @@ def test_whether_a_test_is_withheld_depends_on_its_own_days_only():
                                     scopes, [(0, 0)])
     cs_t = shared[shared["scope_id"].isin(["e0", "everything"]) & (shared["test"] == "cs_t")]
     assert cs_t["p_value"].isna().all()
+
+
+def test_tests_withheld_everywhere_give_the_rows_of_computing_and_masking_them():
+    """Where a scope's pairs share an event, the tests assuming independence are not computed;
+    their rows are those of computing them (``assume_independent=True``) and withholding them:
+    the same ``n`` and distribution, no statistic, p-value, df or r_bar, the withheld note."""
+    panel = _synthetic_panel(11)
+    scopes = _synthetic_scopes(panel)
+    windows = [(0, 1), (-5, 9)]
+    got = inference.scoped_tests(panel, scopes, windows)  # NaT dates: clustered everywhere
+    computed = inference.scoped_tests(panel, scopes, windows, assume_independent=True)
+    unsized = ~computed["test"].map(lambda t: registry.CROSS_SECTIONAL_TESTS[t].robust_to_clustering)
+    masked = unsized & (computed["scope_id"] != "one-pair")  # one pair: nothing to share
+    expected = computed.copy()
+    for column in ("statistic", "p_value", "df", "r_bar"):
+        expected.loc[masked, column] = np.nan
+    expected.loc[masked, "note"] = inference.UNSIZED_NOTE
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert computed.loc[masked, "statistic"].notna().any()  # there was something to withhold
+    assert set(computed.loc[masked, "test"]) == {t for t in inference.TEST_IDS
+                                                 if not registry.CROSS_SECTIONAL_TESTS[t].robust_to_clustering}
+
+
+def test_pooled_scopes_get_the_rows_of_testing_each_scope_on_its_own():
+    """Overlapping scopes share work (each pair ranked once per panel; Corrado's exact rank
+    sums added up from the parts of the scopes): every scope's rows are, bit for bit, those of
+    a call with that scope alone."""
+    from eventstudy.inference import scoped
+
+    panel = _dated(_synthetic_panel(12), np.arange(60) * 61)  # every test reported
+    scopes = _synthetic_scopes(panel)
+    windows = [(0, 0), (0, 1), (-5, 9)]
+    battery = scoped._Battery.prepare(panel, windows, days=True, returns="simple",
+                                      alternative="two-sided")
+    parts = scoped._CorradoParts.build(battery, scopes)
+    assert parts is not None and len(parts.sums) < len(scopes)  # the shared route is taken
+    together = inference.scoped_tests(panel, scopes, windows)
+    alone = pd.concat([inference.scoped_tests(panel, [scope], windows) for scope in scopes],
+                      ignore_index=True)
+    pd.testing.assert_frame_equal(together, alone, check_exact=True)
+    assert together.loc[together["test"] == "corrado", "statistic"].notna().sum() > 50

@@ -7,6 +7,7 @@ rows; NaN marks a missing cell.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -18,6 +19,28 @@ def chunks(n_items: int, cells_per_item: int, budget: int = 2_000_000) -> list[s
     """Slices over ``n_items`` so that one slice holds about ``budget`` array cells."""
     step = max(1, budget // max(cells_per_item, 1))
     return [slice(start, start + step) for start in range(0, n_items, step)]
+
+
+MIN_PAIRS = 2
+"""Pairs of the smallest slice when the panel has more: numpy multiplies a one-column matrix
+with a matrix-vector product, whose last bit can differ from the matrix product the same
+column gets in a wider slice."""
+
+
+def pair_slices(n_pairs: int, size: int) -> list[slice]:
+    """Consecutive slices of about ``size`` pairs covering ``range(n_pairs)``, none of one pair
+    when there are more (see :data:`MIN_PAIRS`).
+
+    Examples
+    --------
+    >>> [(s.start, s.stop) for s in pair_slices(7, size=3)]
+    [(0, 3), (3, 7)]
+    """
+    size = max(int(size), MIN_PAIRS)
+    slices = [slice(start, min(start + size, n_pairs)) for start in range(0, n_pairs, size)]
+    if len(slices) > 1 and slices[-1].stop - slices[-1].start < MIN_PAIRS:
+        slices[-2:] = [slice(slices[-2].start, n_pairs)]
+    return slices
 
 
 # ----------------------------------------------------------------------------- moments
@@ -181,15 +204,15 @@ class SortedRows:
         Position of each cell in its sorted row (0-based), -1 where NaN.
     rank : ndarray, shape (N, T)
         Average ranks within the row (as :func:`average_ranks`).
-    order : ndarray of int, shape (N, T)
-        The sorting permutation of each row (NaN cells last).
+    order : ndarray of int, shape (N, T), or None
+        The sorting permutation of each row (NaN cells last); None when not kept.
     """
 
-    values: np.ndarray
+    values: np.ndarray | None
     size: np.ndarray
     position: np.ndarray
     rank: np.ndarray
-    order: np.ndarray
+    order: np.ndarray | None
 
     @classmethod
     def build(cls, values: np.ndarray, like: SortedRows | None = None) -> SortedRows:
@@ -213,16 +236,73 @@ class SortedRows:
         position[missing] = -1
         return cls(values=padded, size=size, position=position, rank=rank, order=order)
 
+    @classmethod
+    def from_positions(
+        cls, position: np.ndarray, rank: np.ndarray, values: np.ndarray | None = None
+    ) -> SortedRows:
+        """Rows known by their cells' sorted positions and ranks (as :meth:`build` found them).
+
+        ``values`` (N, T), optional, are the cells themselves: they are put in sorted order
+        (the same padded rows :meth:`build` makes) for :meth:`count_below`; without them
+        only ``position`` and ``rank`` can be read.
+        """
+        size = (position >= 0).sum(axis=1).astype(np.int64)
+        padded = None
+        if values is not None:  # NaN cells (position -1) go to the last column, NaN padding
+            width = 1 << int(size.max(initial=0)).bit_length()  # > every size
+            padded = np.full((len(size), width), np.nan)
+            column = np.where(position >= 0, position, width - 1)
+            flat = column + width * np.arange(len(size))[:, None]
+            padded.ravel()[flat.ravel()] = values.ravel()
+        return cls(values=padded, size=size, position=position, rank=rank, order=None)
+
+    @cached_property
+    def rank_or_zero(self) -> np.ndarray:
+        """``rank`` with 0 where the cell is missing (for sums of ranks)."""
+        return np.where(np.isfinite(self.rank), self.rank, 0.0)
+
+    @cached_property
+    def observed(self) -> np.ndarray:
+        """1.0 where the cell has a value, 0.0 where it is missing."""
+        return (self.position >= 0).astype(float)
+
+    def scaled(self, scale: np.ndarray) -> SortedRows:
+        """The rows of ``values / scale`` (one positive scale per row; a NaN scale makes the row
+        missing), as :meth:`build` with ``like=self`` would give them, without sorting again.
+
+        Division by a positive number keeps the order, so only the ranks of rows where it
+        creates ties (values that differed in their last bits) are averaged again.
+        """
+        usable = scale > 0
+        divisor = np.where(usable, scale, np.nan)[:, None]
+        size = np.where(usable, self.size, 0)
+        width = 1 << int(size.max(initial=0)).bit_length()  # > every size
+        values = np.ascontiguousarray(self.values[:, :width] / divisor)
+        position = np.where(usable[:, None], self.position, -1).astype(self.position.dtype)
+        rank = np.where(usable[:, None], self.rank, np.nan)
+        before = self.values[:, 1:width] == self.values[:, : width - 1]
+        new_ties = np.flatnonzero(((values[:, 1:] == values[:, :-1]) & ~before).any(axis=1))
+        if len(new_ties):
+            ordered = values[new_ties]
+            average = _tied_average_ranks(ordered)
+            average[np.isnan(ordered)] = np.nan
+            kept = min(width, self.order.shape[1])  # sorted cells beyond a row's width: NaN
+            rows = rank[new_ties]
+            np.put_along_axis(rows, self.order[new_ties, :kept], average[:, :kept], axis=1)
+            rank[new_ties] = rows
+        return SortedRows(values=values, size=size, position=position, rank=rank,
+                          order=self.order)
+
     def take(self, rows: np.ndarray) -> SortedRows:
         """The rows ``rows`` (integer index); ``self`` when ``rows`` are all rows in order."""
         if is_every_row(rows, len(self.size)):
             return self
         return SortedRows(
-            self.values[rows],
+            None if self.values is None else self.values[rows],
             self.size[rows],
             self.position[rows],
             self.rank[rows],
-            self.order[rows],
+            None if self.order is None else self.order[rows],
         )
 
     def count_below(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -37,6 +37,12 @@ class RankSums:
     counts: np.ndarray
     event: np.ndarray
 
+    @classmethod
+    def total(cls, parts: list[RankSums]) -> RankSums:
+        """The sums over the union of disjoint sets of pairs (exact when the parts are)."""
+        return cls(*(np.sum([getattr(p, name) for p in parts], axis=0)
+                     for name in ("estimation", "counts", "event")))
+
 
 def window_rank_sums(
     est_sorted: SortedRows,
@@ -48,6 +54,7 @@ def window_rank_sums(
     weights: np.ndarray,
     centres: np.ndarray,
     bounds: np.ndarray,
+    memo: dict | None = None,
 ) -> RankSums:
     """Weighted, centred rank sums when each cross-section adds its own days' values.
 
@@ -71,14 +78,17 @@ def window_rank_sums(
         ``w_ki`` and ``c_ki``; ``w_ki`` is constant within each group of ``bounds``.
     bounds : ndarray of int
         Consecutive groups of pairs (:func:`~eventstudy.inference.kernels.group_bounds`).
+    memo : dict, optional
+        Shift sums by (day, member set), shared by calls with the same ``est_sorted``,
+        ``below``, ``at_most`` and ``bounds`` (e.g. a scope's days and its windows, which
+        mostly hold the same pairs on a day). The sums are exact, so a kept one is the same.
 
     Returns
     -------
     RankSums
     """
     weighted = np.where(members, weights, 0.0)
-    est_rank = np.where(np.isfinite(est_sorted.rank), est_sorted.rank, 0.0)
-    est_weight = (est_sorted.position >= 0).astype(float)
+    est_rank, est_weight = est_sorted.rank_or_zero, est_sorted.observed
     estimation = member_weighted(weighted, est_rank) - member_weighted(
         weighted * centres, est_weight
     )
@@ -88,8 +98,9 @@ def window_rank_sums(
         sections = np.flatnonzero(selector[:, day])
         if len(sections) == 0:
             continue
-        shifts = added_value_shifts(
-            est_sorted.position, below[:, day], at_most[:, day], members[sections], bounds
+        shifts = _day_shifts(
+            est_sorted.position, below[:, day], at_most[:, day], members[sections], bounds,
+            memo, day,
         )
         estimation[sections] += np.einsum("kg,kgt->kt", group_weight[sections], shifts)
     event = np.zeros(selector.shape)
@@ -103,6 +114,26 @@ def window_rank_sums(
         deviation = np.where(members[k][:, None], rank - centres[k][:, None], 0.0)
         event[k, days] = weighted[k] @ deviation
     return RankSums(estimation=estimation, counts=counts, event=event)
+
+
+def _day_shifts(
+    position: np.ndarray,
+    below: np.ndarray,
+    at_most: np.ndarray,
+    members: np.ndarray,
+    bounds: np.ndarray,
+    memo: dict | None,
+    day: int,
+) -> np.ndarray:
+    """:func:`added_value_shifts` of one day's added values, kept in ``memo`` by member set."""
+    if memo is None:
+        return added_value_shifts(position, below, at_most, members, bounds)
+    keys = [(day, row.tobytes()) for row in np.packbits(members, axis=1)]
+    missing = [k for k, key in enumerate(keys) if key not in memo]
+    if missing:
+        shifts = added_value_shifts(position, below, at_most, members[missing], bounds)
+        memo.update(zip([keys[k] for k in missing], shifts))
+    return np.stack([memo[key] for key in keys])
 
 
 def member_weighted(weights: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -128,6 +159,8 @@ def one_value_rank_sums(
     members: np.ndarray,
     weights: np.ndarray,
     bounds: np.ndarray,
+    needed: np.ndarray | None = None,
+    memo: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """GRANK: weighted rank sums when each pair adds one value per cross-section.
 
@@ -142,6 +175,12 @@ def one_value_rank_sums(
         Constant within each group of ``bounds``.
     bounds : ndarray of int
         Consecutive groups of pairs.
+    needed : ndarray of bool, shape (K,), optional
+        Cross-sections whose sums are used (default all); the rank shifts of the others are
+        not computed and their ``estimation`` is meaningless.
+    memo : dict, optional
+        Exact rank-shift sums by (added values, members), shared by calls with the same
+        ``est_sorted`` and ``bounds`` (a one-day window adds the values of its day).
 
     Returns
     -------
@@ -153,12 +192,24 @@ def one_value_rank_sums(
         Members with an estimation value on column t.
     """
     weighted = np.where(members, weights, 0.0)
-    est_rank = np.where(np.isfinite(est_sorted.rank), est_sorted.rank, 0.0)
-    est_weight = (est_sorted.position >= 0).astype(float)
+    est_rank, est_weight = est_sorted.rank_or_zero, est_sorted.observed
     value = np.where(members, added, np.nan)
     below, at_most = est_sorted.count_below(value.T)  # (R, K)
     below, at_most = below.T, at_most.T
-    shifts = added_value_shifts(est_sorted.position, below, at_most, members, bounds)
+    needed = np.ones(len(members), dtype=bool) if needed is None else np.asarray(needed, bool)
+    memo = {} if memo is None else memo
+    keys = [
+        (row.tobytes(), bits.tobytes()) for row, bits in zip(value, np.packbits(members, axis=1))
+    ]
+    todo = [k for k in np.flatnonzero(needed) if keys[k] not in memo]
+    if todo:
+        found = added_value_shifts(
+            est_sorted.position, below[todo], at_most[todo], members[todo], bounds
+        )
+        memo.update(zip([keys[k] for k in todo], found))
+    shifts = np.zeros((len(members), len(bounds) - 1, est_sorted.position.shape[1]))
+    for k in np.flatnonzero(needed):
+        shifts[k] = memo[keys[k]]
     estimation = member_weighted(weighted, est_rank) + np.einsum(
         "kg,kgt->kt", weights[:, bounds[:-1]], shifts
     )

@@ -3,8 +3,10 @@
 :func:`scoped_tests` runs every test of :data:`TEST_IDS` on every event-period day and
 every CAR window of each scope; :func:`daily_tests` and :func:`window_tests` are its
 one-scope case (all pairs of the panel). What belongs to a pair alone is computed once per
-call (:class:`~eventstudy.inference.sections.PairInputs`), what depends on a scope's pairs
-once per scope; nothing is cached between calls.
+call (:class:`~eventstudy.inference.sections.PairTable`), what depends on a scope's pairs
+once per scope; nothing is cached between calls. A test that assumes independent pairs is
+not computed where it is withheld on every day (window) of a scope: its rows show ``n`` only,
+as they would if it were computed and then withheld.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from eventstudy.abnormal import bhar, format_window
 from eventstudy.inference import frames
 from eventstudy.inference import statistics as st
 from eventstudy.inference.bootstrap import skew_t_test
-from eventstudy.inference.kernels import distinct_rows, r_bar_from_sums
+from eventstudy.inference.kernels import distinct_rows, pair_slices, r_bar_from_sums
 from eventstudy.inference.pvalues import check_alternative, parametric_p_value
+from eventstudy.inference.ranks import RankSums
 from eventstudy.inference.result import TestResult
-from eventstudy.inference.sections import PairInputs, ScopeData, Sections, scope_order
+from eventstudy.inference.sections import PairTable, ScopeData, Sections, scope_order
 from eventstudy.panel import AbnormalPanel
 from eventstudy.scopes import (
     SCOPE_LABELS,
@@ -88,6 +91,7 @@ def scoped_tests(
     returns: str = "simple",
     assume_independent: bool | None = None,
     tests: Sequence[str] | None = None,
+    pairs_per_slice: int | None = None,
 ) -> pd.DataFrame:
     """Daily and window cross-sectional tests of every scope of one panel.
 
@@ -113,6 +117,9 @@ def scoped_tests(
         ``True`` computes them everywhere (for size studies of the tests themselves).
     tests : sequence of str, optional
         Compute only these ids of :data:`TEST_IDS` (default: all); rows keep the same order.
+    pairs_per_slice : int, optional
+        Prepare the per-pair inputs this many pairs at a time (default: all at once); the
+        rows do not depend on it, only the working memory does.
 
     Returns
     -------
@@ -134,11 +141,14 @@ def scoped_tests(
             raise ValueError(f"unknown test id(s) {', '.join(unknown)}; known: {', '.join(TEST_IDS)}")
     battery = _Battery.prepare(
         panel, windows, days=True, returns=returns, alternative=alternative,
-        assume_independent=assume_independent,
+        assume_independent=assume_independent, pairs_per_slice=pairs_per_slice,
     )
     battery.test_ids = TEST_IDS if tests is None else tuple(t for t in TEST_IDS if t in tests)
+    members = [np.flatnonzero(np.asarray(scope.rows, dtype=bool)) for scope in scopes]
+    known = _CorradoParts.build(battery, scopes) if "corrado" in battery.test_ids else None
     blocks = [
-        battery.scope_block(np.flatnonzero(np.asarray(scope.rows, dtype=bool))) for scope in scopes
+        battery.scope_block(rows, None if known is None else known.scope_sums(position))
+        for position, rows in enumerate(members)
     ]
     if not blocks:
         return frames.empty(frames.TEST_COLUMNS)
@@ -237,7 +247,7 @@ def window_tests(
 class _Battery:
     """One call's inputs: the pairs, the day and window cross-sections, the settings."""
 
-    pairs: PairInputs
+    pairs: PairTable
     days: Sections | None
     windows: Sections | None
     rel_days: np.ndarray
@@ -258,23 +268,32 @@ class _Battery:
         returns: str,
         alternative: str,
         assume_independent: bool | None = None,
+        pairs_per_slice: int | None = None,
     ) -> _Battery:
+        """Every pair's inputs, once per panel, ``pairs_per_slice`` pairs at a time (default all
+        at once): a pair's values depend on it alone, so the slices only bound the working
+        arrays (a slice is never a single pair of a larger panel, see
+        :func:`~eventstudy.inference.kernels.pair_slices`)."""
         windows = [tuple(int(day) for day in window) for window in windows]
+        n_days = len(panel.event_rel_days)
+        selector = np.array([panel.window_selector(w).astype(bool) for w in windows])
+        bhars = np.array([bhar(panel, w, returns) for w in windows]) if windows else None
+        tables, day_parts, window_parts = [], [], []
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            pairs = PairInputs.build(panel)
-            n_days = len(panel.event_rel_days)
-            day_sections = (
-                Sections.build(pairs, np.eye(n_days, dtype=bool), is_window=False) if days else None
-            )
-            window_sections = None
-            if windows:
-                selector = np.array([panel.window_selector(w).astype(bool) for w in windows])
-                bhars = np.array([bhar(panel, w, returns) for w in windows])
-                window_sections = Sections.build(pairs, selector, is_window=True, bhar=bhars)
+            for rows in pair_slices(panel.n_pairs, pairs_per_slice or panel.n_pairs) or [slice(0, 0)]:
+                tables.append(PairTable.build(panel, rows))
+                if days:
+                    day_parts.append(
+                        Sections.build(panel, rows, np.eye(n_days, dtype=bool), is_window=False)
+                    )
+                if windows:
+                    window_parts.append(
+                        Sections.build(panel, rows, selector, is_window=True, bhar=bhars[:, rows])
+                    )
         return cls(
-            pairs,
-            day_sections,
-            window_sections,
+            PairTable.concat(tables),
+            Sections.concat(day_parts) if days else None,
+            Sections.concat(window_parts) if windows else None,
             panel.event_rel_days.astype(np.int64),
             [format_window(w) for w in windows],
             alternative,
@@ -284,36 +303,52 @@ class _Battery:
             assume_independent,
         )
 
-    def scope_block(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        """Output columns of one scope (all but the labels), rows in output order."""
+    def scope_block(self, rows: np.ndarray, rank_sums: dict | None = None) -> dict[str, np.ndarray]:
+        """Output columns of one scope (all but the labels), rows in output order;
+        ``rank_sums``: the scope's :attr:`ScopeData.rank_sums` known beforehand."""
         rows = scope_order(self.pairs.n_est_obs, rows)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            scope = ScopeData.build(self.pairs.take(rows), self.alternative)
             days = self.days.take(rows) if self.days is not None else None
             windows = self.windows.take(rows) if self.windows is not None else None
-            _prefill_r_bar(scope, [s.std_members for s in (days, windows) if s is not None])
+            daily_ids = [t for t in DAILY_TEST_IDS if t in self.test_ids] if days is not None else []
+            window_ids = list(self.test_ids) if windows is not None else []
+            suppress = {
+                "days": self._clustered(days, rows) if daily_ids else None,
+                "windows": self._clustered(windows, rows) if window_ids else None,
+            }
+            computed = set(
+                [t for t in daily_ids if not _withheld_everywhere(t, suppress["days"])]
+                + [t for t in window_ids if not _withheld_everywhere(t, suppress["windows"])]
+            )
+            scope = ScopeData.build(self.pairs.take(rows), self.alternative)
+            scope.rank_sums.update(rank_sums or {})
+            if computed & _READS_R_BAR:
+                _prefill_r_bar(scope, [s.std_members for s in (days, windows) if s is not None])
             parts = []
-            daily_ids = [t for t in DAILY_TEST_IDS if t in self.test_ids]
-            if days is not None and daily_ids:
-                results = [(test_id, BATTERY[test_id](scope, days)) for test_id in daily_ids]
-                parts.append(self._columns(results, days.count, is_day=True,
-                                           suppress=self._clustered(days, rows)))
-            if windows is not None:
-                results = [
-                    (test_id, BATTERY[test_id](scope, windows))
-                    for test_id in DAILY_TEST_IDS if test_id in self.test_ids
-                ]
-                if BHAR_TEST in self.test_ids:
-                    bhar_result = skew_t_test(
-                        windows.bhar, np.isfinite(windows.bhar), self.alternative,
-                        self.bootstrap_memo,
-                    )
-                    results.append((BHAR_TEST, bhar_result))
-                parts.append(self._columns(results, windows.count, is_day=False,
-                                           suppress=self._clustered(windows, rows)))
+            for sections, ids, is_day in ((days, daily_ids, True), (windows, window_ids, False)):
+                if not ids:
+                    continue
+                where = suppress["days" if is_day else "windows"]
+                results = [(t, self._result(t, scope, sections, where)) for t in ids]
+                parts.append(self._columns(results, sections.count, is_day, where))
         if not parts:  # e.g. only the BHAR test and no window
             return {name: np.empty(0, dtype=dtype) for name, dtype in _BLOCK_DTYPES.items()}
         return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+    def _result(
+        self, test_id: str, scope: ScopeData, sections: Sections, suppress: np.ndarray
+    ) -> TestResult:
+        """One test over K cross-sections; not computed where it is withheld in all of them
+        (its rows show only ``n``, the same rows as computing it and masking it)."""
+        withheld = _withheld_everywhere(test_id, suppress)
+        if test_id == BHAR_TEST:
+            members = np.isfinite(sections.bhar)
+            if withheld:
+                return TestResult.start(members.sum(axis=1), "bootstrap")
+            return skew_t_test(sections.bhar, members, self.alternative, self.bootstrap_memo)
+        if withheld:
+            return st.withheld(test_id, sections)
+        return BATTERY[test_id](scope, sections)
 
     def _clustered(self, sections: Sections, rows: np.ndarray) -> np.ndarray:
         """Per cross-section: do two of the scope's pairs share an event or a calendar day of
@@ -407,6 +442,66 @@ _BLOCK_DTYPES = {
     "is_day": bool, "window": np.int64,
 }
 """Columns of a scope's block (:meth:`_Battery._columns`), for a block without rows."""
+
+
+@dataclass
+class _CorradoParts:
+    """Corrado's rank sums of every scope from those of the parts its pairs fall into.
+
+    A pair belongs to its event's scope and to pooled ones (category, tag); the parts are the
+    sets of pairs that belong to the same scopes. Corrado's ranks are the pair's own
+    (time-series ranks, the same in every scope) and its sums are exact, so a scope's sums are
+    its parts' sums added up, and each pair's ranks are shifted once, not once per scope.
+    """
+
+    contains: np.ndarray  # (S, P) scope s holds part p
+    sums: list[dict]  # per part: {is_window: RankSums}
+
+    @classmethod
+    def build(cls, battery: _Battery, scopes: Sequence[Scope]) -> _CorradoParts | None:
+        """The parts of ``scopes``; None when there are not fewer parts than scopes (then every
+        scope is ranked on its own: the same work or less)."""
+        if not scopes:
+            return None
+        held = np.array([np.asarray(scope.rows, dtype=bool) for scope in scopes])
+        used = np.flatnonzero(held.any(axis=0))
+        if held.sum() == len(used):
+            return None
+        packed = np.ascontiguousarray(np.packbits(held[:, used], axis=0).T)
+        keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+        _, first, part = np.unique(keys, return_index=True, return_inverse=True)
+        if len(first) >= len(scopes):  # e.g. scopes of crossed partitions: no fewer, no cheaper
+            return None
+        part = part.ravel()
+        sums = []
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for p in range(len(first)):
+                rows = used[part == p]
+                pairs, memo = battery.pairs.take(rows), {}
+                sums.append({
+                    sections.is_window: st.corrado_rank_sums(pairs, sections.take(rows), memo)
+                    for sections in (battery.days, battery.windows) if sections is not None
+                })
+        return cls(held[:, used[first]], sums)
+
+    def scope_sums(self, position: int) -> dict:
+        """:attr:`ScopeData.rank_sums` of scope ``position``."""
+        parts = [self.sums[p] for p in np.flatnonzero(self.contains[position])]
+        return {("corrado", is_window): RankSums.total([part[is_window] for part in parts])
+                for is_window in parts[0]} if parts else {}
+
+
+_READS_R_BAR = frozenset({"kp_bmp", "kp_patell", "grank"})
+"""Tests that read the cross-sections' ``r_bar``."""
+
+
+def _withheld_everywhere(test_id: str, suppress: np.ndarray | None) -> bool:
+    """Whether ``test_id`` assumes independent pairs and is withheld in every cross-section."""
+    return (
+        suppress is not None
+        and bool(suppress.all())
+        and not registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
+    )
 
 
 def _not_reported(result: TestResult, where: np.ndarray) -> TestResult:

@@ -1,7 +1,8 @@
 """What the cross-sectional statistics read: per-pair inputs, cross-sections, one scope.
 
-* :class:`PairInputs` -- everything that belongs to a pair alone (its abnormal returns,
-  variances, sorted estimation residuals), computed once per panel;
+* :class:`PairTable` -- everything that belongs to a pair alone (its abnormal returns,
+  variances, ranked estimation residuals), computed once per panel, and
+  :class:`PairInputs`, the rows of one scope's pairs;
 * :class:`Sections` -- K cross-sections of the event period: each event day (``L2 = 1``) or
   each CAR window, with every pair's AR/CAR, SAR/SCAR and BHAR;
 * :class:`ScopeData` -- the pairs of one scope and what depends on which pairs are in it
@@ -15,6 +16,7 @@ prediction-error variance (``std_members``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -22,76 +24,183 @@ from eventstudy.inference.kernels import (
     CorrelationStructure,
     SortedRows,
     group_bounds,
-    is_every_row,
     mean_sd,
 )
 from eventstudy.panel import AbnormalPanel
 
 
-@dataclass(frozen=True)
 class PairInputs:
-    """Per-pair arrays of a panel: the same in every scope that holds the pair.
+    """Per-pair arrays of a scope's pairs, in the scope's order (:meth:`PairTable.take`).
 
-    Columns ``T`` are the panel's event-time grid; ``E`` its event-period days.
+    Columns ``T`` are the panel's event-time grid; ``E`` its event-period days. Each array
+    is taken from the panel's :class:`PairTable` when a test first reads it.
     """
 
-    event_ar: np.ndarray  # (N, E) abnormal returns of the event period
-    variance_factor: np.ndarray  # (N, E) C_i,tau
-    cov_factor: np.ndarray  # (N, E, E)
-    s2: np.ndarray  # (N,)
-    scale: np.ndarray  # (N,) s_i, NaN where s2 <= 0
-    dof: np.ndarray  # (N,) L1 - k
-    est_mask: np.ndarray  # (N, T) bool, finite estimation residual
-    est_weight: np.ndarray  # (N, T) est_mask as 0/1 floats
-    est_resid: np.ndarray  # (N, T) estimation residuals, 0 outside est_mask
-    est_residuals: np.ndarray  # (N, T) estimation residuals, NaN outside est_mask
-    est_sar: np.ndarray  # (N, T) AR / s_i on estimation cells, NaN elsewhere
-    n_est_obs: np.ndarray  # (N,) number of estimation residuals
-    est_ar_sorted: SortedRows  # estimation residuals (Corrado)
-    est_sar_sorted: SortedRows  # estimation SARs (Corrado-Zivney, GRANK)
-    ar_below: np.ndarray  # (N, E) estimation residuals < each event AR
-    ar_at_most: np.ndarray  # (N, E) estimation residuals <= each event AR
+    def __init__(self, table: PairTable, rows: np.ndarray) -> None:
+        self._table = table
+        self._rows = np.asarray(rows)
+
+    def _taken(self, name: str) -> np.ndarray:
+        return getattr(self._table, name)[self._rows]
+
+    @cached_property
+    def event_ar(self) -> np.ndarray:
+        """(N, E) abnormal returns of the event period."""
+        return self._taken("event_ar")
+
+    @cached_property
+    def variance_factor(self) -> np.ndarray:
+        """(N, E) ``C_i,tau``."""
+        return self._taken("variance_factor")
+
+    @cached_property
+    def scale(self) -> np.ndarray:
+        """(N,) ``s_i``, NaN where ``s2 <= 0``."""
+        return self._taken("scale")
+
+    @cached_property
+    def dof(self) -> np.ndarray:
+        """(N,) ``L1 - k``."""
+        return self._taken("dof")
+
+    @cached_property
+    def n_est_obs(self) -> np.ndarray:
+        """(N,) number of estimation residuals."""
+        return self._taken("n_est_obs")
+
+    @cached_property
+    def est_mask(self) -> np.ndarray:
+        """(N, T) bool, finite estimation residual."""
+        return self._position >= 0
+
+    @cached_property
+    def est_weight(self) -> np.ndarray:
+        """(N, T) ``est_mask`` as 0/1 floats."""
+        return self.est_mask.astype(float)
+
+    @cached_property
+    def est_resid(self) -> np.ndarray:
+        """(N, T) estimation residuals, 0 outside ``est_mask``."""
+        return self._taken("est_resid")
+
+    @cached_property
+    def est_residuals(self) -> np.ndarray:
+        """(N, T) estimation residuals, NaN outside ``est_mask``."""
+        return np.where(self.est_mask, self.est_resid, np.nan)
+
+    @cached_property
+    def est_ar_sorted(self) -> SortedRows:
+        """Ranks and sorted positions of the estimation residuals (Corrado)."""
+        return SortedRows.from_positions(self._position, _halved(self._taken("ar_rank2")))
+
+    @cached_property
+    def est_sar_sorted(self) -> SortedRows:
+        """The estimation SARs ``AR / s_i``, sorted (Corrado-Zivney, GRANK)."""
+        sar = np.where(self.est_mask, self.est_resid / self.scale[:, None], np.nan)
+        # sorted as the residuals; a pair without a positive scale has none (SortedRows.scaled)
+        usable = self.scale > 0
+        position = self._position
+        if not usable.all():
+            position = np.where(usable[:, None], position, -1).astype(position.dtype)
+        return SortedRows.from_positions(position, _halved(self._taken("sar_rank2")), sar)
+
+    @cached_property
+    def _position(self) -> np.ndarray:
+        """(N, T) sorted position of each estimation residual, -1 where there is none."""
+        return self._taken("position")
+
+    @cached_property
+    def ar_below(self) -> np.ndarray:
+        """(N, E) estimation residuals ``<`` each event AR."""
+        return self._taken("ar_below")
+
+    @cached_property
+    def ar_at_most(self) -> np.ndarray:
+        """(N, E) estimation residuals ``<=`` each event AR."""
+        return self._taken("ar_at_most")
+
+
+@dataclass(frozen=True)
+class PairTable:
+    """What every scope reads of a pair, for all pairs of a panel, computed once per pair.
+
+    A pair's estimation residuals are sorted and ranked, and its event-period ARs placed
+    among them, once per panel (these are time-series ranks within the pair: the same in
+    every scope that holds it); a scope takes its pairs' rows (:meth:`take`). The table is
+    compact, about 14 bytes per pair and grid column: ranks are integers or halves and are
+    kept doubled as small integers, sorted positions as small integers, and the sorted SARs
+    are rebuilt on :meth:`take` from the residuals (``SAR = AR / s_i`` with ``s_i > 0``).
+    """
+
+    event_ar: np.ndarray  # (N, E)
+    variance_factor: np.ndarray  # (N, E)
+    scale: np.ndarray  # (N,)
+    dof: np.ndarray  # (N,)
+    n_est_obs: np.ndarray  # (N,)
+    est_resid: np.ndarray  # (N, T) estimation residuals, 0 where there is none
+    position: np.ndarray  # (N, T) sorted position of each residual, -1 where there is none
+    ar_rank2: np.ndarray  # (N, T) twice its average rank, -1 where missing
+    sar_rank2: np.ndarray  # (N, T)
+    ar_below: np.ndarray  # (N, E)
+    ar_at_most: np.ndarray  # (N, E)
 
     @classmethod
-    def build(cls, panel: AbnormalPanel) -> PairInputs:
-        ar = np.asarray(panel.ar, dtype=float)
+    def build(cls, panel: AbnormalPanel, rows: slice | None = None) -> PairTable:
+        """The pairs ``rows`` of ``panel`` (default all); each pair's values depend on it alone."""
+        rows = slice(None) if rows is None else rows
+        ar = np.asarray(panel.ar[rows], dtype=float)
         start = int(panel.event_start)
-        s2 = np.asarray(panel.s2, dtype=float)
-        est_mask = np.asarray(panel.is_estimation, dtype=bool) & np.isfinite(ar)
+        s2 = np.asarray(panel.s2[rows], dtype=float)
+        est_mask = np.asarray(panel.is_estimation[rows], dtype=bool) & np.isfinite(ar)
         scale = np.where(s2 > 0, np.sqrt(s2), np.nan)
-        est_residuals = np.where(est_mask, ar, np.nan)
-        est_sar = np.where(est_mask, ar / scale[:, None], np.nan)
-        est_ar_sorted = SortedRows.build(est_residuals)
+        ar_sorted = SortedRows.build(np.where(est_mask, ar, np.nan))
+        sar_sorted = ar_sorted.scaled(scale)  # SAR = AR / s_i, sorted as the ARs
         event_ar = np.ascontiguousarray(ar[:, start:])  # as a take would give: same sums
-        below, at_most = est_ar_sorted.count_below(event_ar)
+        below, at_most = ar_sorted.count_below(event_ar)
+        rank_type = np.int16 if 2 * ar.shape[1] < np.iinfo(np.int16).max else np.int32
         return cls(
             event_ar=event_ar,
-            variance_factor=np.ascontiguousarray(np.diagonal(panel.cov_factor, axis1=1, axis2=2)),
-            cov_factor=np.asarray(panel.cov_factor, dtype=float),
-            s2=s2,
+            variance_factor=np.ascontiguousarray(
+                np.diagonal(panel.cov_factor[rows], axis1=1, axis2=2)
+            ),
             scale=scale,
-            dof=np.asarray(panel.n_est - panel.k, dtype=float),
-            est_mask=est_mask,
-            est_weight=est_mask.astype(float),
-            est_resid=np.where(est_mask, ar, 0.0),
-            est_residuals=est_residuals,
-            est_sar=est_sar,
+            dof=np.asarray(panel.n_est[rows] - panel.k[rows], dtype=float),
             n_est_obs=est_mask.sum(axis=1),
-            est_ar_sorted=est_ar_sorted,
-            est_sar_sorted=SortedRows.build(est_sar, like=est_ar_sorted),
+            est_resid=np.where(est_mask, ar, 0.0),
+            position=ar_sorted.position,
+            ar_rank2=_doubled(ar_sorted.rank, rank_type),
+            sar_rank2=_doubled(sar_sorted.rank, rank_type),
             ar_below=below,
             ar_at_most=at_most,
         )
 
+    @classmethod
+    def concat(cls, parts: list[PairTable]) -> PairTable:
+        """The tables of consecutive slices of pairs as one."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(**{
+            f.name: np.concatenate([getattr(part, f.name) for part in parts]) for f in fields(cls)
+        })
+
     def take(self, rows: np.ndarray) -> PairInputs:
-        """The pairs ``rows`` (integer index); ``self`` when ``rows`` are all pairs in order."""
-        if is_every_row(rows, len(self.s2)):
-            return self
-        taken = {}
-        for name in (f.name for f in fields(self)):
-            value = getattr(self, name)
-            taken[name] = value.take(rows) if isinstance(value, SortedRows) else value[rows]
-        return PairInputs(**taken)
+        """The scope inputs of the pairs ``rows`` (integer index, in that order)."""
+        return PairInputs(self, rows)
+
+
+def _doubled(rank: np.ndarray, dtype: type) -> np.ndarray:
+    """Average ranks (integers or halves, NaN where missing) as ``2 rank`` integers, -1 missing."""
+    doubled = np.multiply(rank, 2.0)
+    doubled[np.isnan(doubled)] = -1.0
+    return doubled.astype(dtype)
+
+
+def _halved(doubled: np.ndarray) -> np.ndarray:
+    """The ranks :func:`_doubled` stored (exact)."""
+    rank = doubled.astype(float)
+    rank *= 0.5
+    rank[doubled < 0] = np.nan
+    return rank
 
 
 @dataclass(frozen=True)
@@ -117,19 +226,23 @@ class Sections:
     @classmethod
     def build(
         cls,
-        pairs: PairInputs,
+        panel: AbnormalPanel,
+        rows: slice,
         selector: np.ndarray,
         is_window: bool,
         bhar: np.ndarray | None = None,
     ) -> Sections:
-        """Cross-sections of ``selector`` from the event-period ARs, ``F_i`` and ``s2_i``."""
+        """Cross-sections of ``selector`` for the pairs ``rows`` of ``panel``, from their
+        event-period ARs, ``F_i`` and ``s2_i`` (``bhar``: (K, N) BHARs of those pairs)."""
         gamma = selector.astype(float)
-        finite = np.isfinite(pairs.event_ar)
+        event_ar = np.ascontiguousarray(np.asarray(panel.ar[rows], dtype=float)[:, panel.event_start:])
+        finite = np.isfinite(event_ar)
         missing_days = gamma @ (~finite).T.astype(float)
-        values = gamma @ np.where(finite, pairs.event_ar, 0.0).T
+        values = gamma @ np.where(finite, event_ar, 0.0).T
         values = np.where(missing_days == 0, values, np.nan)
-        quad = ((pairs.cov_factor @ gamma.T) * gamma.T[None, :, :]).sum(axis=1).T
-        scale = np.sqrt(pairs.s2[None, :] * quad)
+        cov_factor = np.asarray(panel.cov_factor[rows], dtype=float)
+        quad = ((cov_factor @ gamma.T) * gamma.T[None, :, :]).sum(axis=1).T
+        scale = np.sqrt(np.asarray(panel.s2[rows], dtype=float)[None, :] * quad)
         standardized = values / scale
         return cls(
             selector=selector,
@@ -145,6 +258,20 @@ class Sections:
     @property
     def count(self) -> int:
         return self.selector.shape[0]
+
+    @classmethod
+    def concat(cls, parts: list[Sections]) -> Sections:
+        """The cross-sections of consecutive slices of pairs as one (pairs in slice order)."""
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+        joined = {
+            name: np.concatenate([getattr(part, name) for part in parts], axis=1)
+            for name in ("values", "standardized", "members", "std_members")
+        }
+        bhar = None if first.bhar is None else np.concatenate([p.bhar for p in parts], axis=1)
+        return cls(selector=first.selector, length=first.length, is_window=first.is_window,
+                   bhar=bhar, **joined)
 
     def take(self, rows: np.ndarray) -> Sections:
         """The same cross-sections restricted to the pairs ``rows`` (integer index).
@@ -171,46 +298,63 @@ class ScopeData:
     ----------
     pairs : PairInputs
         The scope's pairs.
-    correlation : CorrelationStructure
-        Their estimation-residual correlations (``r_bar`` of any subset).
-    cz_event : ndarray, shape (R, E)
-        Corrado-Zivney event-day values: ``SAR_i,tau = AR / s_i`` divided by the s.d.
-        (divisor ``N_tau - 1``) of the scope's SARs on that day (NaN with fewer than 2).
-    cz_below, cz_at_most : ndarray of int, shape (R, E)
-        Numbers of the pair's estimation SARs ``<`` / ``<=`` each ``cz_event`` value.
     bounds : ndarray of int
         Runs of pairs with the same number of estimation residuals (rank-sum groups;
         :func:`scope_order` puts each number's pairs together).
     alternative : str
         Alternative hypothesis, for the tests whose p-value is not parametric.
+    shift_memo : dict
+        Rank shift sums a rank test keeps for the scope's days and windows
+        (:func:`~eventstudy.inference.ranks.window_rank_sums`), by test.
+    rank_sums : dict
+        Rank sums known before the tests run, by (test, is_window) (e.g. Corrado's, added
+        up from the parts of a pooled scope).
+
+    The scope-dependent inputs below are computed when a test first reads them.
     """
 
     pairs: PairInputs
-    correlation: CorrelationStructure
-    cz_event: np.ndarray
-    cz_below: np.ndarray
-    cz_at_most: np.ndarray
     bounds: np.ndarray
     alternative: str = "two-sided"
     r_bar_memo: dict = field(default_factory=dict)
+    shift_memo: dict = field(default_factory=dict)
+    rank_sums: dict = field(default_factory=dict)
 
     @classmethod
     def build(cls, pairs: PairInputs, alternative: str = "two-sided") -> ScopeData:
+        return cls(pairs=pairs, bounds=group_bounds(pairs.n_est_obs), alternative=alternative)
+
+    @cached_property
+    def correlation(self) -> CorrelationStructure:
+        """The scope's estimation-residual correlations (``r_bar`` of any subset)."""
+        return CorrelationStructure.build(self.pairs.est_residuals)
+
+    @cached_property
+    def _corrado_zivney(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pairs = self.pairs
         sar = pairs.event_ar / pairs.scale[:, None]
         has = np.isfinite(sar)
         _, sd = mean_sd(sar.T, has.T)
         sd = np.where(has.sum(axis=0) >= 2, sd, np.nan)
         cz_event = sar / sd[None, :]
         below, at_most = pairs.est_sar_sorted.count_below(cz_event)
-        return cls(
-            pairs=pairs,
-            correlation=CorrelationStructure.build(pairs.est_residuals),
-            cz_event=cz_event,
-            cz_below=below,
-            cz_at_most=at_most,
-            bounds=group_bounds(pairs.n_est_obs),
-            alternative=alternative,
-        )
+        return cz_event, below, at_most
+
+    @property
+    def cz_event(self) -> np.ndarray:
+        """(R, E) Corrado-Zivney event-day values: ``SAR_i,tau = AR / s_i`` divided by the s.d.
+        (divisor ``N_tau - 1``) of the scope's SARs on that day (NaN with fewer than 2)."""
+        return self._corrado_zivney[0]
+
+    @property
+    def cz_below(self) -> np.ndarray:
+        """(R, E) numbers of the pair's estimation SARs ``<`` each ``cz_event`` value."""
+        return self._corrado_zivney[1]
+
+    @property
+    def cz_at_most(self) -> np.ndarray:
+        """(R, E) numbers of the pair's estimation SARs ``<=`` each ``cz_event`` value."""
+        return self._corrado_zivney[2]
 
 
 def scope_order(n_est_obs: np.ndarray, rows: np.ndarray) -> np.ndarray:

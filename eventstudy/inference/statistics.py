@@ -20,20 +20,23 @@ Conventions shared by all of them
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import stats
 
 from eventstudy.inference.kernels import (
     average_ranks,
     distinct_rows,
+    group_bounds,
     is_constant,
     mean_sd,
     member_sums,
     r_bar_from_sums,
 )
-from eventstudy.inference.ranks import one_value_rank_sums, window_rank_sums
+from eventstudy.inference.ranks import RankSums, one_value_rank_sums, window_rank_sums
 from eventstudy.inference.result import TestResult
-from eventstudy.inference.sections import ScopeData, Sections
+from eventstudy.inference.sections import PairInputs, ScopeData, Sections
 
 # 1 + (N - 1) r_bar at or below this is treated as zero (Kolari-Pynnonen factor undefined).
 KP_FLOOR = 1e-10
@@ -151,8 +154,8 @@ def sign(scope: ScopeData, cs: Sections) -> TestResult:
     twice the smaller tail, at most 1). The normal approximation rejects more than its
     level on the binomial lattice (6.5% at N = 50, docs/validation.md).
     """
-    x, m = cs.values, cs.members
-    nonzero = m & (x != 0)
+    x = cs.values
+    nonzero = nonzero_members(cs)
     n = nonzero.sum(axis=1)
     positive = (nonzero & (x > 0)).sum(axis=1)
     result = TestResult.start(n, "binomial")
@@ -201,23 +204,13 @@ def corrado(scope: ScopeData, cs: Sections) -> TestResult:
     and the L2 days). ``Z = sqrt(L2) (mean of K_it - Kbar_i over the N pairs and L2 days) /
     S_K`` (a day is a one-day window); reference N(0,1).
     """
-    pairs = scope.pairs
     m = cs.members
     n = m.sum(axis=1)
     result = TestResult.start(n, "normal")
     length = cs.length.astype(float)
-    centres = (pairs.n_est_obs[None, :] + length[:, None] + 1.0) / 2.0
-    sums = window_rank_sums(
-        pairs.est_ar_sorted,
-        pairs.event_ar,
-        pairs.ar_below,
-        pairs.ar_at_most,
-        m,
-        cs.selector,
-        np.ones(m.shape),
-        centres,
-        scope.bounds,
-    )
+    sums = scope.rank_sums.get(("corrado", cs.is_window))
+    if sums is None:
+        sums = corrado_rank_sums(scope.pairs, cs, scope.shift_memo.setdefault("corrado", {}))
     has = sums.counts > 0
     est_mean = np.where(has, sums.estimation / np.where(has, sums.counts, 1.0), 0.0)
     event_mean = sums.event / n[:, None]
@@ -230,6 +223,29 @@ def corrado(scope: ScopeData, cs: Sections) -> TestResult:
     result.fail(n < 1, "no pairs with data")
     result.fail(~(s_k > 0), "zero rank dispersion")
     return result.finish(np.sqrt(length) * window_mean / s_k)
+
+
+def corrado_rank_sums(pairs: PairInputs, cs: Sections, memo: dict | None = None) -> RankSums:
+    """The rank sums of :func:`corrado` over the members of ``cs`` among ``pairs``.
+
+    Every weight is 1 and every rank and centre an integer or a half, so the sums are exact:
+    the sums of a set of pairs are the sums of its parts' sums, in any order (a pooled
+    scope's from its parts, :func:`eventstudy.inference.scoped.scoped_tests`).
+    """
+    length = cs.length.astype(float)
+    centres = (pairs.n_est_obs[None, :] + length[:, None] + 1.0) / 2.0
+    return window_rank_sums(
+        pairs.est_ar_sorted,
+        pairs.event_ar,
+        pairs.ar_below,
+        pairs.ar_at_most,
+        cs.members,
+        cs.selector,
+        np.ones(cs.members.shape),
+        centres,
+        group_bounds(np.zeros(cs.members.shape[1])),  # unit weights: one group
+        memo,
+    )
 
 
 def corrado_zivney(scope: ScopeData, cs: Sections) -> TestResult:
@@ -263,6 +279,7 @@ def corrado_zivney(scope: ScopeData, cs: Sections) -> TestResult:
         1.0 / size,
         size / 2.0,
         scope.bounds,
+        scope.shift_memo.setdefault("corrado_zivney", {}),
     )
     has = sums.counts > 0
     n_cols = has.sum(axis=1) + cs.length
@@ -325,7 +342,9 @@ def grank(scope: ScopeData, cs: Sections) -> TestResult:
     inverse_size = 1.0 / (pairs.n_est_obs + 1.0)
     weights = np.broadcast_to(inverse_size, m.shape).copy()
     rank_sums, zero_rank_sum, counts = one_value_rank_sums(
-        pairs.est_sar_sorted, gsar, m, weights, scope.bounds
+        pairs.est_sar_sorted, gsar, m, weights, scope.bounds,
+        needed=result.note == "",  # a section with a reason already has no statistic
+        memo=scope.shift_memo.setdefault("grank", {}),
     )
     u_sums = rank_sums - 0.5 * counts
     u_zero = zero_rank_sum - 0.5 * n
@@ -347,8 +366,8 @@ def wilcoxon(scope: ScopeData, cs: Sections) -> TestResult:
     the average ranks of ``|x_i|`` over positive ``x_i``; ``z = (W+ - N(N+1)/4) /
     sqrt(N(N+1)(2N+1)/24)``, no tie or continuity correction; reference N(0,1).
     """
-    x, m = cs.values, cs.members
-    nonzero = m & (x != 0)
+    x = cs.values
+    nonzero = nonzero_members(cs)
     n = nonzero.sum(axis=1).astype(float)
     result = TestResult.start(n, "normal")
     ranks = average_ranks(np.where(nonzero, np.abs(x), np.nan))
@@ -360,6 +379,30 @@ def wilcoxon(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+def nonzero_members(cs: Sections) -> np.ndarray:
+    """Members with a nonzero ``x_i`` (the sample of the sign and Wilcoxon tests)."""
+    return cs.members & (cs.values != 0)
+
+
+SAMPLES: dict[str, tuple[str, Callable[[Sections], np.ndarray]]] = {
+    "cs_t": ("t", lambda cs: cs.members),
+    "patell": ("normal", lambda cs: cs.std_members),
+    "bmp": ("t", lambda cs: cs.std_members),
+    "sign": ("binomial", nonzero_members),
+    "gen_sign": ("normal", lambda cs: cs.members),
+    "wilcoxon": ("normal", nonzero_members),
+}
+"""Reference distribution and sample (members used, ``n``) of each test that assumes
+independent pairs: all a row of such a test shows where it is withheld (:func:`withheld`)."""
+
+
+def withheld(test_id: str, cs: Sections) -> TestResult:
+    """The result of a test that is not reported in any of the K cross-sections: its ``n`` and
+    distribution, no statistic (the same row as computing it and then masking it)."""
+    distribution, sample = SAMPLES[test_id]
+    return TestResult.start(sample(cs).sum(axis=1), distribution)
 
 
 def _t_of_mean(x: np.ndarray, m: np.ndarray) -> TestResult:

@@ -40,14 +40,6 @@ def test_scope_batches_group_consecutive_scopes_within_the_size():
     assert any(len(members) > 1 for _, members in groups)  # event scopes (12 pairs each) share
 
 
-@pytest.mark.parametrize("size", [1, 11, 1000])
-def test_pair_tests_in_batches_equal_one_call(size):
-    panel = _synthetic_panel(5)
-    groups = np.where(np.arange(panel.n_pairs) % 2, "g1", "g2").astype(object)
-    want = inference.pair_tests(panel, WINDOWS, groups)
-    _assert_frames_identical(batches.pair_tests(panel, WINDOWS, groups, size=size), want)
-
-
 @pytest.mark.parametrize(("exclude", "n_assets"), [(False, 5), (True, 5), (True, 1)])
 def test_estimation_in_event_batches_equals_one_batch(exclude, n_assets):
     rng = np.random.default_rng(21)

@@ -357,7 +357,6 @@ class Study:
         step("tests")
         scopes = self.scopes(panel, day0)
         tests = all_tests(panel, scopes, settings.event_windows, settings.returns)
-        abnormal_rows, car_rows = pair_tables(panel, settings.event_windows, settings.returns)
         vol = daily = None
         if settings.volatility if volatility is None else volatility:
             step("volatility")
@@ -367,6 +366,7 @@ class Study:
         if settings.volume if volume is None else volume:
             step("abnormal volume")
             volume_result, volume_skipped = self._volume(prices.volumes, assets, day0)
+        abnormal_rows, car_rows = pair_tables(panel, settings.event_windows, settings.returns)
         return StudyResult(
             config=self.config,
             abnormal=abnormal_rows,

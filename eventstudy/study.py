@@ -366,6 +366,7 @@ class Study:
         if settings.volume if volume is None else volume:
             step("abnormal volume")
             volume_result, volume_skipped = self._volume(prices.volumes, assets, day0)
+        step("single-pair tests")
         abnormal_rows, car_rows = pair_tables(panel, settings.event_windows, settings.returns)
         return StudyResult(
             config=self.config,

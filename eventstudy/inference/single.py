@@ -80,16 +80,8 @@ NaN for longer windows)."""
 def pair_test_columns(
     panel: AbnormalPanel, windows: Sequence[tuple[int, int]], alternative: str = "two-sided"
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The single-pair tests as columns beside the values they test.
-
-    Parameters
-    ----------
-    panel : AbnormalPanel
-        Abnormal returns of N (event, asset) pairs.
-    windows : sequence of (int, int)
-        CAR windows ``(first, last)``, inclusive.
-    alternative : {'two-sided', 'greater', 'less'}
-        Alternative hypothesis of the p-values.
+    """The single-pair tests as columns beside the values they test (parameters as
+    :func:`single_asset_tests`).
 
     Returns
     -------

@@ -62,29 +62,43 @@ def _cpu_seconds() -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
+def _peak_memory_gb() -> float:
+    """The process's peak resident memory so far, in GB (``ru_maxrss``: KB on Linux, bytes on
+    macOS)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e9 if sys.platform == "darwin" else peak / 1e6
+
+
 class StageTimes:
     """A progress callable that also records when each stage starts, for a table of wall and
-    CPU seconds per stage (``--verbose``); every other attribute is the wrapped reporter's.
+    CPU seconds per stage and the process's peak memory at the end of it (``--verbose``); every
+    other attribute is the wrapped reporter's.
 
-    Figure stages (``'figure <name>'`` and ``'figures: ...'``) are summed into one row.
+    Figure stages (``'figure <name>'`` and ``'figures: ...'``) are summed into one row. The
+    peak is the process's high-water mark so far (figure workers not counted): the stage where
+    it rises is the stage that set it.
 
     Examples
     --------
     >>> clock = iter([0.0, 0.0, 2.0, 1.5, 2.5, 2.5, 3.0, 3.0])
-    >>> times = StageTimes(lambda stage: None, clock=lambda: next(clock))
+    >>> peaks = iter([0.2, 0.2, 0.5, 0.5])
+    >>> times = StageTimes(lambda stage: None, clock=lambda: next(clock), memory=lambda: next(peaks))
     >>> times("prices"); times("figure a"); times("figure b"); times.stop()
     >>> times.lines()[1:]
-    ['  prices                          2.0 wall    1.5 CPU', '  figures (2)                     1.0 wall    1.5 CPU']
+    ['  prices                          2.0 wall    1.5 CPU   0.20 GB peak', '  figures (2)                     1.0 wall    1.5 CPU   0.50 GB peak']
     """
 
-    def __init__(self, reporter, clock=None) -> None:
+    def __init__(self, reporter, clock=None, memory=None) -> None:
         self.reporter = reporter
         self.clock = clock or (lambda: time.perf_counter())
         self.cpu = _cpu_seconds if clock is None else self.clock
-        self.marks: list[tuple[str, float, float]] = []
+        self.memory = memory or _peak_memory_gb
+        self.marks: list[tuple[str, float, float, float]] = []
 
     def __call__(self, stage: str) -> None:
-        self.marks.append((stage, self.clock(), self.cpu()))
+        self.marks.append((stage, self.clock(), self.cpu(), self.memory()))
         self.reporter(stage)
 
     def __getattr__(self, name: str):
@@ -92,21 +106,22 @@ class StageTimes:
 
     def stop(self) -> None:
         """Close the last stage."""
-        self.marks.append(("", self.clock(), self.cpu()))
+        self.marks.append(("", self.clock(), self.cpu(), self.memory()))
 
     def lines(self) -> list[str]:
-        """``stage  wall  CPU`` lines, stages in order of their first start."""
+        """``stage  wall  CPU  peak`` lines, stages in order of their first start."""
         totals: dict[str, list[float]] = {}
-        for (stage, wall, cpu), (_, next_wall, next_cpu) in zip(self.marks, self.marks[1:]):
+        for (stage, wall, cpu, _), (_, next_wall, next_cpu, peak) in zip(self.marks, self.marks[1:]):
             key = "figures" if stage.startswith("figure") else stage
-            row = totals.setdefault(key, [0.0, 0.0, 0])
+            row = totals.setdefault(key, [0.0, 0.0, 0, 0.0])
             row[0] += next_wall - wall
             row[1] += next_cpu - cpu
             row[2] += stage.startswith("figure ")
+            row[3] = max(row[3], peak)
         out = ["stage times (seconds):"]
-        for stage, (wall, cpu, n) in totals.items():
+        for stage, (wall, cpu, n, peak) in totals.items():
             name = f"figures ({int(n)})" if stage == "figures" else stage
-            out.append(f"  {name:<28s}{wall:7.1f} wall {cpu:6.1f} CPU")
+            out.append(f"  {name:<28s}{wall:7.1f} wall {cpu:6.1f} CPU {peak:6.2f} GB peak")
         return out
 
 

@@ -33,15 +33,16 @@ PAIRS_PER_BATCH = 4096
 batch); the cross-sectional tests prepare their per-pair inputs this many pairs at a time."""
 
 
-def pair_tests(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], groups: np.ndarray | None = None,
-               size: int = PAIRS_PER_BATCH) -> pd.DataFrame:
-    """:func:`eventstudy.inference.pair_tests`, ``size`` pairs at a time (the same rows)."""
-    groups = None if groups is None else np.asarray(groups, dtype=object)
-    frames = []
-    for part in pair_slices(panel.n_pairs, size):
-        rows = np.arange(part.start, part.stop)
-        frames.append(inference.pair_tests(panel.subset(rows), windows, None if groups is None else groups[rows]))
-    return _concat(frames) if frames else inference.pair_tests(panel, windows, groups)
+def pair_test_columns(panel: AbnormalPanel, windows: Sequence[tuple[int, int]],
+                      size: int = PAIRS_PER_BATCH) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """:func:`eventstudy.inference.pair_test_columns`, ``size`` pairs at a time (the same
+    numbers: each pair's tests read only that pair's abnormal returns)."""
+    parts = [inference.pair_test_columns(panel.subset(np.arange(part.start, part.stop)), windows)
+             for part in pair_slices(panel.n_pairs, size)]
+    if len(parts) <= 1:
+        return parts[0] if parts else inference.pair_test_columns(panel, windows)
+    return tuple({name: np.concatenate([part[i][name] for part in parts]) for name in parts[0][i]}
+                 for i in range(2))
 
 
 def scoped_tests(panel: AbnormalPanel, scopes: Sequence[Scope], windows: Sequence[tuple[int, int]],

@@ -28,6 +28,8 @@ SIGNIFICANT = 10  # digits of %.10g
 _LIMIT = 290  # decimal exponents beyond +-_LIMIT are left to Python
 _POWERS = 10.0 ** np.arange(-_LIMIT - SIGNIFICANT, _LIMIT + SIGNIFICANT + 1)
 _STRING = pa.large_string()
+_WIDTH = 17  # the longest %.10g text, e.g. '-1.234567891e-100'
+_DIGIT_POWERS = 10 ** np.arange(SIGNIFICANT - 1, -1, -1, dtype=np.int64)
 _NAN, _ZERO, _INF, _PYTHON = 1000, 1001, 1002, 1003  # layout keys of values not laid out by class
 
 
@@ -35,12 +37,13 @@ def format_floats(values: np.ndarray) -> pa.Array:
     """``'%.10g' % v`` for every value (``''`` for NaN) as a pyarrow string array.
 
     Each finite value is rounded to 10 significant digits in float arithmetic (``q`` digits,
-    decimal exponent ``x``); the digits become text with one pyarrow cast, and the values are
-    laid out in groups of equal exponent (same ``%g`` layout: fixed or scientific, position of
-    the decimal point), trailing zeros stripped as ``%g`` does. A value whose 11th digit lies so
-    close to a tie that float rounding could differ from C's exact decimal rounding
-    (``|fraction - 0.5| < 1e-4``, about one value in 10,000) or whose exponent is extreme is
-    formatted by Python instead, so the text is always exactly C's.
+    decimal exponent ``x``); the digits become characters with one pyarrow cast and are laid
+    out as bytes of a numpy matrix, one row per value, in groups of equal exponent (same ``%g``
+    layout: fixed or scientific, position of the decimal point), trailing zeros stripped as
+    ``%g`` does; the rows' bytes become the string array's buffer. A value whose 11th digit lies so close to a tie that float rounding
+    could differ from C's exact decimal rounding (``|fraction - 0.5| < 1e-4``, about one value
+    in 10,000), an infinity, or a value whose exponent is extreme is formatted by Python
+    instead, so the text is always exactly C's.
 
     Examples
     --------
@@ -48,27 +51,42 @@ def format_floats(values: np.ndarray) -> pa.Array:
     ['1234.5', '-0.000123456789', '1e+20', '0']
     """
     v = np.asarray(values, dtype=float)
+    n = len(v)
     digits, key = _round(v)
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    bounds = np.flatnonzero(np.diff(sorted_key)) + 1
-    starts, ends = np.concatenate([[0], bounds]), np.concatenate([bounds, [len(v)]])
-    text = pc.cast(pa.array(digits[order]), _STRING)
-    sign = pc.if_else(pa.array(np.signbit(v)[order]), pa.scalar("-", _STRING), pa.scalar("", _STRING))
-    parts = []
-    for lo, hi in zip(starts.tolist(), ends.tolist()):
-        k = int(sorted_key[lo])
+    order = np.argsort(key, kind="stable")  # values of one layout side by side
+    v, digits, key = v[order], digits[order], key[order]
+    regular = key < _NAN
+    digits[~regular] = 10 ** (SIGNIFICANT - 1)  # every row 10 digit characters
+    chars = pc.cast(pa.array(digits), pa.string()).buffers()[2]
+    chars = np.frombuffer(chars, dtype=np.uint8, count=n * SIGNIFICANT).reshape(n, SIGNIFICANT)
+    significant = SIGNIFICANT - np.argmax(chars[:, ::-1] != ord("0"), axis=1)  # %g strips zeros
+    text = np.zeros((n, _WIDTH + 1), dtype=np.uint8)  # column 0: the minus sign
+    text[:, 0] = ord("-")
+    start = np.where(np.signbit(v), 0, 1)
+    end = np.ones(n, dtype=np.int64)
+    bounds = np.flatnonzero(np.diff(key)) + 1
+    for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), n]) if n else []:
+        k = int(key[lo])
         if k == _NAN:
-            parts.append(pa.array(np.full(hi - lo, "", dtype=object), _STRING))
-        elif k >= _ZERO:
-            parts.append(pa.array([f"{x:.10g}" for x in v[order[lo:hi]].tolist()], _STRING))
+            start[lo:hi] = 1
+        elif k == _ZERO:
+            text[lo:hi, 1] = ord("0")
+            end[lo:hi] = 2
+        elif k > _ZERO:  # infinities and values left to Python
+            for row in range(lo, hi):
+                field = f"{v[row]:.10g}".encode("ascii")
+                text[row, 1 : 1 + len(field)] = np.frombuffer(field, dtype=np.uint8)
+                start[row], end[row] = 1, 1 + len(field)
         else:
-            parts.append(_lay_out(text.slice(lo, hi - lo), sign.slice(lo, hi - lo), k))
-    if not parts:
-        return pa.array([], _STRING)
-    inverse = np.empty(len(v), dtype=np.int64)
-    inverse[order] = np.arange(len(v))
-    return pc.take(pa.concat_arrays(parts), pa.array(inverse))
+            end[lo:hi] = 1 + _lay_out(text[lo:hi], chars[lo:hi], significant[lo:hi], k)
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n)
+    text, start, end = text[inverse], start[inverse], end[inverse]
+    columns = np.arange(_WIDTH + 1)
+    keep = (columns >= start[:, None]) & (columns < end[:, None])
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(end - start, out=offsets[1:])
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text[keep]))
 
 
 def _round(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,24 +116,30 @@ def _scaled(a: np.ndarray, exponent: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return scaled, np.rint(scaled).astype(np.int64)
 
 
-def _lay_out(digits: pa.Array, sign: pa.Array, exponent: int) -> pa.Array:
-    """``%g`` text of values sharing one decimal exponent, from their 10 digit characters."""
-    if -4 <= exponent < SIGNIFICANT:  # fixed notation
-        if exponent >= 0:
-            head = pc.utf8_slice_codeunits(digits, 0, exponent + 1)
-            tail = pc.utf8_slice_codeunits(digits, exponent + 1, SIGNIFICANT)
-        else:
-            head = pa.scalar("0", _STRING)
-            tail = pc.binary_join_element_wise(pa.scalar("0" * (-exponent - 1), _STRING), digits,
-                                               pa.scalar("", _STRING))
-        suffix = ""
-    else:
-        head = pc.utf8_slice_codeunits(digits, 0, 1)
-        tail = pc.utf8_slice_codeunits(digits, 1, SIGNIFICANT)
-        suffix = f"e{exponent:+03d}"
-    tail = pc.utf8_rtrim(tail, characters="0")
-    mantissa = pc.utf8_rtrim(pc.binary_join_element_wise(head, tail, pa.scalar(".", _STRING)), characters=".")
-    return pc.binary_join_element_wise(sign, mantissa, pa.scalar(suffix, _STRING), pa.scalar("", _STRING))
+def _lay_out(text: np.ndarray, chars: np.ndarray, significant: np.ndarray, exponent: int) -> np.ndarray:
+    """Write the ``%g`` text of values sharing one decimal exponent into ``text[:, 1:]`` from
+    their 10 digit characters and numbers of significant digits; returns the text lengths
+    (without the sign)."""
+    if 0 <= exponent < SIGNIFICANT:  # fixed notation, point after digit ``exponent``
+        point = exponent + 1
+        text[:, 1 : 1 + point] = chars[:, :point]
+        text[:, 1 + point] = ord(".")
+        text[:, 2 + point : 2 + SIGNIFICANT] = chars[:, point:]
+        return np.where(significant > point, significant + 1, point)
+    if -4 <= exponent < 0:  # fixed notation, 0.000ddd
+        zeros = -exponent  # the zeros before the first digit, the one before the point included
+        text[:, 1 : 2 + zeros] = ord("0")
+        text[:, 2] = ord(".")
+        text[:, 2 + zeros : 2 + zeros + SIGNIFICANT] = chars
+        return 1 + zeros + significant
+    text[:, 1] = chars[:, 0]  # scientific: d.ddde+XX
+    text[:, 2] = ord(".")
+    text[:, 3 : 2 + SIGNIFICANT] = chars[:, 1:]
+    length = np.where(significant > 1, significant + 1, 1)
+    suffix = np.frombuffer(f"e{exponent:+03d}".encode("ascii"), dtype=np.uint8)
+    rows = np.arange(len(text))[:, None]
+    text[rows, 1 + length[:, None] + np.arange(len(suffix))] = suffix
+    return length + len(suffix)
 
 
 def column_text(series: pd.Series, dates_only: bool | None = None) -> pa.Array:

@@ -44,7 +44,7 @@ from eventstudy.events import Event, ModelSpec, StudySettings
 from eventstudy.models import build_design
 from eventstudy.panel import AbnormalPanel
 from eventstudy.scopes import Scope
-from eventstudy.study import all_tests
+from eventstudy.study import all_tests, pair_tables
 
 EXCHANGE = "USER"
 MARKET = "__market__"
@@ -161,9 +161,10 @@ def event_study(
     scopes = [Scope("event", e, "all", "all", reaction, panel.event_ids == e)
               for e in dict.fromkeys(panel.event_ids)]
     tests = all_tests(panel, scopes, event_windows)
+    abnormal_rows, car_rows = pair_tables(panel, event_windows)
     return FrameResult(
-        abnormal=abnormal.abnormal_table(panel),
-        car=abnormal.car_table(panel, event_windows),
+        abnormal=abnormal_rows,
+        car=car_rows,
         tests=tests,
         models=models,
         panel=panel,

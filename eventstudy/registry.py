@@ -24,12 +24,14 @@ class StatisticInfo:
     Attributes
     ----------
     id : str
-        The value in the table's ``test`` / ``measure`` / ``kind`` column.
+        The value in the table's ``test`` / ``measure`` / ``kind`` column (for the single-pair
+        tests, which have columns of their own, the name of the test).
     label : str
         Short readable name for figures and the report.
     table : str
         Output table: ``'tests'``, ``'car'``, ``'volatility'``, ``'joint'``, ``'cross_section'``
-        or ``'volume_tests'``.
+        or ``'volume_tests'``; ``'abnormal_returns, car'`` for the single-pair tests, which are
+        columns of those two tables (a day's in ``abnormal_returns``, a window's in ``car``).
     level : str
         ``'pair'`` (one event, one asset) or ``'cross-section'`` (a scope of pairs).
     robust_to_clustering : bool or None
@@ -50,10 +52,12 @@ def _entries(*items: StatisticInfo) -> dict[str, StatisticInfo]:
     return {item.id: item for item in items}
 
 
-# --- inference: single-pair tests (tests table, scope 'pair') -----------------------------
+# --- inference: single-pair tests (columns beside the values they test) -------------------
+# ts_t: a day's sar, ar_p_value, ar_df (abnormal_returns); a window's car_t, car_p_value, car_df
+# (car). sq: a day's ar_sq, ar_sq_p_value; a one-day window's car_sq, car_sq_p_value.
 PAIR_TESTS = _entries(
-    StatisticInfo("ts_t", "time-series t", "tests", "pair", None, "t(L1 - k)"),
-    StatisticInfo("sq", "sample-quantile (SQ)", "tests", "pair", None,
+    StatisticInfo("ts_t", "time-series t", "abnormal_returns, car", "pair", None, "t(L1 - k)"),
+    StatisticInfo("sq", "sample-quantile (SQ)", "abnormal_returns, car", "pair", None,
                   "empirical, (k+1)/(n+1) among the L1 estimation residuals; one-day cells only"),
 )
 

@@ -31,18 +31,30 @@ def write_tables(result: StudyResult, out: str | Path, extra: dict[str, pd.DataF
     --------
     >>> write_tables(res, "reports/tariffs-2025")  # doctest: +SKIP
     """
+    written = []
+    for name, frame in {**result.tables(), **(extra or {})}.items():
+        written += write_table(name, frame, out)
+    return written
+
+
+def write_table(name: str, frame: pd.DataFrame, out: str | Path) -> list[Path]:
+    """Write one table to ``OUT/tables/<name>.csv`` and ``.parquet``; returns the two paths.
+
+    The CSV is written in pieces (:func:`eventstudy.csvtext.csv_chunks`), then the Parquet file
+    from one Arrow copy of the table; a caller that drops ``frame`` afterwards holds no text of it.
+
+    Examples
+    --------
+    >>> write_table("joint", res.joint(), "reports/tariffs-2025")  # doctest: +SKIP
+    """
     folder = Path(out) / "tables"
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    tables = {**result.tables(), **(extra or {})}
-    for name, frame in tables.items():
-        frame = _stable(frame)
-        csv_path = folder / f"{name}.csv"
-        _atomic_write_chunks(csv_path, csv_chunks(frame))
-        parquet_path = folder / f"{name}.parquet"
-        _atomic_write_parquet(parquet_path, frame)
-        written += [csv_path, parquet_path]
-    return written
+    frame = _stable(frame)
+    csv_path = folder / f"{name}.csv"
+    _atomic_write_chunks(csv_path, csv_chunks(frame))
+    parquet_path = folder / f"{name}.parquet"
+    _atomic_write_parquet(parquet_path, frame)
+    return [csv_path, parquet_path]
 
 
 def write_run_log(result: StudyResult, out: str | Path, versions: dict[str, str]) -> Path:

@@ -27,8 +27,9 @@ log = logging.getLogger("eventstudy")
 
 SCOPE_KINDS = ("event", "category", "tag")
 SCOPE_LABELS = ["scope", "scope_id", "group_by", "group", "reaction"]
-"""Label columns of a cross-sectional row; single-pair rows use ``scope='pair'``,
-``scope_id`` = the event id, ``group_by=''``, ``group`` = the asset's group."""
+"""Label columns of a cross-sectional row; single-pair rows (of the volatility and CAR-path
+tables) use ``scope='pair'``, ``scope_id`` = the event id, ``group_by=''``, ``group`` = the
+asset's group."""
 
 
 @dataclass(frozen=True)

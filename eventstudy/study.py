@@ -40,15 +40,20 @@ class StudyResult:
     Attributes
     ----------
     abnormal : DataFrame
-        ``event_id, asset, rel_day, date, ret, expected, ar, sar, var_ar`` over the event period.
+        ``event_id, asset, reaction, rel_day, date, ret, expected, ar, sar, var_ar, ar_p_value,
+        ar_df, ar_sq, ar_sq_p_value`` over the event period: the day's single-pair tests beside
+        its abnormal return (``sar`` ~ t(``ar_df``) is the time-series t ``ts_t``; ``ar_sq`` the
+        sample-quantile test ``sq``; see :func:`pair_tables`).
     car : DataFrame
-        ``event_id, asset, reaction, window, car, scar, var_car, car_t, car_p_value, car_df, bhar`` per
-        event window (``car_t``/``car_p_value``: the CAR's time-series test; ``bhar`` is tested
-        cross-sectionally, test ``bhar_skew_t`` in ``tests``).
+        ``event_id, asset, reaction, window, car, scar, var_car, car_t, car_p_value, car_df, bhar,
+        car_sq, car_sq_p_value`` per event window (``car_t``/``car_p_value``: the CAR's
+        time-series test ``ts_t``; ``car_sq``: ``sq`` of a one-day window, NaN for longer ones;
+        ``bhar`` is tested cross-sectionally, test ``bhar_skew_t`` in ``tests``).
     tests : DataFrame
-        ``scope`` (event | category | tag), ``scope_id``, ``asset`` ('' for cross-sectional tests),
-        ``rel_day`` (daily tests) or ``window`` (window tests, text ``[a,b]``), ``test``,
-        ``statistic``, ``p_value``, ``distribution``, ``df``, ``n``, ``r_bar``, ``note``.
+        The cross-sectional tests: the scope labels ``scope`` (event | category | tag),
+        ``scope_id``, ``group_by``, ``group``, ``reaction``; ``asset`` (always ''), ``rel_day``
+        (daily tests) or ``window`` (window tests, text ``[a,b]``), ``test``, ``statistic``,
+        ``p_value``, ``distribution``, ``df``, ``n``, ``r_bar``, ``note``.
     models : DataFrame
         One row per attempted (event, asset) pair: parameters, standard errors, ``sigma``, ``r2``,
         ``n_obs``, ``status`` and ``message`` (why a pair was refused).
@@ -351,7 +356,7 @@ class Study:
             raise EstimationError(_nothing_estimated(self.config, models, prices.closes, skipped))
         step("tests")
         scopes = self.scopes(panel, day0)
-        tests = all_tests(panel, scopes, settings.event_windows, self._groups(panel), settings.returns)
+        tests = all_tests(panel, scopes, settings.event_windows, settings.returns)
         vol = daily = None
         if settings.volatility if volatility is None else volatility:
             step("volatility")
@@ -361,10 +366,12 @@ class Study:
         if settings.volume if volume is None else volume:
             step("abnormal volume")
             volume_result, volume_skipped = self._volume(prices.volumes, assets, day0)
+        step("single-pair tests")
+        abnormal_rows, car_rows = pair_tables(panel, settings.event_windows, settings.returns)
         return StudyResult(
             config=self.config,
-            abnormal=abnormal.abnormal_table(panel),
-            car=abnormal.car_table(panel, settings.event_windows, settings.returns),
+            abnormal=abnormal_rows,
+            car=car_rows,
             tests=tests,
             models=models,
             event_sessions=sessions,
@@ -502,10 +509,12 @@ def all_tests(
     panel: AbnormalPanel,
     scopes: Sequence[Scope],
     windows: Iterable[tuple[int, int]],
-    groups: np.ndarray | None = None,
     returns: str = "simple",
 ) -> pd.DataFrame:
-    """The tests table: single-pair tests of every pair, then the cross-sectional tests per scope.
+    """The tests table: the cross-sectional tests of every scope on every day and window.
+
+    A pair's own (single-pair) tests are not rows here: they sit beside the values they test,
+    in the abnormal-returns and CAR tables (:func:`pair_tables`).
 
     Parameters
     ----------
@@ -515,8 +524,6 @@ def all_tests(
         Cross-sections to test (:func:`eventstudy.scopes.build_scopes`).
     windows : iterable of (int, int)
         CAR windows.
-    groups : ndarray, optional
-        Each pair's asset group (the ``group`` label of single-pair rows).
     returns : {'simple', 'log'}
         Kind of the panel's returns (BHARs compound simple returns).
 
@@ -524,18 +531,49 @@ def all_tests(
     -------
     DataFrame
         Columns :data:`TEST_COLUMNS`.
+
+    Examples
+    --------
+    >>> all_tests(panel, build_scopes(config, panel, day0), [(0, 1)])  # doctest: +SKIP
+    """
+    from eventstudy import batches
+
+    if not scopes:
+        return pd.DataFrame(columns=TEST_COLUMNS)
+    tests = batches.scoped_tests(panel, scopes, list(windows), returns=returns)
+    return tests if list(tests.columns) == TEST_COLUMNS else tests[TEST_COLUMNS]
+
+
+def pair_tables(panel: AbnormalPanel, windows: Iterable[tuple[int, int]],
+                returns: str = "simple") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The abnormal-returns and CAR tables, each pair's single-pair tests beside the values.
+
+    The abnormal-returns table (:func:`eventstudy.abnormal.abnormal_table`) holds a day's
+    time-series t ``ts_t`` (``sar``, with ``ar_p_value`` and ``ar_df``) and its sample-quantile
+    test ``sq`` (``ar_sq``, ``ar_sq_p_value``); the CAR table (:func:`eventstudy.abnormal.car_table`)
+    a window's ``ts_t`` (``car_t, car_p_value, car_df``) and a one-day window's ``sq`` (``car_sq``,
+    ``car_sq_p_value``; NaN for longer windows). The test columns come from
+    :func:`eventstudy.inference.pair_test_columns`, so a statistic that cannot be computed (e.g.
+    a pair without residual scale) is NaN with NaN p-value, never an infinite t with p = 0.
+
+    Examples
+    --------
+    >>> abnormal_rows, car_rows = pair_tables(panel, [(0, 0), (0, 1)])  # doctest: +SKIP
+    >>> list(car_rows.columns[-2:])  # doctest: +SKIP
+    ['car_sq', 'car_sq_p_value']
     """
     from eventstudy import batches
 
     windows = list(windows)
-    frames = []
-    if panel.n_pairs:
-        frames.append(batches.pair_tests(panel, windows, groups))
-    if scopes:
-        frames.append(batches.scoped_tests(panel, scopes, windows, returns=returns))
-    if not frames:
-        return pd.DataFrame(columns=TEST_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[TEST_COLUMNS]
+    day, window = batches.pair_test_columns(panel, windows)
+    daily = abnormal.abnormal_table(panel)
+    for name, values in day.items():
+        daily[name] = values.ravel()
+    car = abnormal.car_table(panel, windows, returns)
+    if len(car):
+        for name, values in window.items():
+            car[name] = values.T.ravel()
+    return daily, car
 
 
 def _pair_labels(rows: pd.DataFrame, panel: AbnormalPanel, groups: np.ndarray,

@@ -44,14 +44,6 @@ def test_scoped_tests_prepare_each_pair_once_whatever_the_scopes_holding_it(monk
     assert sorted(i for part in built for i in part) == list(range(panel.n_pairs))
 
 
-@pytest.mark.parametrize("size", [1, 11, 1000])
-def test_pair_tests_in_batches_equal_one_call(size):
-    panel = _synthetic_panel(5)
-    groups = np.where(np.arange(panel.n_pairs) % 2, "g1", "g2").astype(object)
-    want = inference.pair_tests(panel, WINDOWS, groups)
-    _assert_frames_identical(batches.pair_tests(panel, WINDOWS, groups, size=size), want)
-
-
 @pytest.mark.parametrize(("exclude", "n_assets"), [(False, 5), (True, 5), (True, 1)])
 def test_estimation_in_event_batches_equals_one_batch(exclude, n_assets):
     rng = np.random.default_rng(21)

@@ -170,28 +170,6 @@ def test_single_asset_empty_panel():
     assert list(table.columns) == frames.SINGLE_COLUMNS
 
 
-def test_pair_tests_carry_each_pairs_own_labels():
-    """Twin pairs (same event and asset, total vs relative reaction) keep their own labels."""
-    import dataclasses
-
-    panel = _tied_panel(n_pairs=4)
-    twins = dataclasses.replace(
-        panel,
-        event_ids=np.array(["e", "e", "f", "f"], dtype=object),
-        assets=np.array(["A", "A", "B", "B"], dtype=object),
-        reactions=np.array(["relative", "total", "relative", "total"], dtype=object),
-    )
-    rows = inference.pair_tests(twins, [(0, 1)], np.array(["g1", "g1", "g2", "g2"], dtype=object))
-    single = inference.single_asset_tests(twins, [(0, 1)])
-    per_pair = len(single) // 4
-    assert rows["reaction"].tolist() == np.repeat(twins.reactions, per_pair).tolist()
-    assert rows["group"].tolist() == np.repeat(["g1", "g1", "g2", "g2"], per_pair).tolist()
-    assert (rows["scope"] == "pair").all() and rows["scope_id"].tolist() == single[
-        "event_id"
-    ].tolist()
-    assert list(rows.columns) == inference.TEST_COLUMNS
-
-
 def test_pair_table_rows_equal_sorting_the_scope_again():
     """A scope's inputs taken from the panel's compact per-pair table (ranks doubled as
     integers, sorted SARs rebuilt from positions) are those of sorting its pairs afresh."""

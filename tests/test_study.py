@@ -51,16 +51,20 @@ def test_nikkei_car_after_liberation_day_is_significantly_negative(real_result):
 
 def test_tables_have_documented_columns(real_result):
     assert list(real_result.abnormal.columns) == [
-        "event_id", "asset", "reaction", "rel_day", "date", "ret", "expected", "ar", "sar", "var_ar"]
+        "event_id", "asset", "reaction", "rel_day", "date", "ret", "expected", "ar", "sar", "var_ar",
+        "ar_p_value", "ar_df", "ar_sq", "ar_sq_p_value"]
     assert list(real_result.car.columns) == [
         "event_id", "asset", "reaction", "window", "car", "scar", "var_car", "car_t", "car_p_value", "car_df",
-        "bhar"]
+        "bhar", "car_sq", "car_sq_p_value"]
     assert {"scope", "scope_id", "rel_day", "window", "test", "statistic", "p_value", "distribution", "df",
             "n"} <= set(real_result.tests)
     assert {"event_id", "asset", "model", "alpha", "beta", "params", "std_errors", "sigma", "r2", "n_obs",
             "status", "message"} <= set(real_result.models)
+    assert set(real_result.tests["scope"]) <= {"event", "category", "tag"}  # no single-pair rows
+    assert set(real_result.tests["asset"]) == {""}
     tests = set(real_result.tests["test"])
-    assert {"ts_t", "sq", "cs_t", "patell", "bmp", "kp_bmp", "kp_patell", "crude_dependence", "lamb",
+    assert not {"ts_t", "sq"} & tests
+    assert {"cs_t", "patell", "bmp", "kp_bmp", "kp_patell", "crude_dependence", "lamb",
             "bhar_skew_t", "sign", "gen_sign", "corrado", "corrado_zivney", "grank", "wilcoxon"} <= tests
     assert "skew_t" not in tests
 
@@ -148,8 +152,8 @@ def test_adding_an_unrelated_asset_leaves_per_pair_results_unchanged():
     more = _run(["A", "B", "C", "Z"], _synthetic_prices(["A", "B", "C", "Z"], 7))
     kept = more.car[more.car["asset"] != "Z"].reset_index(drop=True)
     pd.testing.assert_frame_equal(base.car.reset_index(drop=True), kept)
-    single = more.tests[(more.tests["asset"] != "") & (more.tests["asset"] != "Z")].reset_index(drop=True)
-    pd.testing.assert_frame_equal(base.tests[base.tests["asset"] != ""].reset_index(drop=True), single)
+    daily = more.abnormal[more.abnormal["asset"] != "Z"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(base.abnormal.reset_index(drop=True), daily)
 
 
 def test_missing_benchmark_leaves_out_its_dependents_and_nothing_left_is_an_error():

@@ -7,8 +7,9 @@ Entry points (all read an :class:`~eventstudy.panel.AbnormalPanel`):
   one reaction kind) on every event-period day and every window: the tests table;
 * :func:`daily_tests`, :func:`window_tests` -- the same route for one scope holding every
   pair of the panel;
-* :func:`single_asset_tests` (and :func:`pair_tests`, its rows in the tests table) -- the
-  time-series tests of :data:`SINGLE_ASSET_TEST_IDS` for every pair, day and window;
+* :func:`single_asset_tests` (and :func:`pair_test_columns`, the same numbers as columns of the
+  abnormal-returns and CAR tables) -- the time-series tests of :data:`SINGLE_ASSET_TEST_IDS`
+  for every pair, day and window;
 * :func:`mean_offdiagonal_correlation` -- the Kolari-Pynnonen ``r_bar`` of residual rows.
 
 Every row reports ``statistic, p_value, distribution, df, n`` (cross-sectional rows also
@@ -44,21 +45,29 @@ from eventstudy.inference.scoped import (
     scoped_tests,
     window_tests,
 )
-from eventstudy.inference.single import SINGLE_ASSET_TEST_IDS, pair_tests, single_asset_tests
+from eventstudy.inference.single import (
+    DAY_TEST_COLUMNS,
+    SINGLE_ASSET_TEST_IDS,
+    WINDOW_TEST_COLUMNS,
+    pair_test_columns,
+    single_asset_tests,
+)
 
 __all__ = [
     "ALTERNATIVES",
     "BHAR_TEST",
     "DAILY_TEST_IDS",
+    "DAY_TEST_COLUMNS",
     "SINGLE_ASSET_TEST_IDS",
     "TEST_COLUMNS",
     "TEST_IDS",
     "UNSIZED_NOTE",
+    "WINDOW_TEST_COLUMNS",
     "clustering_note",
     "daily_tests",
     "mean_offdiagonal_correlation",
     "overlapping_periods",
-    "pair_tests",
+    "pair_test_columns",
     "scoped_tests",
     "single_asset_tests",
     "window_tests",

@@ -23,7 +23,7 @@ SINGLE_COLUMNS = ["event_id", "asset", "rel_day", "window", "test"] + [
 ]
 _TAKE_FROM = 2_000  # rows from which string columns are gathered with take
 TEST_COLUMNS = [*SCOPE_LABELS, "asset", "rel_day", "window", "test", *RESULT_COLUMNS]
-"""Columns of the study's tests table: single-pair rows and cross-sectional rows alike."""
+"""Columns of the study's tests table (cross-sectional rows; ``asset`` is ``''``)."""
 
 
 def labels_taken(

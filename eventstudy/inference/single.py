@@ -11,6 +11,13 @@ residuals ``<= AR``; the p-value is the permutation p-value ``(k + 1)/(n + 1)``
 window): an L2-day CAR has only about ``L1 / L2`` independent L2-day blocks in the
 estimation window to be compared with, too few to place a 2.5% tail (on iid t(5) returns
 the block version rejects 5.8% at L2 = 6 and 7.9% at L2 = 16; docs/validation.md).
+
+A run reports these tests beside the values they test, not in the tests table
+(:func:`pair_test_columns`): a day's ``ts_t`` is ``sar, ar_p_value, ar_df`` of the
+abnormal-returns table and its ``sq`` is ``ar_sq, ar_sq_p_value``; a window's ``ts_t`` is
+``car_t, car_p_value, car_df`` of the CAR table and a one-day window's ``sq`` is ``car_sq,
+car_sq_p_value``. ``n`` (L1) is ``n_obs`` of the models table. :func:`single_asset_tests` gives
+the same numbers as one long table (test by test, with ``n`` and a ``note`` per row).
 """
 
 from __future__ import annotations
@@ -61,58 +68,74 @@ def single_asset_tests(
     return frames.frame(columns, frames.SINGLE_COLUMNS)
 
 
-def pair_tests(
-    panel: AbnormalPanel,
-    windows: Sequence[tuple[int, int]],
-    groups: np.ndarray | None = None,
-    alternative: str = "two-sided",
-) -> pd.DataFrame:
-    """:func:`single_asset_tests` as rows of the tests table (columns ``TEST_COLUMNS``).
+DAY_TEST_COLUMNS: tuple[str, ...] = ("sar", "ar_p_value", "ar_df", "ar_sq", "ar_sq_p_value")
+"""Columns of the abnormal-returns table that hold a day's single-pair tests: ``ts_t`` (statistic
+``sar``, ``ar_p_value``, ``ar_df``) and ``sq`` (``ar_sq``, ``ar_sq_p_value``)."""
+WINDOW_TEST_COLUMNS: tuple[str, ...] = ("car_t", "car_p_value", "car_df", "car_sq", "car_sq_p_value")
+"""Columns of the CAR table that hold a window's single-pair tests: ``ts_t`` (``car_t``,
+``car_p_value``, ``car_df``) and, for a one-day window, ``sq`` (``car_sq``, ``car_sq_p_value``;
+NaN for longer windows)."""
 
-    ``scope='pair'``, ``scope_id`` = the event id, ``group_by=''``, ``group`` = the pair's
-    asset group (``groups``, one per pair), ``reaction`` = the pair's reaction kind,
-    ``r_bar`` NaN.
+
+def pair_test_columns(
+    panel: AbnormalPanel, windows: Sequence[tuple[int, int]], alternative: str = "two-sided"
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The single-pair tests as columns beside the values they test (parameters as
+    :func:`single_asset_tests`).
+
+    Returns
+    -------
+    day, window : dict of str to ndarray
+        ``day``: the columns :data:`DAY_TEST_COLUMNS`, each of shape (N, E) (pair, event-period
+        day), so ``.ravel()`` follows the rows of the abnormal-returns table. ``window``: the
+        columns :data:`WINDOW_TEST_COLUMNS`, each (N, W), so ``.T.ravel()`` follows the rows of
+        the CAR table (window by window). The numbers are those of :func:`single_asset_tests`:
+        statistic, p-value and degrees of freedom of ``ts_t``, statistic and p-value of ``sq``
+        (a window's ``sq`` only for one-day windows, NaN elsewhere). Every column is NaN where
+        its test cannot be computed (missing abnormal return, no residual degrees of freedom,
+        non-positive prediction-error variance, no estimation residuals).
+
+    Examples
+    --------
+    >>> day, window = pair_test_columns(panel, [(0, 0), (0, 1)])  # doctest: +SKIP
+    >>> day["ar_p_value"].shape, window["car_sq"].shape  # doctest: +SKIP
+    ((N, E), (N, 2))
     """
-    columns = _columns(panel, windows, alternative)
-    pair = columns["pair"]
-    n_rows = len(pair)
-    groups = (
-        np.full(panel.n_pairs, "", dtype=object)
-        if groups is None
-        else np.asarray(groups, dtype=object)
-    )
-    reactions = (
-        np.full(panel.n_pairs, "total", dtype=object)
-        if panel.reactions is None
-        else np.asarray(panel.reactions, dtype=object)
-    )
-    columns.update(
-        scope=frames.labels_taken(["pair"], np.zeros(n_rows, dtype=np.intp)),
-        scope_id=frames.labels_taken(panel.event_ids, pair),
-        group_by=frames.labels_taken([""], np.zeros(n_rows, dtype=np.intp)),
-        group=frames.labels_taken(groups, pair),
-        reaction=frames.labels_taken(reactions, pair),
-        asset=frames.labels_taken(panel.assets, pair),
-        r_bar=np.full(n_rows, np.nan),
-    )
-    return frames.frame(columns, frames.TEST_COLUMNS)
+    windows = [tuple(int(d) for d in window) for window in windows]
+    one_day, (ts_t, ts_p), (sq, sq_p) = _cell_tests(panel, windows, alternative)
+    n_days = len(panel.event_rel_days)
+    shape = (panel.n_pairs, n_days + len(windows))
+    columns = [ts_t.statistic, ts_p, ts_t.df, sq.statistic, sq_p]
+    cells = [values.reshape(shape) for values in columns]
+    for values in cells[3:]:  # sq: one-day cells only
+        values[:, n_days:][:, ~one_day[n_days:]] = np.nan
+    day = {name: np.ascontiguousarray(values[:, :n_days])
+           for name, values in zip(DAY_TEST_COLUMNS, cells)}
+    window = {name: np.ascontiguousarray(values[:, n_days:])
+              for name, values in zip(WINDOW_TEST_COLUMNS, cells)}
+    return day, window
 
 
-def _columns(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], alternative: str) -> dict:
-    """Columns of every pair's rows (``pair`` = row of the panel), ordered by pair."""
+def _cell_tests(panel: AbnormalPanel, windows: list[tuple[int, int]], alternative: str):
+    """``(one_day, (ts_t, p), (sq, p))`` over the cells (every event day, then every window):
+    ``one_day`` (C,) says whether a cell is one day; the results are flat (N * C,), pair-major."""
     check_alternative(alternative)
-    windows = [tuple(int(day) for day in window) for window in windows]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         cells = _cells(panel, windows)
         residuals = SortedRows.build(
             np.where(panel.is_estimation & np.isfinite(panel.ar), panel.ar, np.nan)
         )
-        one_day = np.array([cell[2] for cell in cells])  # (C,) the cell is one day
+        one_day = np.array([cell[2] for cell in cells], dtype=bool)
         values = np.stack([cell[0] for cell in cells], axis=1)  # (N, C) AR or CAR
         variance = np.stack([cell[1] for cell in cells], axis=1)
-        ts_t = _ts_t(panel, values, variance, alternative)
-        sq = _sq(residuals, values, alternative)
-    n_pairs, n_cells = values.shape
+        return one_day, _ts_t(panel, values, variance, alternative), _sq(residuals, values, alternative)
+
+
+def _columns(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], alternative: str) -> dict:
+    """Columns of every pair's rows (``pair`` = row of the panel), ordered by pair."""
+    windows = [tuple(int(day) for day in window) for window in windows]
+    one_day, ts_t, sq = _cell_tests(panel, windows, alternative)
+    n_pairs, n_cells = panel.n_pairs, len(one_day)
     tests = [(0, ts_t), (1, sq)]
     parts = []
     for test_code, (result, p_value) in tests:

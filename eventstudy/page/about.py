@@ -151,10 +151,11 @@ def models_table(result: StudyResult) -> str:
 
 def statistics_table(result: StudyResult) -> str:
     """Every statistic the run reports, from the registry, with its reference and robustness."""
-    tables_present = {"tests", "car"} | ({"volatility"} if result.volatility is not None else set())
+    tables_present = {"tests", "abnormal_returns", "car"} | (
+        {"volatility"} if result.volatility is not None else set())
     rows = []
     for info in registry.STATISTICS.values():
-        if info.table not in tables_present:
+        if not set(info.table.split(", ")) & tables_present:
             continue
         robust = {None: "one pair", True: "yes",
                   False: "no: reported only where the pairs are independent"}[
@@ -237,14 +238,16 @@ def _relative_caveat(result: StudyResult) -> str:
 
 def _multiple_testing(result: StudyResult, featured: Featured) -> str:
     p_tests = int(result.tests["p_value"].notna().sum())
-    p_car = int(result.car["car_p_value"].notna().sum())
-    total = p_tests + p_car
+    p_pairs = sum(int(table[column].notna().sum()) for table, columns in (
+        (result.abnormal, ("ar_p_value", "ar_sq_p_value")),
+        (result.car, ("car_p_value", "car_sq_p_value"))) for column in columns)
+    total = p_tests + p_pairs
     featured_count = (len(featured.key_events) * len(featured.groups) * 2
                       * len(featured.headline_windows) + len(featured.key_events)
                       * len(featured.market_assets) * len(featured.headline_windows))
     threshold = 0.05 / max(featured_count, 1)
-    return (f"<b>Many tests</b>: the tables hold {total:,} p-values ({p_car:,} single-asset CAR "
-            f"tests, {p_tests:,} in the tests table). At the 5% level about {0.05 * total:,.0f} "
+    return (f"<b>Many tests</b>: the tables hold {total:,} p-values ({p_pairs:,} single-asset "
+            f"tests of abnormal returns and CARs, {p_tests:,} cross-sectional tests). At the 5% level about {0.05 * total:,.0f} "
             "of them would be 'significant' with no effect at all. The findings feature at most "
             f"{featured_count} comparisons chosen before looking at p-values (key events, groups, "
             f"headline windows); a Bonferroni bound for them is p &lt; {threshold:.4f}. Treat "

@@ -98,13 +98,14 @@ def estimate(
     """
     rel_days, event_start = grid(settings)
     pairs_per_batch = PAIRS_PER_BATCH if pairs_per_batch is None else pairs_per_batch
-    layouts = design_layouts(assets, events, day0, settings)
-    parts = [estimate_batch(assets, events, day0, settings, chosen, layouts)
-             for chosen in event_batches(len(events), len(assets), pairs_per_batch)]
-    if not parts:
+    batches = event_batches(len(events), len(assets), pairs_per_batch)
+    if not batches:
         return _empty_panel(rel_days, event_start), pd.DataFrame(columns=MODEL_COLUMNS)
-    models = pd.concat([models for _, models in parts], ignore_index=True) if len(parts) > 1 else parts[0][1]
-    return concat_panels([panel for panel, _ in parts]), models
+    layouts = design_layouts(assets, events, day0, settings)
+    panel = _PanelBuilder(sum(len(layout.pair_event) for layout in layouts), rel_days, event_start)
+    tables = [_estimate_into(panel, assets, events, day0, settings, chosen, layouts) for chosen in batches]
+    models = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    return panel.finish(), models
 
 
 def event_batches(n_events: int, n_assets: int, pairs_per_batch: int = PAIRS_PER_BATCH) -> list[range]:
@@ -138,17 +139,33 @@ def estimate_batch(
     """
     rel_days, event_start = grid(settings)
     layouts = design_layouts(assets, events, day0, settings) if layouts is None else layouts
-    wanted = np.zeros(len(events), dtype=bool)
-    wanted[list(range(len(events)) if chosen is None else chosen)] = True
+    wanted = _wanted(len(events), chosen)
+    size = sum(int(wanted[layout.pair_event].sum()) for layout in layouts)
+    panel = _PanelBuilder(size, rel_days, event_start)
+    models = _estimate_into(panel, assets, events, day0, settings, chosen, layouts)
+    return panel.finish(), models
+
+
+def _wanted(n_events: int, chosen: Sequence[int] | None) -> np.ndarray:
+    wanted = np.zeros(n_events, dtype=bool)
+    wanted[list(range(n_events)) if chosen is None else list(chosen)] = True
+    return wanted
+
+
+def _estimate_into(panel: _PanelBuilder, assets, events, day0, settings, chosen, layouts) -> pd.DataFrame:
+    """Fit the pairs of the events ``chosen``, append the estimated ones to ``panel`` and return
+    the models table of every attempted pair (see :func:`estimate_batch`)."""
+    rel_days, event_start = grid(settings)
+    wanted = _wanted(len(events), chosen)
     gathered = []
     for layout in layouts:
         group = _gather(layout, wanted[layout.pair_event], events, day0, settings, rel_days, event_start)
         group.members = np.asarray(layout.members)
         group.fit = _fit(group, layout.name, event_start)
         gathered.append((layout.members, group))
-    panel = _assemble_panel(gathered, assets, events, rel_days, event_start)
     models = _models_table(gathered, assets, events)
-    return panel, models
+    panel.append(gathered, assets, events)
+    return models
 
 
 @dataclass(frozen=True)
@@ -198,8 +215,11 @@ def _layout(name, members, assets, events, day0, settings) -> _Layout:
         valid_flat &= np.isfinite(market_flat)
     cover_flat = np.zeros(len(y_flat), int)
     pair_asset, pair_event, position = [], [], []
+    day0_dates: dict[str, np.ndarray] = {}  # per exchange: every event's day 0
     for j, asset in enumerate(assets):
-        positions = _event_positions(asset, events, day0)
+        if asset.exchange not in day0_dates:
+            day0_dates[asset.exchange] = _day0_dates(events, day0, asset.exchange)
+        positions = _event_positions(asset, events, day0_dates[asset.exchange])
         if settings.exclude_other_events:
             cover_flat[starts[j] : starts[j] + lengths[j]] = _exclusion_cover(
                 positions, lengths[j], settings.other_event_exclusion
@@ -208,29 +228,15 @@ def _layout(name, members, assets, events, day0, settings) -> _Layout:
             pair_asset.append(j)
             pair_event.append(e)
             position.append(pos)
+    order = np.lexsort((pair_asset, pair_event))  # the panel's order: by event, then asset
     return _Layout(
         name=name, members=list(members), assets=list(assets), lengths=lengths, starts=starts,
         y=y_flat, x=x_flat, x_pred=np.concatenate([a.design.x_pred for a in assets]), offset=off_flat,
         valid=valid_flat,
         dates=np.concatenate([a.sessions.values.astype("datetime64[D]") for a in assets]),
-        cover=cover_flat, pair_asset=np.array(pair_asset, dtype=int),
-        pair_event=np.array(pair_event, dtype=int), position=np.array(position, dtype=int),
+        cover=cover_flat, pair_asset=np.array(pair_asset, dtype=int)[order],
+        pair_event=np.array(pair_event, dtype=int)[order], position=np.array(position, dtype=int)[order],
     )
-
-
-def concat_panels(parts: list[AbnormalPanel]) -> AbnormalPanel:
-    """The pairs of ``parts`` (same grid) one after the other, in one panel."""
-    if len(parts) == 1:
-        return parts[0]
-    names = ("event_ids", "assets", "dates", "ret", "expected", "ar", "is_estimation", "cov_factor",
-             "s2", "n_est", "k")
-    columns = {}
-    for name in names:  # one field at a time: the parts' copies of it are dropped as it is built
-        columns[name] = np.concatenate([getattr(part, name) for part in parts])
-    reactions = None if any(part.reactions is None for part in parts) else \
-        np.concatenate([part.reactions for part in parts])
-    return AbnormalPanel(rel_days=parts[0].rel_days, event_start=parts[0].event_start,
-                         reactions=reactions, **columns)
 
 
 def _gather(
@@ -288,18 +294,24 @@ def _gather_columns(values: np.ndarray, index: np.ndarray, ok: np.ndarray) -> np
     return out
 
 
-def _event_positions(asset: AssetInput, events: Sequence[Event], day0) -> list[tuple[int, int]]:
-    """``(event index, day-0 position on the asset's grid or -1)`` for every applicable event."""
-    chosen = [(e, day0.get((event.id, asset.exchange))) for e, event in enumerate(events)
-              if event.applies_to(asset.ticker)]
+def _day0_dates(events: Sequence[Event], day0, exchange: str) -> np.ndarray:
+    """Day 0 of every event on ``exchange`` (NaT where none is mapped)."""
+    sessions = [day0.get((event.id, exchange)) for event in events]
+    return np.array([np.datetime64("NaT") if s is None else np.datetime64(pd.Timestamp(s).date())
+                     for s in sessions], dtype="datetime64[D]")
+
+
+def _event_positions(asset: AssetInput, events: Sequence[Event], day0_dates: np.ndarray) -> list[tuple[int, int]]:
+    """``(event index, day-0 position on the asset's grid or -1)`` for every applicable event
+    (``day0_dates``: :func:`_day0_dates` of the asset's exchange)."""
+    chosen = [e for e, event in enumerate(events) if event.applies_to(asset.ticker)]
     if not chosen:
         return []
     sessions = asset.sessions.values.astype("datetime64[D]")
-    wanted = np.array([np.datetime64("NaT") if s is None else np.datetime64(pd.Timestamp(s).date())
-                       for _, s in chosen], dtype="datetime64[D]")
+    wanted = day0_dates[chosen]
     pos = np.searchsorted(sessions, wanted)
     found = (pos < len(sessions)) & (sessions[np.clip(pos, 0, len(sessions) - 1)] == wanted)
-    return [(e, int(p) if f else -1) for (e, _), p, f in zip(chosen, pos, found)]
+    return [(e, int(p) if f else -1) for e, p, f in zip(chosen, pos.tolist(), found.tolist())]
 
 
 def _exclusion_cover(positions: list[tuple[int, int]], n_sessions: int, window: tuple[int, int]) -> np.ndarray:
@@ -390,49 +402,66 @@ def _empty_panel(rel_days: np.ndarray, event_start: int) -> AbnormalPanel:
     )
 
 
-def _assemble_panel(gathered, assets, events, rel_days, event_start) -> AbnormalPanel:
-    if not gathered:
-        return _empty_panel(rel_days, event_start)
-    rows = _ordered_rows(gathered, assets, events)
-    statuses = [_final_status(group)[0] for _, group in gathered]
-    rows = rows[[statuses[g][r] == "ok" for g, r in rows]] if len(rows) else rows
+class _PanelBuilder:
+    """The rows of an :class:`AbnormalPanel` written batch after batch into arrays allocated once.
 
-    def pick(get):
-        parts = []
+    ``capacity`` bounds the number of pairs (every attempted pair); each batch appends its
+    estimated pairs in panel order, and :meth:`finish` returns views of the rows written (the
+    pages of unused rows are never touched, so they cost no memory).
+    """
+
+    def __init__(self, capacity: int, rel_days: np.ndarray, event_start: int) -> None:
+        n_days, n_event = len(rel_days), len(rel_days) - event_start
+        self.rel_days, self.event_start, self.size = rel_days, event_start, 0
+        self.columns = {
+            "event_ids": np.empty(capacity, object), "assets": np.empty(capacity, object),
+            "reactions": np.empty(capacity, object),
+            "dates": np.empty((capacity, n_days), "datetime64[D]"),
+            "ret": np.empty((capacity, n_days)), "expected": np.empty((capacity, n_days)),
+            "ar": np.empty((capacity, n_days)), "is_estimation": np.empty((capacity, n_days), bool),
+            "cov_factor": np.empty((capacity, n_event, n_event)), "s2": np.empty(capacity),
+            "n_est": np.empty(capacity, int), "k": np.empty(capacity, int),
+        }
+
+    def append(self, gathered, assets, events) -> None:
+        """Append the estimated pairs of one batch, ordered by event then asset."""
+        rows = _ordered_rows(gathered, assets, events)
+        statuses = [_final_status(group)[0] for _, group in gathered]
+        rows = rows[[statuses[g][r] == "ok" for g, r in rows]] if len(rows) else rows
+        event_ids = np.array([e.id for e in events], dtype=object)
+        tickers = np.array([a.ticker for a in assets], dtype=object)
+        reactions = np.array([a.reaction for a in assets], dtype=object)
+        start = self.size
         for g, (_, group) in enumerate(gathered):
-            sel = rows[rows[:, 0] == g, 1]
-            parts.append((np.flatnonzero(rows[:, 0] == g), get(group)[sel]))
-        n = len(rows)
-        template = parts[0][1] if parts else np.empty(0)
-        out = np.empty((n, *template.shape[1:]), dtype=template.dtype)
-        for where, values in parts:
-            out[where] = values
-        return out
+            mine = rows[:, 0] == g
+            if not mine.any():
+                continue
+            where = start + np.flatnonzero(mine)
+            if where[-1] - where[0] + 1 == len(where):  # one run of rows: a slice, no scatter
+                where = slice(int(where[0]), int(where[-1]) + 1)
+            pick = rows[mine, 1]
+            if len(pick) == len(group.pair_event) and (pick == np.arange(len(pick))).all():
+                pick = slice(None)  # every pair of the group, in order: no gather
+            fit, event_start = group.fit, self.event_start
+            expected, ar = fit.expected, fit.residual  # the batch's own arrays, finished in place
+            expected[~np.isfinite(group.y)] = np.nan  # no return that day: no normal return either
+            ar[:, event_start:] = group.y[:, event_start:] - expected[:, event_start:]
+            asset_index = group.members[group.pair_asset[pick]]
+            values = {
+                "event_ids": event_ids[group.pair_event[pick]], "assets": tickers[asset_index],
+                "reactions": reactions[asset_index], "dates": group.dates[pick], "ret": group.y[pick],
+                "expected": expected[pick], "ar": ar[pick], "is_estimation": group.estimation[pick],
+                "cov_factor": fit.cov_factor[pick], "s2": fit.s2[pick], "n_est": fit.n_est[pick],
+                "k": fit.k,
+            }
+            for name, value in values.items():
+                self.columns[name][where] = value
+        self.size += len(rows)
 
-    y = pick(lambda g: g.y)
-    expected = pick(lambda g: g.fit.expected)
-    expected[~np.isfinite(y)] = np.nan  # no return that day: no normal return to report either
-    estimation = pick(lambda g: g.estimation)
-    ar = np.where(estimation, pick(lambda g: g.fit.residual), np.nan)
-    ar[:, event_start:] = (y - expected)[:, event_start:]
-    return AbnormalPanel(
-        event_ids=np.array([e.id for e in events], dtype=object)[pick(lambda g: g.pair_event)],
-        assets=np.array([a.ticker for a in assets], dtype=object)[
-            pick(lambda g: g.members[g.pair_asset])
-        ],
-        rel_days=rel_days,
-        dates=pick(lambda g: g.dates),
-        ret=y,
-        expected=expected,
-        ar=ar,
-        is_estimation=estimation,
-        event_start=event_start,
-        cov_factor=pick(lambda g: g.fit.cov_factor),
-        s2=pick(lambda g: g.fit.s2),
-        n_est=pick(lambda g: g.fit.n_est),
-        k=pick(lambda g: np.full(len(g.pair_event), g.fit.k)),
-        reactions=np.array([a.reaction for a in assets], dtype=object)[pick(lambda g: g.members[g.pair_asset])],
-    )
+    def finish(self) -> AbnormalPanel:
+        """The panel of the rows appended so far."""
+        rows = {name: values[: self.size] for name, values in self.columns.items()}
+        return AbnormalPanel(rel_days=self.rel_days, event_start=self.event_start, **rows)
 
 
 def _models_table(gathered, assets, events) -> pd.DataFrame:

@@ -122,7 +122,9 @@ def pair_path_arrays(panel: AbnormalPanel, anchor: int) -> tuple[np.ndarray, np.
     missing = np.zeros((panel.n_pairs, n_days + 1))
     missing[:, 1:] = np.cumsum(~np.isfinite(ar), axis=1)
     block = np.zeros((panel.n_pairs, n_days + 1, n_days + 1))
-    block[:, 1:, 1:] = np.cumsum(np.cumsum(panel.cov_factor, axis=1), axis=2)
+    inner = block[:, 1:, 1:]  # running sums of the covariance factor, in place
+    np.cumsum(panel.cov_factor, axis=1, out=inner)
+    np.cumsum(inner, axis=2, out=inner)
     lo, hi, sign = _range_bounds(n_days, anchor_pos)
     total = sign * (prefix[:, hi] - prefix[:, lo])
     gaps = missing[:, hi] - missing[:, lo]
@@ -233,24 +235,51 @@ def portfolio_variance(panel: AbnormalPanel, members, resid: np.ndarray | None =
     --------
     >>> s2, days = portfolio_variance(res.panel, np.ones((1, res.panel.n_pairs), bool))  # doctest: +SKIP
     """
-    resid = panel.estimation_residuals() if resid is None else resid
-    has = np.isfinite(resid)
-    weights = _as_weights(members)
-    count = np.asarray(weights @ has.astype(float))
-    sums = np.asarray(weights @ np.where(has, resid, 0.0))
-    present = count > 0
-    aar = np.where(present, sums / np.where(present, count, 1.0), 0.0)
-    n_days = present.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = aar.sum(axis=1) / n_days
-        deviation = np.where(present, aar - mean[:, None], 0.0)
-        s2 = (deviation**2).sum(axis=1) / (n_days - 1)
-    return np.where(n_days >= 2, s2, np.nan), n_days
+    return _PortfolioVariances(panel, resid)(members)
+
+
+class _PortfolioVariances:
+    """:func:`portfolio_variance` of one panel for several weight matrices, each distinct matrix
+    computed once (the windows of a study usually leave the same pairs in every scope)."""
+
+    def __init__(self, panel: AbnormalPanel, resid: np.ndarray | None = None) -> None:
+        self.panel, self.resid = panel, resid
+        self.present = self.values = None
+        self.done: list[tuple[sparse.csr_matrix, tuple[np.ndarray, np.ndarray]]] = []
+
+    def __call__(self, members) -> tuple[np.ndarray, np.ndarray]:
+        weights = _as_weights(members)
+        for seen, result in self.done:
+            if _same_matrix(seen, weights):
+                return result
+        if self.present is None:
+            resid = self.panel.estimation_residuals() if self.resid is None else self.resid
+            has = np.isfinite(resid)
+            self.present, self.values = has.astype(float), np.where(has, resid, 0.0)
+            self.resid = None
+        count = np.asarray(weights @ self.present)
+        sums = np.asarray(weights @ self.values)
+        present = count > 0
+        aar = np.where(present, sums / np.where(present, count, 1.0), 0.0)
+        n_days = present.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = aar.sum(axis=1) / n_days
+            deviation = np.where(present, aar - mean[:, None], 0.0)
+            s2 = (deviation**2).sum(axis=1) / (n_days - 1)
+        result = (np.where(n_days >= 2, s2, np.nan), n_days)
+        self.done.append((weights, result))
+        return result
+
+
+def _same_matrix(a: sparse.csr_matrix, b: sparse.csr_matrix) -> bool:
+    """The same stored entries in the same order (so every product with them is the same)."""
+    return (a.shape == b.shape and np.array_equal(a.indptr, b.indptr)
+            and np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data))
 
 
 def scope_paths(panel: AbnormalPanel, scopes: Sequence[Scope], anchor: int = -1,
                 paths: tuple[np.ndarray, np.ndarray] | None = None,
-                members: sparse.csr_matrix | None = None) -> pd.DataFrame:
+                members: sparse.csr_matrix | None = None, variances=None) -> pd.DataFrame:
     """Average CAR path of every scope with its crude-dependence band variance.
 
     ``car`` is the mean path over the scope's pairs with a value on that day (``n`` of them);
@@ -269,7 +298,7 @@ def scope_paths(panel: AbnormalPanel, scopes: Sequence[Scope], anchor: int = -1,
     anchor = path_anchor(period, anchor)
     car, _ = paths if paths is not None else pair_path_arrays(panel, anchor)
     members = members if members is not None else membership(scopes, panel.n_pairs)
-    s2, _ = portfolio_variance(panel, members)
+    s2, _ = (variances or _PortfolioVariances(panel))(members)
     finite = np.isfinite(car)
     counts = np.asarray(members @ finite.astype(float))
     sums = np.asarray(members @ np.where(finite, car, 0.0))
@@ -295,6 +324,7 @@ def scope_caar(
     windows: Iterable[tuple[int, int]],
     tests: pd.DataFrame | None = None,
     members: sparse.csr_matrix | None = None,
+    variances=None,
 ) -> pd.DataFrame:
     """CAAR of every scope and window with its 95% interval and the featured test's p-value.
 
@@ -311,14 +341,14 @@ def scope_caar(
         return pd.DataFrame(columns=CAAR_COLUMNS)
     members = members if members is not None else membership(scopes, panel.n_pairs)
     labels = np.array([s.labels() for s in scopes], dtype=object)
-    resid = panel.estimation_residuals()
+    variances = variances or _PortfolioVariances(panel)
     z = stats.norm.ppf(0.5 + LEVEL / 2)
     frames = []
     for window in windows:
         car, _ = panel.car(window)
         finite = np.isfinite(car)
         use = members @ sparse.diags(finite.astype(float))
-        s2, _ = portfolio_variance(panel, use, resid)
+        s2, _ = variances(use)
         n = np.asarray(use.sum(axis=1)).ravel().astype(int)
         with np.errstate(invalid="ignore", divide="ignore"):
             caar = np.where(n > 0, (use @ np.where(finite, car, 0.0)) / n, np.nan)
@@ -365,14 +395,18 @@ def car_paths_table(result: StudyResult, anchor: int = -1,
     --------
     >>> car_paths_table(res).query("scope == 'event' and group == 'chips'")  # doctest: +SKIP
     """
+    return _car_paths(result, anchor, result.scopes() if scopes is None else scopes)
+
+
+def _car_paths(result: StudyResult, anchor: int, scopes: Sequence[Scope], members=None,
+               variances=None) -> pd.DataFrame:
     panel = result.panel
     days = panel.event_rel_days
-    scopes = result.scopes() if scopes is None else scopes
     paths = None
     if panel.n_pairs and len(days):
         paths = pair_path_arrays(panel, path_anchor((int(days[0]), int(days[-1])), anchor))
     pairs = pair_paths(panel, pair_groups(result), anchor, paths)
-    scoped = scope_paths(panel, scopes, anchor, paths)
+    scoped = scope_paths(panel, scopes, anchor, paths, members, variances)
     frames = [f for f in (pairs, scoped) if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PATH_COLUMNS)
 
@@ -397,8 +431,11 @@ def tables(result: StudyResult) -> dict[str, pd.DataFrame]:
     ['caar', 'car_paths']
     """
     scopes = result.scopes()
-    return {"car_paths": car_paths_table(result, scopes=scopes),
-            "caar": caar_table(result, scopes)}
+    members = membership(scopes, result.panel.n_pairs) if scopes else None
+    variances = _PortfolioVariances(result.panel)  # shared: paths and CAARs often use the same pairs
+    return {"car_paths": _car_paths(result, -1, scopes, members, variances),
+            "caar": scope_caar(result.panel, scopes, result.config.settings.event_windows, result.tests,
+                               members, variances)}
 
 
 def pair_interval(car: pd.DataFrame) -> pd.DataFrame:

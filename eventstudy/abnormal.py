@@ -215,11 +215,11 @@ def _layout(name, members, assets, events, day0, settings) -> _Layout:
         valid_flat &= np.isfinite(market_flat)
     cover_flat = np.zeros(len(y_flat), int)
     pair_asset, pair_event, position = [], [], []
-    day0_dates: dict[str, np.ndarray] = {}  # per exchange: every event's day 0
+    by_exchange: dict[str, np.ndarray] = {}  # every event's day 0 on each exchange
     for j, asset in enumerate(assets):
-        if asset.exchange not in day0_dates:
-            day0_dates[asset.exchange] = _day0_dates(events, day0, asset.exchange)
-        positions = _event_positions(asset, events, day0_dates[asset.exchange])
+        if asset.exchange not in by_exchange:
+            by_exchange[asset.exchange] = day0_dates(events, day0, asset.exchange)
+        positions = _event_positions(asset, events, by_exchange[asset.exchange])
         if settings.exclude_other_events:
             cover_flat[starts[j] : starts[j] + lengths[j]] = _exclusion_cover(
                 positions, lengths[j], settings.other_event_exclusion
@@ -294,8 +294,14 @@ def _gather_columns(values: np.ndarray, index: np.ndarray, ok: np.ndarray) -> np
     return out
 
 
-def _day0_dates(events: Sequence[Event], day0, exchange: str) -> np.ndarray:
-    """Day 0 of every event on ``exchange`` (NaT where none is mapped)."""
+def day0_dates(events: Sequence[Event], day0: Mapping[tuple[str, str], pd.Timestamp],
+               exchange: str) -> np.ndarray:
+    """Day 0 of every event on ``exchange`` as ``datetime64[D]`` (NaT where none is mapped).
+
+    Examples
+    --------
+    >>> day0_dates(config.events, day0, "XTKS")  # doctest: +SKIP
+    """
     sessions = [day0.get((event.id, exchange)) for event in events]
     return np.array([np.datetime64("NaT") if s is None else np.datetime64(pd.Timestamp(s).date())
                      for s in sessions], dtype="datetime64[D]")
@@ -303,7 +309,7 @@ def _day0_dates(events: Sequence[Event], day0, exchange: str) -> np.ndarray:
 
 def _event_positions(asset: AssetInput, events: Sequence[Event], day0_dates: np.ndarray) -> list[tuple[int, int]]:
     """``(event index, day-0 position on the asset's grid or -1)`` for every applicable event
-    (``day0_dates``: :func:`_day0_dates` of the asset's exchange)."""
+    (``day0_dates``: :func:`day0_dates` of the asset's exchange)."""
     chosen = [e for e, event in enumerate(events) if event.applies_to(asset.ticker)]
     if not chosen:
         return []

@@ -17,11 +17,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from eventstudy.common import format_window
 from eventstudy.events import Event, StudySettings
-from eventstudy.models import BatchFit, Design, fit_batch, scholes_williams_theta
+from eventstudy.models import (
+    BatchFit,
+    Design,
+    fit_batch,
+    scholes_williams_theta,
+    two_sided_t_p_value,
+)
 from eventstudy.panel import AbnormalPanel
 
 PAIRS_PER_BATCH = 4096
@@ -584,7 +589,7 @@ def car_table(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], returns:
                     "scar": scar,
                     "var_car": var_car,
                     "car_t": scar,
-                    "car_p_value": 2.0 * stats.t.sf(np.abs(scar), dof),
+                    "car_p_value": two_sided_t_p_value(scar, dof),
                     "car_df": dof,
                     "bhar": bhar(panel, window, returns),
                 }

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import sparse, special
 
 from eventstudy import registry
 from eventstudy.common import format_window
@@ -342,7 +342,7 @@ def scope_caar(
     members = members if members is not None else membership(scopes, panel.n_pairs)
     labels = np.array([s.labels() for s in scopes], dtype=object)
     variances = variances or _PortfolioVariances(panel)
-    z = stats.norm.ppf(0.5 + LEVEL / 2)
+    z = special.ndtri(0.5 + LEVEL / 2)  # = scipy.stats.norm.ppf
     frames = []
     for window in windows:
         car, _ = panel.car(window)
@@ -445,6 +445,8 @@ def pair_interval(car: pd.DataFrame) -> pd.DataFrame:
     --------
     >>> pair_interval(res.car)[["car", "ci_low", "ci_high"]].head()  # doctest: +SKIP
     """
+    from scipy import stats  # imported here: a run that writes tables only never needs it
+
     out = car.copy()
     half = stats.t.ppf(0.5 + LEVEL / 2, out["car_df"].to_numpy(dtype=float)) * np.sqrt(
         out["var_car"].to_numpy(dtype=float))
@@ -455,6 +457,8 @@ def pair_interval(car: pd.DataFrame) -> pd.DataFrame:
 
 def band_half_width(paths: pd.DataFrame) -> np.ndarray:
     """Half width of the 95% band of ``car_paths`` rows (t(df) for pairs, N(0,1) for scopes)."""
+    from scipy import stats  # imported here: a run that writes tables only never needs it
+
     df = paths["df"].to_numpy(dtype=float)
     crit = np.where(np.isfinite(df), stats.t.ppf(0.5 + LEVEL / 2, np.where(np.isfinite(df), df, 1.0)),
                     stats.norm.ppf(0.5 + LEVEL / 2))

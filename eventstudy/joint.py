@@ -64,12 +64,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from eventstudy.abnormal import AssetInput, day0_dates, format_window
 from eventstudy.events import Event, StudySettings
 from eventstudy.inference.frames import labels_taken
-from eventstudy.models import fit_batch
+from eventstudy.models import fit_batch, two_sided_t_p_value
 
 JOINT_COLUMNS = [
     "cluster", "event_id", "asset", "reaction", "kind", "rel_day", "window", "date", "estimate",
@@ -562,25 +561,6 @@ def _codes(values: np.ndarray) -> tuple[list[str], np.ndarray]:
     """Distinct strings of an object array and each value's position among them."""
     codes, distinct = pd.factorize(values)
     return [str(v) for v in distinct], codes
-
-
-def two_sided_t_p_value(t: np.ndarray, df: np.ndarray) -> np.ndarray:
-    """``2 P(T_df >= |t|)``, the two-sided Student-t p-value, element by element.
-
-    The same numbers as ``2 * scipy.stats.t.sf(abs(t), df)``: NaN where ``t`` is NaN or
-    ``df`` is not positive, 0 where ``|t|`` is infinite.
-
-    Examples
-    --------
-    >>> two_sided_t_p_value(np.array([0.0, 2.0, np.nan]), np.array([10.0, 1e9, 5.0])).round(4)
-    array([1.    , 0.0455,    nan])
-    """
-    t, df = np.broadcast_arrays(np.asarray(t, dtype=float), np.asarray(df, dtype=float))
-    size = np.abs(t)
-    good = (df > 0) & np.isfinite(size)
-    out = np.where(np.isnan(size) | ~(df > 0), np.nan, 0.0)
-    out[good] = special.stdtr(df[good], -size[good])
-    return 2.0 * out
 
 
 def _clusters_frame(parts, ids, inputs) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from eventstudy.events import ModelSpec
 
@@ -301,3 +302,22 @@ def statsmodels_fit(y: np.ndarray, x: np.ndarray):
 
     keep = np.isfinite(y) & np.isfinite(x).all(axis=1)
     return sm.OLS(y[keep], x[keep]).fit()
+
+
+def two_sided_t_p_value(t: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """``2 P(T_df >= |t|)``, the two-sided Student-t p-value, element by element.
+
+    The same numbers as ``2 * scipy.stats.t.sf(abs(t), df)``: NaN where ``t`` is NaN or
+    ``df`` is not positive, 0 where ``|t|`` is infinite.
+
+    Examples
+    --------
+    >>> two_sided_t_p_value(np.array([0.0, 2.0, np.nan]), np.array([10.0, 1e9, 5.0])).round(4)
+    array([1.    , 0.0455,    nan])
+    """
+    t, df = np.broadcast_arrays(np.asarray(t, dtype=float), np.asarray(df, dtype=float))
+    size = np.abs(t)
+    good = (df > 0) & np.isfinite(size)
+    out = np.where(np.isnan(size) | ~(df > 0), np.nan, 0.0)
+    out[good] = special.stdtr(df[good], -size[good])
+    return 2.0 * out

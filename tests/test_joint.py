@@ -383,7 +383,7 @@ def test_every_event_of_the_default_study_is_estimated_near_its_own_window(snaps
 def test_two_sided_t_p_value_is_scipys_bit_for_bit():
     from scipy import stats
 
-    from eventstudy.joint import two_sided_t_p_value
+    from eventstudy.models import two_sided_t_p_value
 
     rng = np.random.default_rng(5)
     t = np.concatenate([rng.standard_t(3, 2000) * 3, [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-300, 40.0]])

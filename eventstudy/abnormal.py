@@ -549,9 +549,9 @@ def abnormal_table(panel: AbnormalPanel) -> pd.DataFrame:
     sl = slice(panel.event_start, None)
     return pd.DataFrame(
         {
-            "event_id": np.repeat(panel.event_ids, e),
-            "asset": np.repeat(panel.assets, e),
-            "reaction": np.repeat(_reactions(panel), e),
+            "event_id": repeated_labels(panel.event_ids, e),
+            "asset": repeated_labels(panel.assets, e),
+            "reaction": repeated_labels(_reactions(panel), e),
             "rel_day": np.tile(panel.event_rel_days, n),
             "date": pd.to_datetime(panel.dates[:, sl].ravel()),
             "ret": panel.ret[:, sl].ravel(),
@@ -614,6 +614,23 @@ def bhar(panel: AbnormalPanel, window: tuple[int, int], returns: str = "simple")
     ret = np.expm1(panel.ret[:, panel.event_start:][:, inside])
     exp = np.expm1(panel.expected[:, panel.event_start:][:, inside])
     return np.prod(1 + ret, axis=1) - np.prod(1 + exp, axis=1)
+
+
+def repeated_labels(values: np.ndarray, repeats: int):
+    """``np.repeat(values, repeats)`` of a string array as the column a frame makes of it, built
+    from the distinct strings (:func:`eventstudy.inference.frames.labels_taken`).
+
+    Examples
+    --------
+    >>> list(repeated_labels(np.array(["a", "b"], dtype=object), 2))
+    ['a', 'a', 'b', 'b']
+    """
+    from eventstudy.inference.frames import labels_taken  # (the inference package imports this one)
+
+    codes, distinct = pd.factorize(np.asarray(values, dtype=object))
+    if (codes < 0).any() or not all(type(label) is str for label in distinct):
+        return np.repeat(values, repeats)  # missing or non-string labels: as the frame infers them
+    return labels_taken(np.asarray(distinct, dtype=object), np.repeat(codes, repeats))
 
 
 def _reactions(panel: AbnormalPanel) -> np.ndarray:

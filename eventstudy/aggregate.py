@@ -35,6 +35,7 @@ import pandas as pd
 from scipy import sparse, special
 
 from eventstudy import registry
+from eventstudy.abnormal import repeated_labels
 from eventstudy.common import format_window
 from eventstudy.panel import AbnormalPanel
 from eventstudy.scopes import SCOPE_LABELS, Scope
@@ -167,11 +168,11 @@ def pair_paths(panel: AbnormalPanel, groups: np.ndarray | None = None, anchor: i
     groups = groups if groups is not None else np.full(panel.n_pairs, "", dtype=object)
     frame = pd.DataFrame({
         "scope": "pair",
-        "scope_id": np.repeat(panel.event_ids, steps),
+        "scope_id": repeated_labels(panel.event_ids, steps),
         "group_by": "",
-        "group": np.repeat(groups, steps),
-        "reaction": np.repeat(_reactions(panel), steps),
-        "asset": np.repeat(panel.assets, steps),
+        "group": repeated_labels(groups, steps),
+        "reaction": repeated_labels(_reactions(panel), steps),
+        "asset": repeated_labels(panel.assets, steps),
         "anchor": anchor,
         "rel_day": np.tile(path_days(period), panel.n_pairs),
         "car": car.ravel(),

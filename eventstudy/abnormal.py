@@ -531,15 +531,12 @@ def _beta(design: Design, theta: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 def _json_rows(names: tuple[str, ...], values: np.ndarray, ok: np.ndarray) -> list[str]:
     """JSON objects ``{"name": value, ...}`` per row (``{}`` for refused pairs, null for NaN)."""
-    keys = [json.dumps(n) for n in names]
-    out = []
-    for row, good in zip(values.tolist(), ok):
-        if not good:
-            out.append("{}")
-            continue
-        parts = [f"{k}: {'null' if math.isnan(v) else repr(v)}" for k, v in zip(keys, row)]
-        out.append("{" + ", ".join(parts) + "}")
-    return out
+    columns = []
+    for key, column in zip((json.dumps(n) for n in names), values.T.tolist()):
+        prefix = f"{key}: "
+        columns.append([prefix + ("null" if math.isnan(v) else repr(v)) for v in column])
+    rows = ["{" + ", ".join(parts) + "}" for parts in zip(*columns)] if columns else ["{}"] * len(ok)
+    return [row if good else "{}" for row, good in zip(rows, ok.tolist())]
 
 
 def abnormal_table(panel: AbnormalPanel) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from eventstudy.models import (
     scholes_williams_theta,
     two_sided_t_p_value,
 )
-from eventstudy.panel import AbnormalPanel
+from eventstudy.panel import AbnormalPanel, SessionDates
 
 PAIRS_PER_BATCH = 4096
 """About how many (event, asset) pairs :func:`estimate` gathers and fits at once."""
@@ -55,7 +55,7 @@ class _Group:
     x: np.ndarray  # (P, T, k) NaN-free (0 where missing)
     x_pred: np.ndarray  # (P, E, k) NaN-free
     offset: np.ndarray  # (P, T) NaN-free
-    dates: np.ndarray  # (P, T) datetime64[D]
+    session_span: np.ndarray  # (P, 3): first grid column, start and end of the asset's sessions
     estimation: np.ndarray  # (P, T) bool
     status: np.ndarray  # (P,) object
     message: np.ndarray  # (P,) object
@@ -107,7 +107,7 @@ def estimate(
     if not batches:
         return _empty_panel(rel_days, event_start), pd.DataFrame(columns=MODEL_COLUMNS)
     layouts = design_layouts(assets, events, day0, settings)
-    panel = _PanelBuilder(sum(len(layout.pair_event) for layout in layouts), rel_days, event_start)
+    panel = _PanelBuilder(sum(len(layout.pair_event) for layout in layouts), rel_days, event_start, layouts)
     tables = [_estimate_into(panel, assets, events, day0, settings, chosen, layouts) for chosen in batches]
     models = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
     return panel.finish(), models
@@ -146,7 +146,7 @@ def estimate_batch(
     layouts = design_layouts(assets, events, day0, settings) if layouts is None else layouts
     wanted = _wanted(len(events), chosen)
     size = sum(int(wanted[layout.pair_event].sum()) for layout in layouts)
-    panel = _PanelBuilder(size, rel_days, event_start)
+    panel = _PanelBuilder(size, rel_days, event_start, layouts)
     models = _estimate_into(panel, assets, events, day0, settings, chosen, layouts)
     return panel.finish(), models
 
@@ -257,7 +257,7 @@ def _gather(
     design group at once; every event counts for the exclusions."""
     assets, lengths, starts = layout.assets, layout.lengths, layout.starts
     y_flat, x_flat, xp_flat, off_flat = layout.y, layout.x, layout.x_pred, layout.offset
-    valid_flat, dates_flat, cover_flat = layout.valid, layout.dates, layout.cover
+    valid_flat, cover_flat = layout.valid, layout.cover
     pair_asset, pair_event, position = (layout.pair_asset[chosen], layout.pair_event[chosen],
                                         layout.position[chosen])
 
@@ -273,7 +273,8 @@ def _gather(
     event_cols = slice(event_start, None)
     x_pred = _gather_columns(xp_flat, flat[:, event_cols], ok[:, event_cols])
     offset = np.where(ok, off_flat[flat], 0.0)
-    dates = np.where(inside, dates_flat[flat], np.datetime64("NaT"))
+    begin = starts[pair_asset]  # the pair's dates, as :class:`SessionDates` reads layout.dates
+    span = np.column_stack([begin + position + rel_days[0], begin, begin + lengths[pair_asset]])
     in_window = (rel_days >= settings.estimation_window[0]) & (rel_days <= settings.estimation_window[1])
     estimation = ok & in_window[None, :]
     if settings.exclude_other_events:
@@ -284,7 +285,7 @@ def _gather(
     status, message = _pair_status(position, estimation, y, event_start, settings,
                                    [assets[j] for j in pair_asset], [day0.get((events[e].id, assets[j].exchange))
                                                                       for e, j in zip(pair_event, pair_asset)])
-    return _Group(pair_asset, pair_event, y, x, x_pred, offset, dates, estimation, status, message)
+    return _Group(pair_asset, pair_event, y, x, x_pred, offset, span, estimation, status, message)
 
 
 def _gather_columns(values: np.ndarray, index: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -421,13 +422,16 @@ class _PanelBuilder:
     pages of unused rows are never touched, so they cost no memory).
     """
 
-    def __init__(self, capacity: int, rel_days: np.ndarray, event_start: int) -> None:
+    def __init__(self, capacity: int, rel_days: np.ndarray, event_start: int,
+                 layouts: Sequence[_Layout]) -> None:
         n_days, n_event = len(rel_days), len(rel_days) - event_start
         self.rel_days, self.event_start, self.size = rel_days, event_start, 0
+        self.sessions = np.concatenate([layout.dates for layout in layouts]) if layouts else \
+            np.empty(0, "datetime64[D]")
+        self.bases = np.cumsum([0] + [len(layout.dates) for layout in layouts])[:-1]
         self.columns = {
             "event_ids": np.empty(capacity, object), "assets": np.empty(capacity, object),
-            "reactions": np.empty(capacity, object),
-            "dates": np.empty((capacity, n_days), "datetime64[D]"),
+            "reactions": np.empty(capacity, object), "session_span": np.empty((capacity, 3), np.int64),
             "ret": np.empty((capacity, n_days)), "expected": np.empty((capacity, n_days)),
             "ar": np.empty((capacity, n_days)), "is_estimation": np.empty((capacity, n_days), bool),
             "cov_factor": np.empty((capacity, n_event, n_event)), "s2": np.empty(capacity),
@@ -460,7 +464,8 @@ class _PanelBuilder:
             asset_index = group.members[group.pair_asset[pick]]
             values = {
                 "event_ids": event_ids[group.pair_event[pick]], "assets": tickers[asset_index],
-                "reactions": reactions[asset_index], "dates": group.dates[pick], "ret": group.y[pick],
+                "reactions": reactions[asset_index], "ret": group.y[pick],
+                "session_span": group.session_span[pick] + self.bases[g],
                 "expected": expected[pick], "ar": ar[pick], "is_estimation": group.estimation[pick],
                 "cov_factor": fit.cov_factor[pick], "s2": fit.s2[pick], "n_est": fit.n_est[pick],
                 "k": fit.k,
@@ -472,7 +477,9 @@ class _PanelBuilder:
     def finish(self) -> AbnormalPanel:
         """The panel of the rows appended so far."""
         rows = {name: values[: self.size] for name, values in self.columns.items()}
-        return AbnormalPanel(rel_days=self.rel_days, event_start=self.event_start, **rows)
+        span = rows.pop("session_span")
+        dates = SessionDates(self.sessions, span[:, 0], span[:, 1], span[:, 2], len(self.rel_days))
+        return AbnormalPanel(rel_days=self.rel_days, event_start=self.event_start, dates=dates, **rows)
 
 
 def _models_table(gathered, assets, events) -> pd.DataFrame:

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
     from eventstudy.study import StudyResult
 
 LEVEL = 0.95
+CHUNK = 2048
+"""Pairs per piece of the working arrays of the CAR paths."""
+CELLS = 1 << 19
+"""(pair, day) cells per piece of the working arrays of the portfolio variances (4 MB)."""
 #: The cross-sectional test whose interval this module computes (see the module docstring).
 PORTFOLIO_TEST = "crude_dependence"
 
@@ -122,15 +126,19 @@ def pair_path_arrays(panel: AbnormalPanel, anchor: int) -> tuple[np.ndarray, np.
     prefix[:, 1:] = np.cumsum(np.where(np.isfinite(ar), ar, 0.0), axis=1)
     missing = np.zeros((panel.n_pairs, n_days + 1))
     missing[:, 1:] = np.cumsum(~np.isfinite(ar), axis=1)
-    block = np.zeros((panel.n_pairs, n_days + 1, n_days + 1))
-    inner = block[:, 1:, 1:]  # running sums of the covariance factor, in place
-    np.cumsum(panel.cov_factor, axis=1, out=inner)
-    np.cumsum(inner, axis=2, out=inner)
     lo, hi, sign = _range_bounds(n_days, anchor_pos)
     total = sign * (prefix[:, hi] - prefix[:, lo])
     gaps = missing[:, hi] - missing[:, lo]
     car = np.where(gaps > 0, np.nan, total)
-    quad = block[:, hi, hi] - block[:, lo, hi] - block[:, hi, lo] + block[:, lo, lo]
+    quad = np.empty((panel.n_pairs, n_days + 1))
+    block = np.zeros((min(CHUNK, panel.n_pairs), n_days + 1, n_days + 1))
+    for start in range(0, panel.n_pairs, CHUNK):  # a few pairs at a time: small working arrays
+        rows = slice(start, min(start + CHUNK, panel.n_pairs))
+        part = block[: rows.stop - rows.start]
+        inner = part[:, 1:, 1:]  # running sums of the covariance factor, in place
+        np.cumsum(panel.cov_factor[rows], axis=1, out=inner)
+        np.cumsum(inner, axis=2, out=inner)
+        quad[rows] = part[:, hi, hi] - part[:, lo, hi] - part[:, hi, lo] + part[:, lo, lo]
     return car, panel.s2[:, None] * quad
 
 
@@ -245,7 +253,6 @@ class _PortfolioVariances:
 
     def __init__(self, panel: AbnormalPanel, resid: np.ndarray | None = None) -> None:
         self.panel, self.resid = panel, resid
-        self.present = self.values = None
         self.done: list[tuple[sparse.csr_matrix, tuple[np.ndarray, np.ndarray]]] = []
 
     def __call__(self, members) -> tuple[np.ndarray, np.ndarray]:
@@ -253,13 +260,7 @@ class _PortfolioVariances:
         for seen, result in self.done:
             if _same_matrix(seen, weights):
                 return result
-        if self.present is None:
-            resid = self.panel.estimation_residuals() if self.resid is None else self.resid
-            has = np.isfinite(resid)
-            self.present, self.values = has.astype(float), np.where(has, resid, 0.0)
-            self.resid = None
-        count = np.asarray(weights @ self.present)
-        sums = np.asarray(weights @ self.values)
+        count, sums = self._portfolio_sums(weights)
         present = count > 0
         aar = np.where(present, sums / np.where(present, count, 1.0), 0.0)
         n_days = present.sum(axis=1)
@@ -270,6 +271,25 @@ class _PortfolioVariances:
         result = (np.where(n_days >= 2, s2, np.nan), n_days)
         self.done.append((weights, result))
         return result
+
+
+    def _portfolio_sums(self, weights: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """Per scope and grid column: how many pairs have an estimation residual, and their sum
+        (a few columns at a time: each column's sums are the same as in one product)."""
+        n_days = self.panel.ar.shape[1]
+        count, sums = np.empty((weights.shape[0], n_days)), np.empty((weights.shape[0], n_days))
+        step = max(1, CELLS // max(self.panel.n_pairs, 1))
+        for start in range(0, n_days, step):
+            columns = slice(start, min(start + step, n_days))
+            if self.resid is None:
+                ar, estimation = self.panel.ar[:, columns], self.panel.is_estimation[:, columns]
+                has = np.asarray(estimation, dtype=bool) & np.isfinite(ar)
+            else:
+                ar = self.resid[:, columns]
+                has = np.isfinite(ar)
+            count[:, columns] = weights @ has.astype(float)
+            sums[:, columns] = weights @ np.where(has, ar, 0.0)
+        return count, sums
 
 
 def _same_matrix(a: sparse.csr_matrix, b: sparse.csr_matrix) -> bool:

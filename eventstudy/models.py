@@ -172,7 +172,9 @@ def fit_batch(
     if x_pred.shape[1] == n_days:
         x_pred = x_pred[:, event_start:]
     x_pred = np.nan_to_num(x_pred)
-    target = np.where(estimation, y - offset, 0.0)
+    outside = ~estimation
+    target = np.subtract(y, offset)  # working arrays finished in place (the same numbers)
+    target[outside] = 0.0
     xw = np.where(estimation[:, :, None], x, 0.0)
     n_est = estimation.sum(axis=1)
     status = np.full(n_pairs, "ok", dtype=object)
@@ -188,14 +190,16 @@ def fit_batch(
         if theta is None:
             theta = (xtx_inv @ xty[:, :, None])[:, :, 0]
         theta = np.where(singular[:, None], np.nan, theta)
-        fitted = offset + _combine(x, theta)
+        fitted = _combine(x, theta)
+        fitted += offset
         predicted = offset[:, event_start:] + _combine(x_pred, theta)
     else:
         xtx_inv = np.zeros((n_pairs, 0, 0))
         theta = np.zeros((n_pairs, 0))
         fitted = offset.copy()
         predicted = offset[:, event_start:]
-    resid_est = np.where(estimation, y - fitted, 0.0)
+    resid_est = np.subtract(y, fitted)
+    resid_est[outside] = 0.0
     ssr = np.einsum("pt,pt->p", resid_est, resid_est)
     dof = n_est - k
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -206,7 +210,8 @@ def fit_batch(
     degenerate = (status == "ok") & ~(s2 > ZERO_VARIANCE)
     status[degenerate] = "degenerate"
     message[degenerate] = "zero residual variance in the estimation window (constant prices?)"
-    residual = np.where(estimation, resid_est, np.nan)
+    residual = resid_est
+    residual[outside] = np.nan
     expected = fitted
     expected[:, event_start:] = predicted
     cov_factor = _prediction_covariance(x_pred, xtx_inv)
@@ -219,8 +224,9 @@ def _combine(x: np.ndarray, theta: np.ndarray) -> np.ndarray:
     Rows of ``x`` that are not finite give NaN (they are off the estimation sample).
     """
     out = np.zeros(x.shape[:2])
+    term = np.empty(x.shape[:2])
     for j in range(x.shape[2]):
-        out += x[:, :, j] * theta[:, j, None]
+        out += np.multiply(x[:, :, j], theta[:, j, None], out=term)
     return out
 
 
@@ -228,10 +234,11 @@ def _prediction_covariance(x_pred: np.ndarray, xtx_inv: np.ndarray) -> np.ndarra
     """``I + X* (X'X)^-1 X*'`` for every pair, shape (P, E, E), as explicit sums over k x k."""
     n_pairs, n_event, k = x_pred.shape
     out = np.zeros((n_pairs, n_event, n_event))
+    term = np.empty((n_pairs, n_event, n_event))
     for a in range(k):
         left = x_pred[:, :, a, None]
         for b in range(k):
-            out += (left * xtx_inv[:, a, b, None, None]) * x_pred[:, None, :, b]
+            out += np.multiply(left * xtx_inv[:, a, b, None, None], x_pred[:, None, :, b], out=term)
     diagonal = np.arange(n_event)
     out[:, diagonal, diagonal] += 1.0
     return out

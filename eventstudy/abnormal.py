@@ -282,9 +282,11 @@ def _gather(
         own = ((rel_days >= lo) & (rel_days <= hi)).astype(int)[None, :]
         estimation &= (cover_flat[flat] - own) <= 0
     y = np.where(ok, y, np.nan)
-    status, message = _pair_status(position, estimation, y, event_start, settings,
-                                   [assets[j] for j in pair_asset], [day0.get((events[e].id, assets[j].exchange))
-                                                                      for e, j in zip(pair_event, pair_asset)])
+    def pair(i: int) -> tuple[AssetInput, pd.Timestamp | None]:  # read for refused pairs only
+        asset = assets[pair_asset[i]]
+        return asset, day0.get((events[pair_event[i]].id, asset.exchange))
+
+    status, message = _pair_status(position, estimation, y, event_start, settings, pair)
     return _Group(pair_asset, pair_event, y, x, x_pred, offset, span, estimation, status, message)
 
 
@@ -339,7 +341,8 @@ def _exclusion_cover(positions: list[tuple[int, int]], n_sessions: int, window: 
     return cover
 
 
-def _pair_status(position, estimation, y, event_start, settings, pair_assets, sessions):
+def _pair_status(position, estimation, y, event_start, settings, pair):
+    """Status and message of every pair; ``pair(i)`` gives the asset and day 0 of pair ``i``."""
     n = len(position)
     status = np.full(n, "ok", dtype=object)
     message = np.full(n, "", dtype=object)
@@ -347,9 +350,10 @@ def _pair_status(position, estimation, y, event_start, settings, pair_assets, se
     event_obs = np.isfinite(y[:, event_start:]).sum(axis=1)
     minimum = settings.min_estimation_returns
     for i in np.flatnonzero((position < 0) | (event_obs == 0) | (n_est < minimum)):
-        ticker = pair_assets[i].ticker
+        asset, session = pair(i)
+        ticker = asset.ticker
         if position[i] < 0:
-            when = "no session mapped" if sessions[i] is None else f"day 0 {sessions[i]:%Y-%m-%d}"
+            when = "no session mapped" if session is None else f"day 0 {session:%Y-%m-%d}"
             status[i], message[i] = "no_data", f"no price data for {ticker} around the event ({when})"
         elif event_obs[i] == 0:
             status[i], message[i] = "no_data", f"no returns for {ticker} in the event period"

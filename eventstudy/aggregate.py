@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import sparse, special
 
 from eventstudy import registry
+from eventstudy.abnormal import repeated_labels
 from eventstudy.common import format_window
 from eventstudy.panel import AbnormalPanel
 from eventstudy.scopes import SCOPE_LABELS, Scope
@@ -43,6 +44,10 @@ if TYPE_CHECKING:
     from eventstudy.study import StudyResult
 
 LEVEL = 0.95
+CHUNK = 2048
+"""Pairs per piece of the working arrays of the CAR paths."""
+CELLS = 1 << 19
+"""(pair, day) cells per piece of the working arrays of the portfolio variances (4 MB)."""
 #: The cross-sectional test whose interval this module computes (see the module docstring).
 PORTFOLIO_TEST = "crude_dependence"
 
@@ -121,13 +126,19 @@ def pair_path_arrays(panel: AbnormalPanel, anchor: int) -> tuple[np.ndarray, np.
     prefix[:, 1:] = np.cumsum(np.where(np.isfinite(ar), ar, 0.0), axis=1)
     missing = np.zeros((panel.n_pairs, n_days + 1))
     missing[:, 1:] = np.cumsum(~np.isfinite(ar), axis=1)
-    block = np.zeros((panel.n_pairs, n_days + 1, n_days + 1))
-    block[:, 1:, 1:] = np.cumsum(np.cumsum(panel.cov_factor, axis=1), axis=2)
     lo, hi, sign = _range_bounds(n_days, anchor_pos)
     total = sign * (prefix[:, hi] - prefix[:, lo])
     gaps = missing[:, hi] - missing[:, lo]
     car = np.where(gaps > 0, np.nan, total)
-    quad = block[:, hi, hi] - block[:, lo, hi] - block[:, hi, lo] + block[:, lo, lo]
+    quad = np.empty((panel.n_pairs, n_days + 1))
+    block = np.zeros((min(CHUNK, panel.n_pairs), n_days + 1, n_days + 1))
+    for start in range(0, panel.n_pairs, CHUNK):  # a few pairs at a time: small working arrays
+        rows = slice(start, min(start + CHUNK, panel.n_pairs))
+        part = block[: rows.stop - rows.start]
+        inner = part[:, 1:, 1:]  # running sums of the covariance factor, in place
+        np.cumsum(panel.cov_factor[rows], axis=1, out=inner)
+        np.cumsum(inner, axis=2, out=inner)
+        quad[rows] = part[:, hi, hi] - part[:, lo, hi] - part[:, hi, lo] + part[:, lo, lo]
     return car, panel.s2[:, None] * quad
 
 
@@ -165,11 +176,11 @@ def pair_paths(panel: AbnormalPanel, groups: np.ndarray | None = None, anchor: i
     groups = groups if groups is not None else np.full(panel.n_pairs, "", dtype=object)
     frame = pd.DataFrame({
         "scope": "pair",
-        "scope_id": np.repeat(panel.event_ids, steps),
+        "scope_id": repeated_labels(panel.event_ids, steps),
         "group_by": "",
-        "group": np.repeat(groups, steps),
-        "reaction": np.repeat(_reactions(panel), steps),
-        "asset": np.repeat(panel.assets, steps),
+        "group": repeated_labels(groups, steps),
+        "reaction": repeated_labels(_reactions(panel), steps),
+        "asset": repeated_labels(panel.assets, steps),
         "anchor": anchor,
         "rel_day": np.tile(path_days(period), panel.n_pairs),
         "car": car.ravel(),
@@ -233,24 +244,63 @@ def portfolio_variance(panel: AbnormalPanel, members, resid: np.ndarray | None =
     --------
     >>> s2, days = portfolio_variance(res.panel, np.ones((1, res.panel.n_pairs), bool))  # doctest: +SKIP
     """
-    resid = panel.estimation_residuals() if resid is None else resid
-    has = np.isfinite(resid)
-    weights = _as_weights(members)
-    count = np.asarray(weights @ has.astype(float))
-    sums = np.asarray(weights @ np.where(has, resid, 0.0))
-    present = count > 0
-    aar = np.where(present, sums / np.where(present, count, 1.0), 0.0)
-    n_days = present.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = aar.sum(axis=1) / n_days
-        deviation = np.where(present, aar - mean[:, None], 0.0)
-        s2 = (deviation**2).sum(axis=1) / (n_days - 1)
-    return np.where(n_days >= 2, s2, np.nan), n_days
+    return _PortfolioVariances(panel, resid)(members)
+
+
+class _PortfolioVariances:
+    """:func:`portfolio_variance` of one panel for several weight matrices, each distinct matrix
+    computed once (the windows of a study usually leave the same pairs in every scope)."""
+
+    def __init__(self, panel: AbnormalPanel, resid: np.ndarray | None = None) -> None:
+        self.panel, self.resid = panel, resid
+        self.done: list[tuple[sparse.csr_matrix, tuple[np.ndarray, np.ndarray]]] = []
+
+    def __call__(self, members) -> tuple[np.ndarray, np.ndarray]:
+        weights = _as_weights(members)
+        for seen, result in self.done:
+            if _same_matrix(seen, weights):
+                return result
+        count, sums = self._portfolio_sums(weights)
+        present = count > 0
+        aar = np.where(present, sums / np.where(present, count, 1.0), 0.0)
+        n_days = present.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = aar.sum(axis=1) / n_days
+            deviation = np.where(present, aar - mean[:, None], 0.0)
+            s2 = (deviation**2).sum(axis=1) / (n_days - 1)
+        result = (np.where(n_days >= 2, s2, np.nan), n_days)
+        self.done.append((weights, result))
+        return result
+
+
+    def _portfolio_sums(self, weights: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """Per scope and grid column: how many pairs have an estimation residual, and their sum
+        (a few columns at a time: each column's sums are the same as in one product)."""
+        n_days = self.panel.ar.shape[1]
+        count, sums = np.empty((weights.shape[0], n_days)), np.empty((weights.shape[0], n_days))
+        step = max(1, CELLS // max(self.panel.n_pairs, 1))
+        for start in range(0, n_days, step):
+            columns = slice(start, min(start + step, n_days))
+            if self.resid is None:
+                ar, estimation = self.panel.ar[:, columns], self.panel.is_estimation[:, columns]
+                has = np.asarray(estimation, dtype=bool) & np.isfinite(ar)
+            else:
+                ar = self.resid[:, columns]
+                has = np.isfinite(ar)
+            count[:, columns] = weights @ has.astype(float)
+            sums[:, columns] = weights @ np.where(has, ar, 0.0)
+        return count, sums
+
+
+def _same_matrix(a: sparse.csr_matrix, b: sparse.csr_matrix) -> bool:
+    """The same stored entries in the same order (so every product with them is the same)."""
+    return (a.shape == b.shape and np.array_equal(a.indptr, b.indptr)
+            and np.array_equal(a.indices, b.indices) and np.array_equal(a.data, b.data))
 
 
 def scope_paths(panel: AbnormalPanel, scopes: Sequence[Scope], anchor: int = -1,
                 paths: tuple[np.ndarray, np.ndarray] | None = None,
-                members: sparse.csr_matrix | None = None) -> pd.DataFrame:
+                members: sparse.csr_matrix | None = None, variances=None) -> pd.DataFrame:
     """Average CAR path of every scope with its crude-dependence band variance.
 
     ``car`` is the mean path over the scope's pairs with a value on that day (``n`` of them);
@@ -269,7 +319,7 @@ def scope_paths(panel: AbnormalPanel, scopes: Sequence[Scope], anchor: int = -1,
     anchor = path_anchor(period, anchor)
     car, _ = paths if paths is not None else pair_path_arrays(panel, anchor)
     members = members if members is not None else membership(scopes, panel.n_pairs)
-    s2, _ = portfolio_variance(panel, members)
+    s2, _ = (variances or _PortfolioVariances(panel))(members)
     finite = np.isfinite(car)
     counts = np.asarray(members @ finite.astype(float))
     sums = np.asarray(members @ np.where(finite, car, 0.0))
@@ -295,6 +345,7 @@ def scope_caar(
     windows: Iterable[tuple[int, int]],
     tests: pd.DataFrame | None = None,
     members: sparse.csr_matrix | None = None,
+    variances=None,
 ) -> pd.DataFrame:
     """CAAR of every scope and window with its 95% interval and the featured test's p-value.
 
@@ -311,14 +362,14 @@ def scope_caar(
         return pd.DataFrame(columns=CAAR_COLUMNS)
     members = members if members is not None else membership(scopes, panel.n_pairs)
     labels = np.array([s.labels() for s in scopes], dtype=object)
-    resid = panel.estimation_residuals()
-    z = stats.norm.ppf(0.5 + LEVEL / 2)
+    variances = variances or _PortfolioVariances(panel)
+    z = special.ndtri(0.5 + LEVEL / 2)  # = scipy.stats.norm.ppf
     frames = []
     for window in windows:
         car, _ = panel.car(window)
         finite = np.isfinite(car)
         use = members @ sparse.diags(finite.astype(float))
-        s2, _ = portfolio_variance(panel, use, resid)
+        s2, _ = variances(use)
         n = np.asarray(use.sum(axis=1)).ravel().astype(int)
         with np.errstate(invalid="ignore", divide="ignore"):
             caar = np.where(n > 0, (use @ np.where(finite, car, 0.0)) / n, np.nan)
@@ -365,14 +416,18 @@ def car_paths_table(result: StudyResult, anchor: int = -1,
     --------
     >>> car_paths_table(res).query("scope == 'event' and group == 'chips'")  # doctest: +SKIP
     """
+    return _car_paths(result, anchor, result.scopes() if scopes is None else scopes)
+
+
+def _car_paths(result: StudyResult, anchor: int, scopes: Sequence[Scope], members=None,
+               variances=None) -> pd.DataFrame:
     panel = result.panel
     days = panel.event_rel_days
-    scopes = result.scopes() if scopes is None else scopes
     paths = None
     if panel.n_pairs and len(days):
         paths = pair_path_arrays(panel, path_anchor((int(days[0]), int(days[-1])), anchor))
     pairs = pair_paths(panel, pair_groups(result), anchor, paths)
-    scoped = scope_paths(panel, scopes, anchor, paths)
+    scoped = scope_paths(panel, scopes, anchor, paths, members, variances)
     frames = [f for f in (pairs, scoped) if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PATH_COLUMNS)
 
@@ -397,8 +452,11 @@ def tables(result: StudyResult) -> dict[str, pd.DataFrame]:
     ['caar', 'car_paths']
     """
     scopes = result.scopes()
-    return {"car_paths": car_paths_table(result, scopes=scopes),
-            "caar": caar_table(result, scopes)}
+    members = membership(scopes, result.panel.n_pairs) if scopes else None
+    variances = _PortfolioVariances(result.panel)  # shared: paths and CAARs often use the same pairs
+    return {"car_paths": _car_paths(result, -1, scopes, members, variances),
+            "caar": scope_caar(result.panel, scopes, result.config.settings.event_windows, result.tests,
+                               members, variances)}
 
 
 def pair_interval(car: pd.DataFrame) -> pd.DataFrame:
@@ -408,6 +466,8 @@ def pair_interval(car: pd.DataFrame) -> pd.DataFrame:
     --------
     >>> pair_interval(res.car)[["car", "ci_low", "ci_high"]].head()  # doctest: +SKIP
     """
+    from scipy import stats  # imported here: a run that writes tables only never needs it
+
     out = car.copy()
     half = stats.t.ppf(0.5 + LEVEL / 2, out["car_df"].to_numpy(dtype=float)) * np.sqrt(
         out["var_car"].to_numpy(dtype=float))
@@ -418,6 +478,8 @@ def pair_interval(car: pd.DataFrame) -> pd.DataFrame:
 
 def band_half_width(paths: pd.DataFrame) -> np.ndarray:
     """Half width of the 95% band of ``car_paths`` rows (t(df) for pairs, N(0,1) for scopes)."""
+    from scipy import stats  # imported here: a run that writes tables only never needs it
+
     df = paths["df"].to_numpy(dtype=float)
     crit = np.where(np.isfinite(df), stats.t.ppf(0.5 + LEVEL / 2, np.where(np.isfinite(df), df, 1.0)),
                     stats.norm.ppf(0.5 + LEVEL / 2))

@@ -160,8 +160,19 @@ class _Collector:
 
     def build(self, order: Sequence[str]) -> PriceData:
         supplied = [t for t in order if t in self.series]
+        series = [self.series[t] for t in supplied]
+        rows = _union_rows(series)
+        if rows is not None:  # every series dated, ascending, unique: one array filled in place
+            dates, positions = rows
+            closes = pd.DataFrame(_filled(series, positions, len(dates)),
+                                  index=pd.DatetimeIndex(dates, name="date"), columns=supplied)
+            vols = [self.volumes.get(t) for t in supplied]
+            volumes = pd.DataFrame(_filled(vols, positions, len(dates)), index=closes.index,
+                                   columns=closes.columns)
+            provenance = pd.DataFrame(self.provenance, columns=list(PROVENANCE_COLUMNS))
+            return self._result(order, supplied, closes, volumes, provenance)
         if supplied:
-            closes = pd.concat([self.series[t] for t in supplied], axis=1, sort=True)
+            closes = pd.concat(series, axis=1, sort=True)
         else:
             closes = pd.DataFrame(index=pd.DatetimeIndex([], dtype="datetime64[ns]"))
         closes.index = pd.DatetimeIndex(closes.index, freq=None, name="date")
@@ -172,13 +183,40 @@ class _Collector:
             columns=closes.columns,
             dtype="float64",
         )
-        provenance = pd.DataFrame(self.provenance, columns=list(PROVENANCE_COLUMNS))
+        return self._result(order, supplied, closes, volumes,
+                            pd.DataFrame(self.provenance, columns=list(PROVENANCE_COLUMNS)))
+
+    def _result(self, order, supplied, closes, volumes, provenance) -> PriceData:
         position = {t: i for i, t in enumerate(supplied)}
         provenance = provenance.sort_values("ticker", key=lambda s: s.map(position))
         missing = {t: self.missing[t] for t in order if t in self.missing}
         return PriceData(
             closes, missing, provenance.reset_index(drop=True), dict(self.notes), volumes
         )
+
+
+def _union_rows(series: list[pd.Series]) -> tuple[np.ndarray, list[np.ndarray]] | None:
+    """The sorted union of the series' dates (``datetime64[ns]``) and each series' rows in it;
+    None unless every series is float64 on an ascending, unique, naive ``DatetimeIndex``."""
+    if not series:
+        return None
+    for one in series:
+        index = one.index
+        if not (isinstance(index, pd.DatetimeIndex) and index.tz is None and one.dtype == np.float64
+                and index.dtype == "datetime64[ns]" and index.is_monotonic_increasing
+                and index.is_unique):
+            return None
+    dates = np.unique(np.concatenate([one.index.values for one in series]))
+    return dates, [np.searchsorted(dates, one.index.values) for one in series]
+
+
+def _filled(series: list[pd.Series | None], positions: list[np.ndarray], n_rows: int) -> np.ndarray:
+    """A (rows, series) float array with each series' values at its rows, NaN elsewhere."""
+    out = np.full((len(series), n_rows), np.nan)
+    for row, one, where in zip(out, series, positions):
+        if one is not None:
+            row[where] = one.to_numpy(dtype="float64")
+    return out.T
 
 
 def _unique(tickers: Iterable[str]) -> list[str]:
@@ -275,18 +313,19 @@ class SnapshotSource:
                 f"no file '{ticker}.csv' in snapshot {self.directory} (nor in its universe/)"
             )
             return
-        prices, digest = read_snapshot_file(path, self._expected_sha256(path))
-        selected = _trim(prices, start, end)
-        if selected.empty:
+        dates, closes, volumes, digest = _read_snapshot_arrays(path, self._expected_sha256(path))
+        inside = (dates >= start.to_datetime64()) & (dates <= end.to_datetime64())
+        if not inside.any():
             result.missing[ticker] = (
                 f"snapshot file {path} has no rows in the requested range "
-                f"(it covers {_span(prices)})"
+                f"(it covers {pd.Timestamp(dates[0]):%Y-%m-%d} .. {pd.Timestamp(dates[-1]):%Y-%m-%d})"
             )
             return
+        index = pd.DatetimeIndex(dates[inside], name="date")
         result.supply(
             ticker,
-            selected["adj_close"],
-            selected["volume"],
+            pd.Series(closes[inside], index=index, name="adj_close"),
+            pd.Series(volumes[inside], index=index, name="volume"),
             source="snapshot",
             location=str(path),
             alias="",
@@ -339,7 +378,17 @@ def read_snapshot_file(
     >>> prices.loc["2025-04-07", "adj_close"]  # doctest: +SKIP
     31136.580078125
     """
-    path = Path(path)
+    dates, values, volumes, digest = _read_snapshot_arrays(Path(path), expected_sha256)
+    index = pd.DatetimeIndex(dates, name="date")
+    frame = pd.DataFrame({"adj_close": values, "volume": volumes}, index=index, dtype="float64")
+    return frame, digest
+
+
+def _read_snapshot_arrays(
+    path: Path, expected_sha256: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """:func:`read_snapshot_file` as arrays: dates (``datetime64[ns]``), adjusted closes,
+    volumes and the file's sha256."""
     payload = path.read_bytes()
     digest = hashlib.sha256(payload).hexdigest()
     if expected_sha256 is not None and digest != expected_sha256:
@@ -347,9 +396,8 @@ def read_snapshot_file(
     has_volume = _check_header(path, payload)
     dates, values, volumes = _parse_snapshot_csv(path, payload, has_volume)
     _check_rows(path, dates, values, volumes)
-    index = pd.DatetimeIndex(dates.astype("datetime64[ns]"), name="date")
-    frame = pd.DataFrame({"adj_close": values, "volume": volumes}, index=index, dtype="float64")
-    return frame, digest
+    return (dates.astype("datetime64[ns]"), values.astype("float64", copy=False),
+            volumes.astype("float64", copy=False), digest)
 
 
 def _fail(path: Path, problem: str) -> None:
@@ -379,7 +427,8 @@ def _parse_snapshot_csv(
         column_types={"date": pa.date32(), "adj_close": pa.float64(), "volume": pa.float64()},
     )
     try:
-        table = pacsv.read_csv(io.BytesIO(payload), convert_options=options)
+        table = pacsv.read_csv(io.BytesIO(payload), convert_options=options,  # small files:
+                               read_options=pacsv.ReadOptions(use_threads=False))  # no thread pool
     except pa.ArrowInvalid as error:
         _fail(path, " ".join(str(error).split()))
     for name in ("date", "adj_close"):

@@ -64,12 +64,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from eventstudy.abnormal import AssetInput, format_window
+from eventstudy.abnormal import AssetInput, day0_dates, format_window
 from eventstudy.events import Event, StudySettings
-from eventstudy.inference.frames import encoded, labels_taken
-from eventstudy.models import fit_batch
+from eventstudy.inference.frames import labels_taken
+from eventstudy.models import fit_batch, two_sided_t_p_value
 
 JOINT_COLUMNS = [
     "cluster", "event_id", "asset", "reaction", "kind", "rel_day", "window", "date", "estimate",
@@ -188,16 +187,18 @@ def joint_tables(
     order = _cluster_order(plans, inputs)
     width = max(2, len(str(len(order))))
     ids = np.array([f"c{n:0{width}d}" for n in range(1, len(order) + 1)], dtype=object)
-    row_parts, cluster_parts = [], []
+    grids = _Grids(inputs)
+    row_parts, cluster_parts, n_pairs = [], [], 0
     for key, members in _batches(plans, inputs).items():
-        batch = _Batch(members, inputs, settings, order[key[2]])
+        batch = _Batch(members, inputs, settings, order[key[2]], grids)
         if key[0] == "scholes_williams":
             batch.refuse("refused", SCHOLES_WILLIAMS_REFUSAL)
         else:
             batch.fit()
-        row_parts.append(batch.rows(event_index))
+        row_parts.append(batch.rows(event_index, n_pairs))
         cluster_parts.append(batch.cluster_rows())
-    return JointTables(_rows_frame(row_parts, ids, inputs, events, settings),
+        n_pairs += len(members)
+    return JointTables(_rows_frame(row_parts, cluster_parts, ids, inputs, events, settings),
                        _clusters_frame(cluster_parts, ids, inputs))
 
 
@@ -216,8 +217,11 @@ class _Plan:
 
 def _plans(inputs, events, day0, settings, chosen) -> list[_Plan]:
     plans = []
+    by_exchange: dict[str, np.ndarray] = {}  # every event's day 0 on each exchange
     for i, asset in enumerate(inputs):
-        positions = _day0_positions(asset, events, day0)
+        if asset.exchange not in by_exchange:
+            by_exchange[asset.exchange] = day0_dates(events, day0, asset.exchange)
+        positions = _day0_positions(asset, events, by_exchange[asset.exchange])
         cover = _exclusion_cover(positions, len(asset.sessions), settings)
         selected = {e: p for e, p in positions.items() if e in chosen}
         for group in clusters(selected, settings):
@@ -225,17 +229,18 @@ def _plans(inputs, events, day0, settings, chosen) -> list[_Plan]:
     return plans
 
 
-def _day0_positions(asset: AssetInput, events: Sequence[Event], day0) -> dict[str, int]:
-    """``event_id -> day-0 position`` of the applicable events whose day 0 is on the asset's grid."""
-    chosen = [(e.id, day0.get((e.id, asset.exchange))) for e in events if e.applies_to(asset.ticker)]
-    chosen = [(e, s) for e, s in chosen if s is not None]
+def _day0_positions(asset: AssetInput, events: Sequence[Event], day0_dates: np.ndarray) -> dict[str, int]:
+    """``event_id -> day-0 position`` of the applicable events whose day 0 is on the asset's grid
+    (``day0_dates``: every event's day 0 on the asset's exchange, NaT where none)."""
+    chosen = [e for e, event in enumerate(events) if event.applies_to(asset.ticker)]
+    chosen = [e for e in chosen if not np.isnat(day0_dates[e])]
     if not chosen:
         return {}
     sessions = asset.sessions.values.astype("datetime64[D]")
-    wanted = np.array([np.datetime64(pd.Timestamp(s).date()) for _, s in chosen], dtype="datetime64[D]")
+    wanted = day0_dates[chosen]
     pos = np.searchsorted(sessions, wanted)
     found = (pos < len(sessions)) & (sessions[np.clip(pos, 0, len(sessions) - 1)] == wanted)
-    return {e: int(p) for (e, _), p, f in zip(chosen, pos, found) if f}
+    return {events[e].id: p for e, p, f in zip(chosen, pos.tolist(), found.tolist()) if f}
 
 
 def _exclusion_cover(positions: dict[str, int], n_sessions: int, settings: StudySettings):
@@ -271,6 +276,32 @@ def _batches(plans: list[_Plan], inputs) -> dict[tuple, list[_Plan]]:
 # ---------------------------------------------------------------------------- estimation
 
 
+class _Grids:
+    """Every input's series laid end to end (per number of model parameters), so that a batch
+    gathers its pairs' grids with one indexing operation."""
+
+    def __init__(self, inputs: Sequence[AssetInput]) -> None:
+        self.inputs = inputs
+        self.lengths = np.array([len(a.sessions) for a in inputs])
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(int)
+        self.dates = np.concatenate([a.sessions.values.astype("datetime64[D]") for a in inputs]) \
+            if len(inputs) else np.empty(0, "datetime64[D]")
+        self._by_k: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def series(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``returns - offset`` and the regressors (S, k) of every input, laid end to end
+        (zeros for the inputs of another number of parameters)."""
+        if k not in self._by_k:
+            total = int(self.lengths.sum())
+            target, x = np.zeros(total), np.zeros((total, k))
+            for a, start, n in zip(self.inputs, self.starts, self.lengths):
+                if a.design.k == k:
+                    target[start:start + n] = a.returns - a.design.offset
+                    x[start:start + n] = a.design.x
+            self._by_k[k] = (target, x)
+        return self._by_k[k]
+
+
 class _Batch:
     """The (cluster, asset) pairs of one cluster and model form on one relative grid.
 
@@ -278,7 +309,8 @@ class _Batch:
     the estimation-window start to the last event's event-period end.
     """
 
-    def __init__(self, members: list[_Plan], inputs, settings: StudySettings, code: int) -> None:
+    def __init__(self, members: list[_Plan], inputs, settings: StudySettings, code: int,
+                 grids: _Grids | None = None) -> None:
         self.members = members
         self.code = code
         self.settings = settings
@@ -289,7 +321,7 @@ class _Batch:
         self.lo, self.hi = settings.event_period
         self.rel = np.arange(est_lo, int(self.offsets.max()) + self.hi + 1)
         self.event_start = int(np.searchsorted(self.rel, self.lo))
-        self._gather(inputs)
+        self._gather(inputs, grids or _Grids(inputs))
         ev_rel = self.rel[None, None, :] - self.offsets[:, :, None]  # (P, m, T) rel to each event
         own = (ev_rel >= self.lo) & (ev_rel <= self.hi)
         self.dummy = own.any(axis=1) & self.valid
@@ -312,33 +344,30 @@ class _Batch:
         self.k = inputs[members[0].asset].design.k
         self.gamma = self.variance = self.cov_factor = self.s2 = None
 
-    def _gather(self, inputs) -> None:
+    def _gather(self, inputs, grids: _Grids) -> None:
         """Returns, regressors, dates and other events' coverage of each pair on the grid."""
-        n_pairs, n_days = len(self.members), len(self.rel)
+        k = inputs[self.members[0].asset].design.k
+        target, regressors = grids.series(k)
+        starts, lengths = grids.starts[self.assets], grids.lengths[self.assets]
         first = np.array([m.positions[0] for m in self.members])
         local = first[:, None] + self.rel[None, :]
-        k = inputs[self.members[0].asset].design.k
-        self.y = np.full((n_pairs, n_days), np.nan)
-        self.x = np.zeros((n_pairs, n_days, k))
-        self.offset = np.zeros((n_pairs, n_days))
-        self.dates = np.full((n_pairs, n_days), np.datetime64("NaT"), dtype="datetime64[D]")
-        self.cover = np.zeros((n_pairs, n_days), int)
-        self.valid = np.zeros((n_pairs, n_days), bool)
-        self.day0_dates = np.stack([  # (P, m): day 0 may lie outside the grid (run-up windows)
-            inputs[m.asset].sessions.values[m.positions].astype("datetime64[D]") for m in self.members])
-        for p, member in enumerate(self.members):
-            asset = inputs[member.asset]
-            inside = (local[p] >= 0) & (local[p] < len(asset.sessions))
-            at = local[p][inside]
-            y = asset.returns[at] - asset.design.offset[at]
-            x = asset.design.x[at]
-            ok = np.isfinite(y) & np.isfinite(x).all(axis=1)
-            self.valid[p, inside] = ok
-            self.y[p, inside] = np.where(ok, y, np.nan)
-            self.x[p, inside] = np.where(ok[:, None], x, 0.0)
-            self.dates[p, inside] = asset.sessions.values[at].astype("datetime64[D]")
-            if member.cover is not None:
-                self.cover[p, inside] = member.cover[at]
+        inside = (local >= 0) & (local < lengths[:, None])
+        flat = np.where(inside, local + starts[:, None], 0)
+        y, x = target[flat], regressors[flat]
+        ok = inside & np.isfinite(y) & np.isfinite(x).all(axis=2)
+        self.valid = ok
+        self.y = np.where(ok, y, np.nan)
+        self.x = np.where(ok[:, :, None], x, 0.0)
+        self.offset = np.zeros(self.y.shape)
+        self.dates = np.where(inside, grids.dates[flat], np.datetime64("NaT"))
+        if self.members[0].cover is None:
+            self.cover = np.zeros(self.y.shape, int)
+        else:
+            covers = np.concatenate([m.cover for m in self.members])
+            cover_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            self.cover = np.where(inside, covers[np.where(inside, local + cover_starts[:, None], 0)], 0)
+        positions = np.stack([m.positions for m in self.members])  # (P, m): day 0 may lie
+        self.day0_dates = grids.dates[starts[:, None] + positions]  # outside the grid (run-up)
 
     def refuse(self, status: str, message: str) -> None:
         self.status[:] = status
@@ -346,7 +375,7 @@ class _Batch:
 
     def fit(self) -> None:
         """One batched OLS on the estimation samples; gammas and their covariance (Karafiath)."""
-        fit = fit_batch(self.y, self.x, self.x, np.zeros_like(self.y), self.estimation, self.event_start)
+        fit = fit_batch(self.y, self.x, self.x, self.offset, self.estimation, self.event_start)
         failed = (self.status == "ok") & (fit.status != "ok")
         self.status[failed] = fit.status[failed]
         self.message[failed] = fit.message[failed]
@@ -357,8 +386,9 @@ class _Batch:
 
     # -- output ------------------------------------------------------------------------------
 
-    def rows(self, event_index: Mapping[str, int]) -> dict[str, np.ndarray]:
-        """Row arrays (pair-major: pair, event, then day rows and window rows)."""
+    def rows(self, event_index: Mapping[str, int], first_pair: int = 0) -> dict[str, np.ndarray]:
+        """Row arrays (pair-major: pair, event, then day rows and window rows); ``pair`` numbers
+        the batch's pairs from ``first_pair`` (the rows of :meth:`cluster_rows`)."""
         windows = self.settings.event_windows
         n_pairs, n_events = self.offsets.shape
         rel_days = np.arange(self.lo, self.hi + 1)
@@ -391,27 +421,22 @@ class _Batch:
         present &= ok[:, None, None]
         estimate[~present] = np.nan
         variance[~present] = np.nan
-        pair_idx = np.broadcast_to(np.arange(n_pairs)[:, None, None], shape)
         dates = np.full(shape, np.datetime64("NaT"), dtype="datetime64[D]")
         dates[:, :, : len(rel_days)] = np.take_along_axis(
             self.dates, grid_cols.reshape(n_pairs, -1), axis=1).reshape(n_pairs, n_events, -1)
         order = np.array([event_index[e] for e in self.events])
         out = {
-            "cluster": np.full(shape, self.code),
-            "pair_asset": self.assets[pair_idx],
-            "event": np.broadcast_to(np.arange(n_events)[None, :, None], shape),
-            "event_order": np.broadcast_to(order[None, :, None], shape),
-            "slot": np.broadcast_to(np.arange(n_slots)[None, None, :], shape),
+            "pair": first_pair + np.arange(n_pairs)[:, None, None],
+            "event": np.arange(n_events)[None, :, None],
+            "event_order": order[None, :, None],
+            "slot": np.arange(n_slots)[None, None, :],
             "estimate": estimate,
             "variance": variance,
             "date": dates,
-            "df": np.broadcast_to((self.n_est - self.k)[:, None, None].astype(float), shape),
-            "n_obs": np.broadcast_to((self.n_est + self.dummy.sum(axis=1))[:, None, None], shape),
-            "pair_status": self.status[pair_idx],
-            "pair_message": self.message[pair_idx],
             "present": present,
         }
-        return {name: np.ascontiguousarray(values).reshape(-1) for name, values in out.items()}
+        return {name: np.ascontiguousarray(np.broadcast_to(values, shape)).reshape(-1)
+                for name, values in out.items()}
 
     def _window_weights(self, windows) -> np.ndarray:
         """``w`` of every (pair, event, window) over the event-period columns, shape (P, m, W, E)."""
@@ -442,6 +467,7 @@ class _Batch:
             "estimation_start": np.where(has, self.dates[pairs, first_col], nat),
             "estimation_end": np.where(has, self.dates[pairs, last_col], nat),
             "n_estimation": self.n_est,
+            "n_obs": self.n_est + self.dummy.sum(axis=1),
             "df": (self.n_est - self.k).astype(float),
             "status": self.status,
             "message": self.message,
@@ -455,59 +481,86 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
-def _rows_frame(parts, ids, inputs, events, settings) -> pd.DataFrame:
+def _rows_frame(parts, pair_parts, ids, inputs, events, settings) -> pd.DataFrame:
+    """The ``joint`` rows ordered by cluster, event, asset and slot (day rows, then window rows);
+    a refused pair keeps one row per event (its first slot) stating why."""
     if not parts:
         return _empty(JOINT_COLUMNS)
-    data = _concat(parts)
+    rows, pairs = _concat(parts), _concat(pair_parts)
     n_days = settings.event_period[1] - settings.event_period[0] + 1
-    # a refused pair keeps one row per event (the first slot) stating why
-    keep = (data["pair_status"] == "ok") | (data["slot"] == 0)
-    order = np.lexsort((data["slot"][keep], data["pair_asset"][keep], data["event"][keep],
-                        data["cluster"][keep]))
-    data = {name: values[keep][order] for name, values in data.items()}
-    ok_pair = data["pair_status"] == "ok"
+    pair_ok = pairs["status"] == "ok"
+    keep = np.flatnonzero(pair_ok[rows["pair"]] | (rows["slot"] == 0))
+    keys = [rows["slot"][keep], pairs["pair_asset"][rows["pair"][keep]], rows["event"][keep],
+            pairs["cluster"][rows["pair"][keep]]]
+    index = keep[_row_order(keys)]
+    pair, slot = rows["pair"][index], rows["slot"][index]
+    ok_pair = pair_ok[pair]
+    present = rows["present"][index]
 
-    is_day = data["slot"] < n_days
-    estimate = data["estimate"]
-    std_error = np.sqrt(data["variance"])
+    is_day = slot < n_days
+    estimate = rows["estimate"][index]
+    std_error = np.sqrt(rows["variance"][index])
     with np.errstate(invalid="ignore", divide="ignore"):
         t = estimate / std_error
-    p_value = 2.0 * stats.t.sf(np.abs(t), data["df"])
-    window_labels = np.array([format_window(w) for w in settings.event_windows], dtype=object)
-    window = np.full(len(is_day), "", dtype=object)
-    window[~is_day] = window_labels[data["slot"][~is_day] - n_days]
-    rel_day = pd.array(np.where(is_day, data["slot"] + settings.event_period[0], 0), dtype="Int64")
+    df = pairs["df"][pair]
+    p_value = two_sided_t_p_value(t, df)
+    windows = [format_window(w) for w in settings.event_windows]
+    window = np.where(is_day, 0, slot - n_days + 1)  # codes into ['', *windows]
+    rel_day = pd.array(np.where(is_day, slot + settings.event_period[0], 0), dtype="Int64")
     rel_day[~(is_day & ok_pair)] = pd.NA
-    status = np.where(ok_pair, np.where(data["present"], "ok", "missing"), data["pair_status"])
-    message = np.where(ok_pair, "", data["pair_message"]).astype(object)
-    missing = ok_pair & ~data["present"]
-    message[missing & is_day] = "no return on this session"
-    message[missing & ~is_day] = "a return inside the window is missing"
-    kind = np.where(is_day | ~ok_pair, "day", "window")
-    dates = np.where(is_day & ok_pair, data["date"], np.datetime64("NaT"))
+    pair_status, status_codes = _codes(pairs["status"])
+    status = np.where(ok_pair, np.where(present, 0, 1), 2 + status_codes[pair])
+    pair_message, message_codes = _codes(pairs["message"])
+    missing = ok_pair & ~present
+    message = np.where(ok_pair, np.where(missing, np.where(is_day, 1, 2), 0), 3 + message_codes[pair])
+    kind = np.where(is_day | ~ok_pair, 0, 1)
+    dates = np.where(is_day & ok_pair, rows["date"][index], np.datetime64("NaT"))
+    pair_asset = pairs["pair_asset"][pair]
     tickers = np.array([a.ticker for a in inputs], dtype=object)
     reactions = np.array([a.reaction for a in inputs], dtype=object)
     event_ids = np.array([e.id for e in events], dtype=object)
     frame = pd.DataFrame({  # string columns from their distinct values (no per-row conversion)
-        "cluster": labels_taken(ids, data["cluster"]),
-        "event_id": labels_taken(event_ids, data["event_order"]),
-        "asset": labels_taken(tickers, data["pair_asset"]),
-        "reaction": labels_taken(reactions, data["pair_asset"]),
-        "kind": encoded(kind.astype(object)),
+        "cluster": labels_taken(ids, pairs["cluster"][pair]),
+        "event_id": labels_taken(event_ids, rows["event_order"][index]),
+        "asset": labels_taken(tickers, pair_asset),
+        "reaction": labels_taken(reactions, pair_asset),
+        "kind": labels_taken(["day", "window"], kind),
         "rel_day": rel_day,
-        "window": encoded(window),
+        "window": labels_taken(["", *windows], window),
         "date": dates.astype("datetime64[ns]"),
         "estimate": estimate,
         "std_error": std_error,
         "t": t,
         "p_value": p_value,
-        "df": np.where(ok_pair, data["df"], np.nan),
-        "cov_type": encoded(np.where(ok_pair, COV_TYPE, "").astype(object)),
-        "n_obs": np.where(ok_pair, data["n_obs"], 0).astype(int),
-        "status": encoded(status.astype(object)),
-        "message": encoded(message),
+        "df": np.where(ok_pair, df, np.nan),
+        "cov_type": labels_taken([COV_TYPE, ""], np.where(ok_pair, 0, 1)),
+        "n_obs": np.where(ok_pair, pairs["n_obs"][pair], 0).astype(int),
+        "status": labels_taken(["ok", "missing", *pair_status], status),
+        "message": labels_taken(["", "no return on this session", "a return inside the window is missing",
+                                 *pair_message], message),
     })
     return frame[JOINT_COLUMNS]
+
+
+def _row_order(keys: list[np.ndarray]) -> np.ndarray:
+    """``np.lexsort(keys)`` (last key first) of non-negative integer keys whose combinations are
+    distinct, as one sort of a combined key when it fits in 63 bits."""
+    if not len(keys[0]):
+        return np.zeros(0, int)
+    sizes = [int(k.max()) + 1 for k in keys]
+    if float(np.prod([float(n) for n in sizes])) >= 2.0**62:
+        return np.lexsort(keys)
+    combined = np.zeros(len(keys[0]), np.int64)
+    for key, size in zip(reversed(keys), reversed(sizes)):
+        combined *= size
+        combined += key
+    return np.argsort(combined, kind="stable")
+
+
+def _codes(values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Distinct strings of an object array and each value's position among them."""
+    codes, distinct = pd.factorize(values)
+    return [str(v) for v in distinct], codes
 
 
 def _clusters_frame(parts, ids, inputs) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from eventstudy.events import ModelSpec
 
@@ -171,7 +172,9 @@ def fit_batch(
     if x_pred.shape[1] == n_days:
         x_pred = x_pred[:, event_start:]
     x_pred = np.nan_to_num(x_pred)
-    target = np.where(estimation, y - offset, 0.0)
+    outside = ~estimation
+    target = np.subtract(y, offset)  # working arrays finished in place (the same numbers)
+    target[outside] = 0.0
     xw = np.where(estimation[:, :, None], x, 0.0)
     n_est = estimation.sum(axis=1)
     status = np.full(n_pairs, "ok", dtype=object)
@@ -187,14 +190,16 @@ def fit_batch(
         if theta is None:
             theta = (xtx_inv @ xty[:, :, None])[:, :, 0]
         theta = np.where(singular[:, None], np.nan, theta)
-        fitted = offset + _combine(x, theta)
+        fitted = _combine(x, theta)
+        fitted += offset
         predicted = offset[:, event_start:] + _combine(x_pred, theta)
     else:
         xtx_inv = np.zeros((n_pairs, 0, 0))
         theta = np.zeros((n_pairs, 0))
         fitted = offset.copy()
         predicted = offset[:, event_start:]
-    resid_est = np.where(estimation, y - fitted, 0.0)
+    resid_est = np.subtract(y, fitted)
+    resid_est[outside] = 0.0
     ssr = np.einsum("pt,pt->p", resid_est, resid_est)
     dof = n_est - k
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -205,7 +210,8 @@ def fit_batch(
     degenerate = (status == "ok") & ~(s2 > ZERO_VARIANCE)
     status[degenerate] = "degenerate"
     message[degenerate] = "zero residual variance in the estimation window (constant prices?)"
-    residual = np.where(estimation, resid_est, np.nan)
+    residual = resid_est
+    residual[outside] = np.nan
     expected = fitted
     expected[:, event_start:] = predicted
     cov_factor = _prediction_covariance(x_pred, xtx_inv)
@@ -218,8 +224,9 @@ def _combine(x: np.ndarray, theta: np.ndarray) -> np.ndarray:
     Rows of ``x`` that are not finite give NaN (they are off the estimation sample).
     """
     out = np.zeros(x.shape[:2])
+    term = np.empty(x.shape[:2])
     for j in range(x.shape[2]):
-        out += x[:, :, j] * theta[:, j, None]
+        out += np.multiply(x[:, :, j], theta[:, j, None], out=term)
     return out
 
 
@@ -227,10 +234,11 @@ def _prediction_covariance(x_pred: np.ndarray, xtx_inv: np.ndarray) -> np.ndarra
     """``I + X* (X'X)^-1 X*'`` for every pair, shape (P, E, E), as explicit sums over k x k."""
     n_pairs, n_event, k = x_pred.shape
     out = np.zeros((n_pairs, n_event, n_event))
+    term = np.empty((n_pairs, n_event, n_event))
     for a in range(k):
         left = x_pred[:, :, a, None]
         for b in range(k):
-            out += (left * xtx_inv[:, a, b, None, None]) * x_pred[:, None, :, b]
+            out += np.multiply(left * xtx_inv[:, a, b, None, None], x_pred[:, None, :, b], out=term)
     diagonal = np.arange(n_event)
     out[:, diagonal, diagonal] += 1.0
     return out
@@ -301,3 +309,22 @@ def statsmodels_fit(y: np.ndarray, x: np.ndarray):
 
     keep = np.isfinite(y) & np.isfinite(x).all(axis=1)
     return sm.OLS(y[keep], x[keep]).fit()
+
+
+def two_sided_t_p_value(t: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """``2 P(T_df >= |t|)``, the two-sided Student-t p-value, element by element.
+
+    The same numbers as ``2 * scipy.stats.t.sf(abs(t), df)``: NaN where ``t`` is NaN or
+    ``df`` is not positive, 0 where ``|t|`` is infinite.
+
+    Examples
+    --------
+    >>> two_sided_t_p_value(np.array([0.0, 2.0, np.nan]), np.array([10.0, 1e9, 5.0])).round(4)
+    array([1.    , 0.0455,    nan])
+    """
+    t, df = np.broadcast_arrays(np.asarray(t, dtype=float), np.asarray(df, dtype=float))
+    size = np.abs(t)
+    good = (df > 0) & np.isfinite(size)
+    out = np.where(np.isnan(size) | ~(df > 0), np.nan, 0.0)
+    out[good] = special.stdtr(df[good], -size[good])
+    return 2.0 * out

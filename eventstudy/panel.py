@@ -13,6 +13,86 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 
+class SessionDates:
+    """The session dates of a panel's cells, computed when read instead of stored per cell.
+
+    Row ``i`` is the run of sessions ``sessions[first[i] + t]`` (``t`` = 0 .. T-1) of the pair's
+    asset, NaT where ``first[i] + t`` falls outside the asset's sessions ``[lo[i], hi[i])``.
+    It behaves as the ``(N, T)`` ``datetime64[D]`` array it stands for: indexing returns
+    arrays (row selections alone return another :class:`SessionDates`), and ``np.asarray``
+    or any array attribute builds the whole array. Three integers per pair instead of T dates.
+
+    Examples
+    --------
+    >>> days = np.array(["2025-04-03", "2025-04-04", "2025-04-07"], dtype="datetime64[D]")
+    >>> dates = SessionDates(days, first=np.array([-1, 1]), lo=np.array([0, 0]), hi=np.array([3, 3]), n_days=2)
+    >>> np.asarray(dates).astype(str).tolist()
+    [['NaT', '2025-04-03'], ['2025-04-04', '2025-04-07']]
+    >>> dates[1, 0], dates[:1].shape
+    (np.datetime64('2025-04-04'), (1, 2))
+    """
+
+    dtype = np.dtype("datetime64[D]")
+    ndim = 2
+
+    def __init__(self, sessions: np.ndarray, first: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 n_days: int) -> None:
+        self.sessions = np.asarray(sessions, dtype="datetime64[D]")
+        self.first, self.lo, self.hi = (np.asarray(a, dtype=np.int64) for a in (first, lo, hi))
+        self.n_days = int(n_days)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.first), self.n_days)
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def __repr__(self) -> str:
+        return f"SessionDates(shape={self.shape})"
+
+    def _dates(self, index: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        inside = (index >= lo) & (index < hi)
+        if not len(self.sessions):
+            return np.full(np.shape(index), np.datetime64("NaT"), dtype=self.dtype)
+        out = np.where(inside, self.sessions[np.clip(index, 0, len(self.sessions) - 1)],
+                       np.datetime64("NaT"))
+        return out[()] if out.ndim == 0 else out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self._dates(self.first[:, None] + np.arange(self.n_days), self.lo[:, None],
+                          self.hi[:, None])
+        return out if dtype is None else out.astype(dtype)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        if len(key) > 2 or any(k is Ellipsis or k is None for k in key):
+            return np.asarray(self)[key]
+        rows, columns = key if len(key) == 2 else (key[0], slice(None))
+        fancy_rows, fancy_columns = (not isinstance(k, slice) and np.ndim(k) > 0 for k in (rows, columns))
+        if fancy_rows and fancy_columns:  # indices paired element by element: as numpy does it
+            return np.asarray(self)[key]
+        one_row = np.ndim(rows) == 0 and not isinstance(rows, slice)
+        if not one_row and columns == slice(None):  # rows only: still computed when read
+            return SessionDates(self.sessions, self.first[rows], self.lo[rows], self.hi[rows],
+                                self.n_days)
+        offsets = np.arange(self.n_days)[columns]
+        first, lo, hi = self.first[rows], self.lo[rows], self.hi[rows]
+        if not one_row and np.ndim(offsets):
+            first, lo, hi = first[:, None], lo[:, None], hi[:, None]
+        return self._dates(first + offsets, lo, hi)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("sessions", "first", "lo", "hi", "n_days"):
+            raise AttributeError(name)
+        return getattr(np.asarray(self), name)  # .ravel(), .astype(), .copy(), ...
+
+    def __eq__(self, other):
+        return np.asarray(self) == other
+
+    __hash__ = None
+
+
 @dataclass(frozen=True)
 class AbnormalPanel:
     """Abnormal returns and their prediction-error variances for N pairs.
@@ -24,8 +104,9 @@ class AbnormalPanel:
     rel_days : ndarray of int, shape (T,)
         Consecutive sessions relative to day 0, from the estimation-window start to the
         event-period end.
-    dates : ndarray of datetime64[D], shape (N, T)
-        The exchange session of each cell (NaT outside the asset's data range).
+    dates : ndarray of datetime64[D] or SessionDates, shape (N, T)
+        The exchange session of each cell (NaT outside the asset's data range); estimated
+        panels hold a :class:`SessionDates`, which computes the dates when they are read.
     ret, expected : ndarray, shape (N, T)
         Realised return and model-implied normal return (NaN where missing).
     ar : ndarray, shape (N, T)

@@ -126,3 +126,43 @@ def test_all_models_run_and_constant_mean_matches_hand_calculation():
     ):
         _, models = estimate([_asset("A", rng, spec=spec)], events, _day0(events), SETTINGS)
         assert models["status"].iloc[0] == "ok", spec
+
+
+def test_session_dates_index_as_the_array_they_stand_for():
+    from eventstudy.panel import SessionDates
+
+    rng = np.random.default_rng(1)
+    sessions = np.unique(rng.integers(19000, 20000, 500)).astype("datetime64[D]")
+    n, n_days = 40, 20
+    lo = rng.integers(0, 200, n)
+    hi = np.minimum(lo + rng.integers(0, 300, n), len(sessions))
+    first = lo + rng.integers(-30, 300, n)
+    dates = SessionDates(sessions, first, lo, hi, n_days)
+    want = np.full((n, n_days), np.datetime64("NaT"), "datetime64[D]")
+    for i in range(n):
+        for t in range(n_days):
+            if lo[i] <= first[i] + t < hi[i]:
+                want[i, t] = sessions[first[i] + t]
+    keys = [slice(None), (slice(None), slice(5, None)), 3, (3, slice(2, 7)), (slice(2, 9), 4),
+            np.array([1, 4, 2]), np.arange(n) % 2 == 0, (np.array([1, 2]), np.array([3, 4])), (7, 8),
+            (slice(None), -1), (np.array([3, 1]), slice(None, None, 2)), (..., 3)]
+    for key in keys:
+        got = np.asarray(dates[key])
+        assert got.shape == want[key].shape, key
+        assert np.array_equal(got.view("i8"), np.asarray(want[key]).view("i8")), key
+    assert np.array_equal(dates.ravel().view("i8"), want.ravel().view("i8"))
+
+
+def test_estimated_panel_dates_are_each_pairs_sessions():
+    rng = np.random.default_rng(12)
+    events = [_event("e1", 300), _event("e2", 140)]
+    assets = [_asset("A", rng), _asset("B", rng)]
+    panel, _ = estimate(assets, events, _day0(events), SETTINGS)
+    dates = np.asarray(panel.dates)
+    for row, event in enumerate(panel.event_ids):
+        day0 = {"e1": 300, "e2": 140}[event]
+        grid = day0 + panel.rel_days
+        inside = (grid >= 0) & (grid < len(SESSIONS))
+        assert (dates[row, inside] == SESSIONS.values[grid[inside]].astype("datetime64[D]")).all()
+        assert np.isnat(dates[row, ~inside]).all()
+    assert np.isnat(dates).any()  # e2's grid starts before the first session

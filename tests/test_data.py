@@ -33,6 +33,7 @@ from eventstudy.data import (
     default_start,
     describe_cached,
     fetch_prices,
+    read_snapshot_file,
     resolve_source,
     snapshot_universe,
     with_proxies,
@@ -209,6 +210,20 @@ def test_snapshot_reads_only_and_joins_dates(tmp_path):
     assert data.closes["A"].dtype == "float64"
     assert sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir()) == before
 
+
+
+def test_snapshot_join_equals_pandas_outer_join_of_the_files(tmp_path):
+    """Series of different spans, gaps and volumes join exactly as ``pd.concat`` joins them."""
+    write_csv(tmp_path, "A.csv", "2025-04-01,,,,1,10.5,100\n2025-04-03,,,,1,11,\n2025-04-08,,,,1,12,300\n")
+    write_csv(tmp_path, "B.csv", "2025-04-02,,,,1,20,\n2025-04-03,,,,1,21,\n")
+    write_csv(tmp_path, "C.csv", "2025-03-28,,,,1,30,7\n2025-04-08,,,,1,31,8\n2025-04-09,,,,1,32,9\n")
+    data = SnapshotSource(tmp_path).get(["C", "A", "B"], "2025-04-01", "2025-04-08")
+    frames = {t: read_snapshot_file(tmp_path / f"{t}.csv")[0].loc["2025-04-01":"2025-04-08"] for t in "CAB"}
+    closes = pd.concat([f["adj_close"].rename(t) for t, f in frames.items()], axis=1, sort=True)
+    volumes = pd.concat([f["volume"].rename(t) for t, f in frames.items()], axis=1, sort=True)
+    pd.testing.assert_frame_equal(data.closes, closes, check_exact=True, check_freq=False)
+    pd.testing.assert_frame_equal(data.volumes, volumes, check_exact=True, check_freq=False)
+    assert data.closes.loc["2025-04-02", "B"] == 20 and np.isnan(data.closes.loc["2025-04-02", "A"])
 
 MALFORMED = {
     "unsorted": ("2025-04-04,,,,1,10,\n2025-04-03,,,,1,11,\n", "not ascending"),

@@ -378,3 +378,18 @@ def test_every_event_of_the_default_study_is_estimated_near_its_own_window(snaps
     november = spans[spans["event_id"] == "chip-tariff-delay-report"]
     assert (november["estimation_end"] > pd.Timestamp("2025-10-01")).all()
     assert (spans["n_estimation"] >= config.settings.min_estimation_returns).all()
+
+
+def test_two_sided_t_p_value_is_scipys_bit_for_bit():
+    from scipy import stats
+
+    from eventstudy.models import two_sided_t_p_value
+
+    rng = np.random.default_rng(5)
+    t = np.concatenate([rng.standard_t(3, 2000) * 3, [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-300, 40.0]])
+    df = np.concatenate([rng.integers(1, 400, 2000).astype(float), [5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]])
+    want = 2.0 * stats.t.sf(np.abs(t), df)
+    np.testing.assert_array_equal(two_sided_t_p_value(t, df), want)
+    bad_df = np.array([0.0, -3.0, np.nan, np.inf])
+    np.testing.assert_array_equal(two_sided_t_p_value(np.full(4, 1.5), bad_df),
+                                  2.0 * stats.t.sf(np.full(4, 1.5), bad_df))

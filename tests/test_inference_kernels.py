@@ -247,3 +247,27 @@ def test_scaled_rows_equal_sorting_the_scaled_values_again():
     queries = rng.normal(0, 1, (6, 4))
     for a, b in zip(got.count_below(queries), want.count_below(queries)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_scope_correlations_from_the_pair_table_equal_building_them_from_residuals():
+    """A scope's correlation structure from the table's zero-filled residuals and kept row
+    means is, bit for bit, the one built from its NaN-marked residuals (and so its r_bar)."""
+    from test_inference_scopes import _synthetic_panel
+
+    from eventstudy.inference.kernels import CorrelationStructure
+    from eventstudy.inference.sections import PairTable, ScopeData
+
+    panel = _synthetic_panel(2)
+    table = PairTable.concat([PairTable.build(panel, slice(0, 23)),
+                              PairTable.build(panel, slice(23, panel.n_pairs))])
+    rows = np.array([40, 3, 15, 10, 11, 12, 59, 0, 20, 33, 7])
+    scope = ScopeData.build(table.take(rows))
+    sub = panel.subset(rows)
+    residuals = np.where(sub.is_estimation & np.isfinite(sub.ar), sub.ar, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = CorrelationStructure.build(residuals)
+        got = scope.correlation
+        for name in ("centred", "mask", "group", "common", "weight", "sums", "valid", "direct"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+        members = np.ones((1, len(rows)), dtype=bool)
+        assert got.pair_sums(members) == want.pair_sums(members)

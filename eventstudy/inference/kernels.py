@@ -436,6 +436,17 @@ def mean_offdiagonal_correlation(residuals: np.ndarray) -> float:
     return float(total[0] / count[0]) if count[0] else float("nan")
 
 
+def row_means(filled: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Means of the rows of ``filled`` (0 where missing) over their ``count`` values (0 for none).
+
+    Examples
+    --------
+    >>> row_means(np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 0.0]]), np.array([2, 0]))
+    array([1.5, 0. ])
+    """
+    return filled.sum(axis=1) / np.maximum(count, 1)
+
+
 def r_bar_from_sums(total: np.ndarray, count: np.ndarray) -> np.ndarray:
     """Mean correlation from summed correlations and their number (NaN for none)."""
     return np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
@@ -469,9 +480,16 @@ class CorrelationStructure:
     @classmethod
     def build(cls, residuals: np.ndarray) -> CorrelationStructure:
         finite = np.isfinite(residuals)
-        count = finite.sum(axis=1)
-        row_mean = np.where(finite, residuals, 0.0).sum(axis=1) / np.maximum(count, 1)
-        centred = np.where(finite, residuals - row_mean[:, None], 0.0)
+        filled = np.where(finite, residuals, 0.0)
+        return cls.from_filled(filled, finite, row_means(filled, finite.sum(axis=1)))
+
+    @classmethod
+    def from_filled(
+        cls, filled: np.ndarray, finite: np.ndarray, row_mean: np.ndarray
+    ) -> CorrelationStructure:
+        """:meth:`build` from the residuals with 0 where missing, where they are finite, and
+        the rows' means (:func:`row_means`; a pair's, so it can be kept per pair)."""
+        centred = np.where(finite, filled - row_mean[:, None], 0.0)
         mask = finite.astype(float)
         if len(finite) and (finite == finite[0]).all():  # one missing-data pattern
             patterns, inverse = finite[:1], np.zeros(len(finite), dtype=int)

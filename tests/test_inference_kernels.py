@@ -271,3 +271,29 @@ def test_scope_correlations_from_the_pair_table_equal_building_them_from_residua
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
         members = np.ones((1, len(rows)), dtype=bool)
         assert got.pair_sums(members) == want.pair_sums(members)
+
+
+def test_pair_table_written_slice_by_slice_equals_the_parts_concatenated():
+    """Slices written into one table as they are built give the table of concatenating the
+    parts, and both are the table of building every pair at once (sorted SARs NaN-padded to
+    the widest slice, here one whose pairs have fewer residuals comes first)."""
+    from dataclasses import fields
+
+    from test_inference_scopes import _synthetic_panel
+
+    from eventstudy.inference.sections import PairTable
+
+    panel = _synthetic_panel(2)
+    residuals = (panel.is_estimation & np.isfinite(panel.ar)).sum(axis=1)
+    panel = panel.subset(np.argsort(residuals, kind="stable"))  # fewest residuals first
+    slices = [slice(0, 1), slice(1, 30), slice(30, panel.n_pairs)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        parts = [PairTable.build(panel, rows) for rows in slices]
+        written = PairTable.from_slices(panel, slices)
+        joined = PairTable.concat(parts)
+        whole = PairTable.build(panel)
+    assert parts[0].sar_sorted.shape[1] < parts[-1].sar_sorted.shape[1]
+    for f in fields(PairTable):
+        np.testing.assert_array_equal(getattr(written, f.name), getattr(joined, f.name))
+        got, want = getattr(written, f.name), getattr(whole, f.name)
+        np.testing.assert_array_equal(got[:, : want.shape[1]] if got.ndim == 2 else got, want)

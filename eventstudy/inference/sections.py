@@ -191,20 +191,56 @@ class PairTable:
         )
 
     @classmethod
+    def from_slices(cls, panel: AbnormalPanel, slices: list[slice]) -> PairTable:
+        """:meth:`build` of consecutive slices of pairs covering the panel, written into one
+        table as each slice is done (the table :meth:`concat` of the parts gives, without
+        holding the parts)."""
+        if len(slices) < 2:
+            return cls.build(panel, slices[0] if slices else None)
+        table: dict[str, np.ndarray] = {}
+        for rows in slices:
+            part = cls.build(panel, rows)
+            for f in fields(cls):
+                values = getattr(part, f.name)
+                if f.name not in table:
+                    table[f.name] = np.empty((panel.n_pairs, *values.shape[1:]), values.dtype)
+                if f.name == "sar_sorted":  # NaN-padded to the widest slice
+                    table[f.name] = _widened(table[f.name], values.shape[1])
+                    table[f.name][rows, values.shape[1]:] = np.nan
+                    table[f.name][rows, : values.shape[1]] = values
+                else:
+                    table[f.name][rows] = values
+        return cls(**table)
+
+    @classmethod
     def concat(cls, parts: list[PairTable]) -> PairTable:
         """The tables of consecutive slices of pairs as one."""
         if len(parts) == 1:
             return parts[0]
-        width = max(part.sar_sorted.shape[1] for part in parts)  # NaN-padded to the widest
-        padded = [np.pad(p.sar_sorted, ((0, 0), (0, width - p.sar_sorted.shape[1])),
-                         constant_values=np.nan) for p in parts]
         joined = {f.name: np.concatenate([getattr(part, f.name) for part in parts])
                   for f in fields(cls) if f.name != "sar_sorted"}
-        return cls(**joined, sar_sorted=np.concatenate(padded))
+        width = max(part.sar_sorted.shape[1] for part in parts)  # NaN-padded to the widest
+        sar_sorted = np.empty((len(joined["scale"]), width))
+        start = 0
+        for part in parts:
+            rows, kept = part.sar_sorted.shape
+            sar_sorted[start : start + rows, :kept] = part.sar_sorted
+            sar_sorted[start : start + rows, kept:] = np.nan
+            start += rows
+        return cls(**joined, sar_sorted=sar_sorted)
 
     def take(self, rows: np.ndarray) -> PairInputs:
         """The scope inputs of the pairs ``rows`` (integer index, in that order)."""
         return PairInputs(self, rows)
+
+
+def _widened(padded: np.ndarray, width: int) -> np.ndarray:
+    """``padded`` with NaN columns up to ``width`` (itself when it is that wide)."""
+    if padded.shape[1] >= width:
+        return padded
+    wider = np.full((padded.shape[0], width), np.nan)
+    wider[:, : padded.shape[1]] = padded
+    return wider
 
 
 def _doubled(rank: np.ndarray, dtype: type) -> np.ndarray:

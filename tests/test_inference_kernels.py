@@ -297,3 +297,27 @@ def test_pair_table_written_slice_by_slice_equals_the_parts_concatenated():
         np.testing.assert_array_equal(getattr(written, f.name), getattr(joined, f.name))
         got, want = getattr(written, f.name), getattr(whole, f.name)
         np.testing.assert_array_equal(got[:, : want.shape[1]] if got.ndim == 2 else got, want)
+
+
+def test_ranks_and_order_where_the_truncated_keys_misorder_neighbours():
+    """Values that differ only in the key bits the sort drops (neighbours one ulp apart, in
+    descending column order), zeros of both signs, infinities and NaN: the sorted values,
+    the permutation and the average ranks are those of a stable argsort and scipy's ranks."""
+    from scipy import stats
+
+    from eventstudy.inference.kernels import ranks_and_order
+
+    rng = np.random.default_rng(11)
+    values = rng.normal(0, 1, (5, 40))
+    for row in range(4):  # each pair: the larger value first, one ulp above
+        values[row, 2 * row] = np.nextafter(values[row, 2 * row + 1], np.inf)
+    values[1, 7], values[1, 8] = -0.0, 0.0
+    values[2, :3] = [np.inf, -np.inf, np.nan]
+    values[3, 10:14] = values[3, 20]
+    values[4, ::3] = np.nan
+    rank, order, ordered = ranks_and_order(values)
+    want_order = np.argsort(values, axis=1, kind="stable")
+    np.testing.assert_array_equal(ordered, np.take_along_axis(values, want_order, axis=1))
+    np.testing.assert_array_equal(np.take_along_axis(values, order, axis=1), ordered)
+    want_rank = stats.rankdata(values, axis=1, nan_policy="omit")
+    np.testing.assert_array_equal(rank, want_rank)

@@ -52,7 +52,7 @@ def scoped_tests(panel: AbnormalPanel, scopes: Sequence[Scope], windows: Sequenc
 
     ``options`` are passed on (``alternative``, ``returns``, ...). Each pair is sorted and
     ranked once, whatever the number of scopes holding it; what the scopes keep of it is a
-    compact table (:class:`~eventstudy.inference.sections.PairTable`, about 14 bytes per pair
+    compact table (:class:`~eventstudy.inference.sections.PairTable`, about 22 bytes per pair
     and grid column), and each scope's working arrays are built for that scope alone. The
     rows are those of one call over the whole panel.
     """

@@ -225,3 +225,77 @@ def test_scaled_rows_equal_sorting_the_scaled_values_again():
     queries = rng.normal(0, 1, (6, 4))
     for a, b in zip(got.count_below(queries), want.count_below(queries)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_scope_correlations_from_the_pair_table_equal_building_them_from_residuals():
+    """A scope's correlation structure from the table's zero-filled residuals and kept row
+    means is, bit for bit, the one built from its NaN-marked residuals (and so its r_bar)."""
+    from test_inference_scopes import _synthetic_panel
+
+    from eventstudy.inference.kernels import CorrelationStructure
+    from eventstudy.inference.sections import PairTable, ScopeData
+
+    panel = _synthetic_panel(2)
+    table = PairTable.concat([PairTable.build(panel, slice(0, 23)),
+                              PairTable.build(panel, slice(23, panel.n_pairs))])
+    rows = np.array([40, 3, 15, 10, 11, 12, 59, 0, 20, 33, 7])
+    scope = ScopeData.build(table.take(rows))
+    sub = panel.subset(rows)
+    residuals = np.where(sub.is_estimation & np.isfinite(sub.ar), sub.ar, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = CorrelationStructure.build(residuals)
+        got = scope.correlation
+        for name in ("centred", "mask", "group", "common", "weight", "sums", "valid", "direct"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+        members = np.ones((1, len(rows)), dtype=bool)
+        assert got.pair_sums(members) == want.pair_sums(members)
+
+
+def test_pair_table_written_slice_by_slice_equals_the_parts_concatenated():
+    """Slices written into one table as they are built give the table of concatenating the
+    parts, and both are the table of building every pair at once (sorted SARs NaN-padded to
+    the widest slice, here one whose pairs have fewer residuals comes first)."""
+    from dataclasses import fields
+
+    from test_inference_scopes import _synthetic_panel
+
+    from eventstudy.inference.sections import PairTable
+
+    panel = _synthetic_panel(2)
+    residuals = (panel.is_estimation & np.isfinite(panel.ar)).sum(axis=1)
+    panel = panel.subset(np.argsort(residuals, kind="stable"))  # fewest residuals first
+    slices = [slice(0, 1), slice(1, 30), slice(30, panel.n_pairs)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        parts = [PairTable.build(panel, rows) for rows in slices]
+        written = PairTable.from_slices(panel, slices)
+        joined = PairTable.concat(parts)
+        whole = PairTable.build(panel)
+    assert parts[0].sar_sorted.shape[1] < parts[-1].sar_sorted.shape[1]
+    for f in fields(PairTable):
+        np.testing.assert_array_equal(getattr(written, f.name), getattr(joined, f.name))
+        got, want = getattr(written, f.name), getattr(whole, f.name)
+        np.testing.assert_array_equal(got[:, : want.shape[1]] if got.ndim == 2 else got, want)
+
+
+def test_ranks_and_order_where_the_truncated_keys_misorder_neighbours():
+    """Values that differ only in the key bits the sort drops (neighbours one ulp apart, in
+    descending column order), zeros of both signs, infinities and NaN: the sorted values,
+    the permutation and the average ranks are those of a stable argsort and scipy's ranks."""
+    from scipy import stats
+
+    from eventstudy.inference.kernels import ranks_and_order
+
+    rng = np.random.default_rng(11)
+    values = rng.normal(0, 1, (5, 40))
+    for row in range(4):  # each pair: the larger value first, one ulp above
+        values[row, 2 * row] = np.nextafter(values[row, 2 * row + 1], np.inf)
+    values[1, 7], values[1, 8] = -0.0, 0.0
+    values[2, :3] = [np.inf, -np.inf, np.nan]
+    values[3, 10:14] = values[3, 20]
+    values[4, ::3] = np.nan
+    rank, order, ordered = ranks_and_order(values)
+    want_order = np.argsort(values, axis=1, kind="stable")
+    np.testing.assert_array_equal(ordered, np.take_along_axis(values, want_order, axis=1))
+    np.testing.assert_array_equal(np.take_along_axis(values, order, axis=1), ordered)
+    want_rank = stats.rankdata(values, axis=1, nan_policy="omit")
+    np.testing.assert_array_equal(rank, want_rank)

@@ -127,7 +127,7 @@ def ranks_and_order(
     size = shape[-1]
     flat = np.asarray(values, dtype=float).reshape(int(np.prod(shape[:-1])), size)
     if order is None:
-        order = sort_order(flat)
+        order, ordered = _sorted(flat)
     else:
         order = np.array(order, dtype=np.intp).reshape(flat.shape)
         ordered = np.take_along_axis(flat, order, axis=1)
@@ -136,8 +136,7 @@ def ranks_and_order(
             missing[:, :-1] & ~missing[:, 1:]
         ).any(axis=1)
         if unsorted.any():
-            order[unsorted] = sort_order(flat[unsorted])
-    ordered = np.take_along_axis(flat, order, axis=1)
+            order[unsorted], ordered[unsorted] = _sorted(flat[unsorted])
     average = np.broadcast_to(np.arange(1.0, size + 1.0), flat.shape).copy()
     tied = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
     if tied.any():
@@ -155,22 +154,32 @@ def sort_order(values: np.ndarray) -> np.ndarray:
     replaced by the column index -- and reads the permutation off the low bits. Rows where
     values differing only in those dropped bits came out of order are argsorted instead.
     """
+    return _sorted(values)[0]
+
+
+def _sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, ordered)``: :func:`sort_order` and the values it puts in order."""
     values = np.ascontiguousarray(values, dtype=float)
     size = values.shape[1]
     if size < 2:
-        return np.zeros(values.shape, dtype=np.intp)
+        return np.zeros(values.shape, dtype=np.intp), values.copy()
     bits = np.uint64((size - 1).bit_length())
-    pattern = values.view(np.uint64)
-    key = np.where(pattern >> np.uint64(63), ~pattern, pattern | np.uint64(1 << 63))
+    # negative: all bits flipped; otherwise the sign bit set (all ones or the sign bit, XOR)
+    key = (values.view(np.int64) >> 63).view(np.uint64)
+    key |= np.uint64(1 << 63)
+    key ^= values.view(np.uint64)
     key[np.isnan(values)] = np.uint64(0xFFFFFFFFFFFFFFFF)
-    key = ((key >> bits) << bits) | np.arange(size, dtype=np.uint64)
+    key >>= bits
+    key <<= bits
+    key |= np.arange(size, dtype=np.uint64)
     key.sort(axis=1)
     order = (key & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.intp)
     ordered = np.take_along_axis(values, order, axis=1)
     unsorted = (ordered[:, 1:] < ordered[:, :-1]).any(axis=1)
     if unsorted.any():
         order[unsorted] = np.argsort(values[unsorted], axis=1)
-    return order
+        ordered[unsorted] = np.take_along_axis(values[unsorted], order[unsorted], axis=1)
+    return order, ordered
 
 
 def _tied_average_ranks(ordered: np.ndarray) -> np.ndarray:
@@ -436,6 +445,17 @@ def mean_offdiagonal_correlation(residuals: np.ndarray) -> float:
     return float(total[0] / count[0]) if count[0] else float("nan")
 
 
+def row_means(filled: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Means of the rows of ``filled`` (0 where missing) over their ``count`` values (0 for none).
+
+    Examples
+    --------
+    >>> row_means(np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 0.0]]), np.array([2, 0]))
+    array([1.5, 0. ])
+    """
+    return filled.sum(axis=1) / np.maximum(count, 1)
+
+
 def r_bar_from_sums(total: np.ndarray, count: np.ndarray) -> np.ndarray:
     """Mean correlation from summed correlations and their number (NaN for none)."""
     return np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
@@ -469,9 +489,16 @@ class CorrelationStructure:
     @classmethod
     def build(cls, residuals: np.ndarray) -> CorrelationStructure:
         finite = np.isfinite(residuals)
-        count = finite.sum(axis=1)
-        row_mean = np.where(finite, residuals, 0.0).sum(axis=1) / np.maximum(count, 1)
-        centred = np.where(finite, residuals - row_mean[:, None], 0.0)
+        filled = np.where(finite, residuals, 0.0)
+        return cls.from_filled(filled, finite, row_means(filled, finite.sum(axis=1)))
+
+    @classmethod
+    def from_filled(
+        cls, filled: np.ndarray, finite: np.ndarray, row_mean: np.ndarray
+    ) -> CorrelationStructure:
+        """:meth:`build` from the residuals with 0 where missing, where they are finite, and
+        the rows' means (:func:`row_means`; a pair's, so it can be kept per pair)."""
+        centred = np.where(finite, filled - row_mean[:, None], 0.0)
         mask = finite.astype(float)
         if len(finite) and (finite == finite[0]).all():  # one missing-data pattern
             patterns, inverse = finite[:1], np.zeros(len(finite), dtype=int)

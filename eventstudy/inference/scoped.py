@@ -278,10 +278,11 @@ class _Battery:
         n_days = len(panel.event_rel_days)
         selector = np.array([panel.window_selector(w).astype(bool) for w in windows])
         bhars = np.array([bhar(panel, w, returns) for w in windows]) if windows else None
-        tables, day_parts, window_parts = [], [], []
+        day_parts, window_parts = [], []
+        slices = pair_slices(panel.n_pairs, pairs_per_slice or panel.n_pairs) or [slice(0, 0)]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            for rows in pair_slices(panel.n_pairs, pairs_per_slice or panel.n_pairs) or [slice(0, 0)]:
-                tables.append(PairTable.build(panel, rows))
+            table = PairTable.from_slices(panel, slices)
+            for rows in slices:
                 if days:
                     day_parts.append(
                         Sections.build(panel, rows, np.eye(n_days, dtype=bool), is_window=False)
@@ -291,7 +292,7 @@ class _Battery:
                         Sections.build(panel, rows, selector, is_window=True, bhar=bhars[:, rows])
                     )
         return cls(
-            PairTable.concat(tables),
+            table,
             Sections.concat(day_parts) if days else None,
             Sections.concat(window_parts) if windows else None,
             panel.event_rel_days.astype(np.int64),

@@ -25,6 +25,7 @@ from eventstudy.inference.kernels import (
     SortedRows,
     group_bounds,
     mean_sd,
+    row_means,
 )
 from eventstudy.panel import AbnormalPanel
 
@@ -94,15 +95,24 @@ class PairInputs:
         return SortedRows.from_positions(self._position, _halved(self._taken("ar_rank2")))
 
     @cached_property
+    def est_mean(self) -> np.ndarray:
+        """(N,) mean estimation residual (0 without any)."""
+        return self._taken("est_mean")
+
+    @cached_property
     def est_sar_sorted(self) -> SortedRows:
         """The estimation SARs ``AR / s_i``, sorted (Corrado-Zivney, GRANK)."""
-        sar = np.where(self.est_mask, self.est_resid / self.scale[:, None], np.nan)
         # sorted as the residuals; a pair without a positive scale has none (SortedRows.scaled)
         usable = self.scale > 0
         position = self._position
         if not usable.all():
             position = np.where(usable[:, None], position, -1).astype(position.dtype)
-        return SortedRows.from_positions(position, _halved(self._taken("sar_rank2")), sar)
+        size = (position >= 0).sum(axis=1).astype(np.int64)
+        width = 1 << int(size.max(initial=0)).bit_length()  # > every size, as SortedRows.build
+        return SortedRows(
+            values=self._table.sar_sorted[self._rows, :width], size=size, position=position,
+            rank=_halved(self._taken("sar_rank2")), order=None,
+        )
 
     @cached_property
     def _position(self) -> np.ndarray:
@@ -126,10 +136,10 @@ class PairTable:
 
     A pair's estimation residuals are sorted and ranked, and its event-period ARs placed
     among them, once per panel (these are time-series ranks within the pair: the same in
-    every scope that holds it); a scope takes its pairs' rows (:meth:`take`). The table is
-    compact, about 14 bytes per pair and grid column: ranks are integers or halves and are
-    kept doubled as small integers, sorted positions as small integers, and the sorted SARs
-    are rebuilt on :meth:`take` from the residuals (``SAR = AR / s_i`` with ``s_i > 0``).
+    every scope that holds it); a scope takes its pairs' rows (:meth:`take`). About 22 bytes
+    per pair and grid column: ranks are integers or halves and are kept doubled as small
+    integers, sorted positions as small integers; the residuals and the sorted SARs (``SAR =
+    AR / s_i`` with ``s_i > 0``, what the rank tests bisect) as floats.
     """
 
     event_ar: np.ndarray  # (N, E)
@@ -143,6 +153,8 @@ class PairTable:
     sar_rank2: np.ndarray  # (N, T)
     ar_below: np.ndarray  # (N, E)
     ar_at_most: np.ndarray  # (N, E)
+    est_mean: np.ndarray  # (N,) mean estimation residual, 0 without any
+    sar_sorted: np.ndarray  # (N, W) the estimation SARs in ascending order, NaN-padded
 
     @classmethod
     def build(cls, panel: AbnormalPanel, rows: slice | None = None) -> PairTable:
@@ -158,6 +170,8 @@ class PairTable:
         event_ar = np.ascontiguousarray(ar[:, start:])  # as a take would give: same sums
         below, at_most = ar_sorted.count_below(event_ar)
         rank_type = np.int16 if 2 * ar.shape[1] < np.iinfo(np.int16).max else np.int32
+        est_resid = np.where(est_mask, ar, 0.0)
+        n_est_obs = est_mask.sum(axis=1)
         return cls(
             event_ar=event_ar,
             variance_factor=np.ascontiguousarray(
@@ -165,27 +179,68 @@ class PairTable:
             ),
             scale=scale,
             dof=np.asarray(panel.n_est[rows] - panel.k[rows], dtype=float),
-            n_est_obs=est_mask.sum(axis=1),
-            est_resid=np.where(est_mask, ar, 0.0),
+            n_est_obs=n_est_obs,
+            est_resid=est_resid,
             position=ar_sorted.position,
             ar_rank2=_doubled(ar_sorted.rank, rank_type),
             sar_rank2=_doubled(sar_sorted.rank, rank_type),
             ar_below=below,
             ar_at_most=at_most,
+            est_mean=row_means(est_resid, n_est_obs),
+            sar_sorted=sar_sorted.values,
         )
+
+    @classmethod
+    def from_slices(cls, panel: AbnormalPanel, slices: list[slice]) -> PairTable:
+        """:meth:`build` of consecutive slices of pairs covering the panel, written into one
+        table as each slice is done (the table :meth:`concat` of the parts gives, without
+        holding the parts)."""
+        if len(slices) < 2:
+            return cls.build(panel, slices[0] if slices else None)
+        table: dict[str, np.ndarray] = {}
+        for rows in slices:
+            part = cls.build(panel, rows)
+            for f in fields(cls):
+                values = getattr(part, f.name)
+                if f.name not in table:
+                    table[f.name] = np.empty((panel.n_pairs, *values.shape[1:]), values.dtype)
+                if f.name == "sar_sorted":  # NaN-padded to the widest slice
+                    table[f.name] = _widened(table[f.name], values.shape[1])
+                    table[f.name][rows, values.shape[1]:] = np.nan
+                    table[f.name][rows, : values.shape[1]] = values
+                else:
+                    table[f.name][rows] = values
+        return cls(**table)
 
     @classmethod
     def concat(cls, parts: list[PairTable]) -> PairTable:
         """The tables of consecutive slices of pairs as one."""
         if len(parts) == 1:
             return parts[0]
-        return cls(**{
-            f.name: np.concatenate([getattr(part, f.name) for part in parts]) for f in fields(cls)
-        })
+        joined = {f.name: np.concatenate([getattr(part, f.name) for part in parts])
+                  for f in fields(cls) if f.name != "sar_sorted"}
+        width = max(part.sar_sorted.shape[1] for part in parts)  # NaN-padded to the widest
+        sar_sorted = np.empty((len(joined["scale"]), width))
+        start = 0
+        for part in parts:
+            rows, kept = part.sar_sorted.shape
+            sar_sorted[start : start + rows, :kept] = part.sar_sorted
+            sar_sorted[start : start + rows, kept:] = np.nan
+            start += rows
+        return cls(**joined, sar_sorted=sar_sorted)
 
     def take(self, rows: np.ndarray) -> PairInputs:
         """The scope inputs of the pairs ``rows`` (integer index, in that order)."""
         return PairInputs(self, rows)
+
+
+def _widened(padded: np.ndarray, width: int) -> np.ndarray:
+    """``padded`` with NaN columns up to ``width`` (itself when it is that wide)."""
+    if padded.shape[1] >= width:
+        return padded
+    wider = np.full((padded.shape[0], width), np.nan)
+    wider[:, : padded.shape[1]] = padded
+    return wider
 
 
 def _doubled(rank: np.ndarray, dtype: type) -> np.ndarray:
@@ -327,7 +382,8 @@ class ScopeData:
     @cached_property
     def correlation(self) -> CorrelationStructure:
         """The scope's estimation-residual correlations (``r_bar`` of any subset)."""
-        return CorrelationStructure.build(self.pairs.est_residuals)
+        pairs = self.pairs
+        return CorrelationStructure.from_filled(pairs.est_resid, pairs.est_mask, pairs.est_mean)
 
     @cached_property
     def _corrado_zivney(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

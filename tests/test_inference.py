@@ -587,14 +587,17 @@ def pandas_r_bar(residuals):
     return np.nanmean(corr[~np.eye(len(corr), dtype=bool)])
 
 
-@pytest.mark.parametrize("max_groups, block_cells", [(48, 2_000_000), (1, 2_000_000), (0, 50)])
+@pytest.mark.parametrize("max_groups, extra_rows, block_cells", [
+    (48, 8, 2_000_000), (1, 10**9, 2_000_000), (0, 10**9, 50), (0, 2, 2_000_000), (1, 9, 2_000_000),
+])
 def test_mean_offdiagonal_correlation_matches_pandas_pairwise_complete(
-    monkeypatch, max_groups, block_cells
+    monkeypatch, max_groups, extra_rows, block_cells
 ):
     """Pattern groups and directly correlated rows (forced here) give pandas' pairwise r_bar."""
     from eventstudy.inference.kernels import CorrelationStructure
 
     monkeypatch.setattr(CorrelationStructure, "_MAX_GROUPS", max_groups)
+    monkeypatch.setattr(CorrelationStructure, "_EXTRA_GROUP_ROWS", extra_rows)
     monkeypatch.setattr(CorrelationStructure, "_BLOCK_CELLS", block_cells)
     residuals = correlated_residuals_with_gaps()
     got = run_without_warnings(mean_offdiagonal_correlation, residuals)
@@ -604,6 +607,39 @@ def test_mean_offdiagonal_correlation_matches_pandas_pairwise_complete(
     )
     assert np.isnan(mean_offdiagonal_correlation(residuals[:1]))
     assert np.isnan(mean_offdiagonal_correlation(np.zeros((0, 5))))
+
+
+def many_pattern_residuals(n_patterns: int = 110, rows_per_pattern=(1, 9), n_cols: int = 40):
+    """Rows in many missing-data patterns (as when a scope pools many events), some shared by
+    one row only, the others by nine."""
+    rng = np.random.default_rng(21)
+    blocks = []
+    for p in range(n_patterns):
+        rows = rows_per_pattern[p % len(rows_per_pattern)]
+        block = 0.5 * rng.standard_normal(n_cols) + rng.standard_normal((rows, n_cols))
+        block[:, rng.choice(n_cols, 1 + p % 6, replace=False)] = np.nan
+        blocks.append(block)
+    return np.vstack(blocks)
+
+
+def test_many_patterns_grouped_beyond_the_largest_give_pandas_r_bar(monkeypatch):
+    """More common patterns than _MAX_GROUPS: the large ones beyond it are grouped too (not
+    correlated row by row with every row), with the same mean correlation."""
+    from eventstudy.inference.kernels import CorrelationStructure
+
+    residuals = many_pattern_residuals()
+    structure = CorrelationStructure.build(residuals)
+    sizes = np.bincount(structure.group[structure.group >= 0])
+    assert len(sizes) > CorrelationStructure._MAX_GROUPS  # the extra groups exist
+    assert (sizes[CorrelationStructure._MAX_GROUPS:] >= CorrelationStructure._EXTRA_GROUP_ROWS).all()
+    assert len(structure.direct) < 60  # only one-row patterns and small ones are direct
+    np.testing.assert_allclose(mean_offdiagonal_correlation(residuals), pandas_r_bar(residuals),
+                               rtol=1e-12)
+    monkeypatch.setattr(CorrelationStructure, "_GROUP_LIMIT", 50)  # capped: the rest direct
+    capped = CorrelationStructure.build(residuals)
+    assert capped.common.shape[0] == 50
+    np.testing.assert_allclose(mean_offdiagonal_correlation(residuals), pandas_r_bar(residuals),
+                               rtol=1e-12)
 
 
 def test_r_bar_of_each_cross_section_uses_its_own_pairs():

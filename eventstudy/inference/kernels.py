@@ -483,7 +483,14 @@ class CorrelationStructure:
     valid: np.ndarray  # (N, p) row usable against group B
     direct: np.ndarray  # (n_d,) indices of rows handled directly
 
+    #: The largest patterns (with two rows or more) are always grouped, up to this many.
     _MAX_GROUPS = 48
+    #: Beyond those, a pattern is grouped when it has at least this many rows: a directly
+    #: handled row costs a pass over all N rows, an extra group one pass per cross-section,
+    #: so without it a scope with many common patterns (many events pooled) costs O(N^2 T).
+    _EXTRA_GROUP_ROWS = 8
+    #: Most groups in all (the working arrays hold G x G x T cells per cross-section).
+    _GROUP_LIMIT = 160
     _BLOCK_CELLS = 2_000_000
 
     @classmethod
@@ -510,7 +517,7 @@ class CorrelationStructure:
                 keys, return_index=True, return_inverse=True, return_counts=True
             )
             patterns, inverse = finite[first], inverse.ravel()
-        chosen = [g for g in np.argsort(-sizes, kind="stable")[: cls._MAX_GROUPS] if sizes[g] >= 2]
+        chosen = cls._grouped_patterns(sizes)
         lookup = np.full(len(patterns), -1)
         lookup[chosen] = np.arange(len(chosen))
         group = lookup[inverse] if len(inverse) else np.zeros(0, dtype=int)
@@ -536,6 +543,16 @@ class CorrelationStructure:
             valid=valid,
             direct=np.flatnonzero(group < 0),
         )
+
+    @classmethod
+    def _grouped_patterns(cls, sizes: np.ndarray) -> list[int]:
+        """Patterns handled as groups, largest first: the :attr:`_MAX_GROUPS` largest of two
+        rows or more, then those of at least :attr:`_EXTRA_GROUP_ROWS` rows, at most
+        :attr:`_GROUP_LIMIT` in all."""
+        order = np.argsort(-sizes, kind="stable")
+        chosen = [g for g in order[: cls._MAX_GROUPS] if sizes[g] >= 2]
+        extra = [g for g in order[cls._MAX_GROUPS:] if sizes[g] >= cls._EXTRA_GROUP_ROWS]
+        return chosen + extra[: max(cls._GROUP_LIMIT - len(chosen), 0)]
 
     def pair_sums(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sum and number of defined correlations over unordered pairs within each row of m."""

@@ -33,8 +33,17 @@ _DIGIT_POWERS = 10 ** np.arange(SIGNIFICANT - 1, -1, -1, dtype=np.int64)
 _NAN, _ZERO, _INF, _PYTHON = 1000, 1001, 1002, 1003  # layout keys of values not laid out by class
 
 
+DISTINCT_SHARE = 0.75
+"""A float column is formatted once per distinct value (bit pattern) and gathered when at most
+this share of its values are distinct (degrees of freedom, sample quantiles, a return that
+sits in the windows of several events); otherwise value by value."""
+
+
 def format_floats(values: np.ndarray) -> pa.Array:
     """``'%.10g' % v`` for every value (``''`` for NaN) as a pyarrow string array.
+
+    Columns with many repeated values are formatted once per distinct bit pattern (so ``-0.0``
+    and ``0.0`` stay apart) and gathered, see :data:`DISTINCT_SHARE`; the text is the same.
 
     Each finite value is rounded to 10 significant digits in float arithmetic (``q`` digits,
     decimal exponent ``x``); the digits become characters with one pyarrow cast and are laid
@@ -50,7 +59,16 @@ def format_floats(values: np.ndarray) -> pa.Array:
     >>> format_floats(np.array([1234.5, -0.000123456789012, 1e20, 0.0])).to_pylist()
     ['1234.5', '-0.000123456789', '1e+20', '0']
     """
-    v = np.asarray(values, dtype=float)
+    v = np.ascontiguousarray(values, dtype=float)
+    if len(v) > 1:
+        codes, distinct = pd.factorize(v.view(np.int64))
+        if len(distinct) <= DISTINCT_SHARE * len(v):
+            return pc.take(_formatted(distinct.view(float)), pa.array(codes))
+    return _formatted(v)
+
+
+def _formatted(v: np.ndarray) -> pa.Array:
+    """:func:`format_floats` value by value (see there)."""
     n = len(v)
     digits, key = _round(v)
     order = np.argsort(key, kind="stable")  # values of one layout side by side
@@ -241,11 +259,12 @@ def csv_chunks(frame: pd.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[bytes]:
 def _lines(columns: list[pa.Array]) -> bytes:
     """The CSV lines of a table from its columns' field text."""
     comma, newline = pa.scalar(",", pa.large_string()), pa.scalar("\n", pa.large_string())
-    if len(columns) > 1:
-        lines = pc.binary_join_element_wise(*columns, comma)
-    else:  # the csv module writes a row of one empty field as ""
-        lines = pc.if_else(pc.equal(columns[0], ""), pa.scalar('""', _STRING), columns[0])
-    lines = pc.binary_join_element_wise(lines, pa.scalar("", pa.large_string()), newline)
+    columns = list(columns)
+    if len(columns) == 1:  # the csv module writes a row of one empty field as ""
+        columns[0] = pc.if_else(pc.equal(columns[0], ""), pa.scalar('""', _STRING), columns[0])
+    # the line end goes on the last field, so the lines' text is copied once, not twice
+    columns[-1] = pc.binary_join_element_wise(columns[-1], pa.scalar("", pa.large_string()), newline)
+    lines = pc.binary_join_element_wise(*columns, comma) if len(columns) > 1 else columns[0]
     lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
     return bytes(memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]])

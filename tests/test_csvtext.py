@@ -50,6 +50,15 @@ def test_a_million_values_across_every_magnitude_match_c_printf():
     assert wrong == []
 
 
+def test_repeated_values_are_formatted_once_each_with_the_same_text():
+    rng = np.random.default_rng(7)
+    other_nan = np.frombuffer(np.uint64(0x7FF8000000000123).tobytes(), dtype=float)[0]
+    pool = np.array([*EDGE_FLOATS, other_nan, *rng.normal(size=40)])
+    values = rng.choice(pool, 5_000)  # ~80 distinct values: the gathered path
+    assert format_floats(values).to_pylist() == _c_format(values.tolist())
+    assert format_floats(np.array([-0.0, 0.0, -0.0])).to_pylist() == ["-0", "0", "-0"]
+
+
 @hsettings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=50))
 def test_any_floats_match_c_printf(values):

@@ -110,3 +110,12 @@ def test_every_table_of_a_real_run_equals_pandas_and_parquet_is_unchanged(snapsh
         reference = tmp_path / f"{name}.pandas.parquet"
         stable.to_parquet(reference, index=False)
         assert (tmp_path / "tables" / f"{name}.parquet").read_bytes() == reference.read_bytes(), name
+
+
+def test_stable_dates_equal_strftime_with_missing_and_time_zones():
+    naive = pd.Series(np.array(["2025-01-02", "NaT", "2024-12-31", "2025-01-02"], dtype="datetime64[s]"),
+                      index=[3, 1, 4, 1], name="date")
+    zoned = pd.Series(pd.to_datetime(["2025-01-02 23:30", None], format="ISO8601").tz_localize("Asia/Tokyo"))
+    for dates in (naive, zoned, naive.iloc[:0], naive.iloc[[1]]):
+        frame = pd.DataFrame({"date": dates, "x": 1.0})
+        pd.testing.assert_series_equal(report._stable(frame)["date"], frame["date"].dt.strftime("%Y-%m-%d"))

@@ -75,11 +75,9 @@ def _formatted(v: np.ndarray) -> pa.Array:
     v, digits, key = v[order], digits[order], key[order]
     regular = key < _NAN
     digits[~regular] = 10 ** (SIGNIFICANT - 1)  # every row 10 digit characters
-    chars = pc.cast(pa.array(digits), pa.string()).buffers()[2]
-    chars = np.frombuffer(chars, dtype=np.uint8, count=n * SIGNIFICANT).reshape(n, SIGNIFICANT)
-    significant = SIGNIFICANT - np.argmax(chars[:, ::-1] != ord("0"), axis=1)  # %g strips zeros
-    text = np.zeros((n, _WIDTH + 1), dtype=np.uint8)  # column 0: the minus sign
-    text[:, 0] = ord("-")
+    chars, significant = _digit_chars(digits)
+    text = np.empty((n, _WIDTH + 1), dtype=np.uint8)  # column 0: the minus sign; bytes past a
+    text[:, 0] = ord("-")  # field's end are never read
     start = np.where(np.signbit(v), 0, 1)
     end = np.ones(n, dtype=np.int64)
     bounds = np.flatnonzero(np.diff(key)) + 1
@@ -100,11 +98,43 @@ def _formatted(v: np.ndarray) -> pa.Array:
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)
     text, start, end = text[inverse], start[inverse], end[inverse]
-    columns = np.arange(_WIDTH + 1)
-    keep = (columns >= start[:, None]) & (columns < end[:, None])
+    keep = _KEPT[start, end]  # columns start .. end - 1 of each row
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(end - start, out=offsets[1:])
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text[keep]))
+
+
+def _half_tables() -> tuple[np.ndarray, np.ndarray]:
+    """For every number below ``10**5``: its five digit characters (zero-padded, in the first
+    five bytes of a uint64) and its number of trailing zero digits (5 for 0)."""
+    numbers = np.arange(_HALF)
+    chars = np.zeros((_HALF, 8), dtype=np.uint8)
+    chars[:, :5] = numbers[:, None] // 10 ** np.arange(4, -1, -1) % 10 + ord("0")
+    trailing = np.full(_HALF, 5)
+    for count in range(4, -1, -1):  # ends in 10**count but not in 10**(count + 1)
+        trailing[(numbers % 10**count == 0) & (numbers % 10 ** (count + 1) != 0)] = count
+    return chars.view(np.uint64).ravel(), trailing
+
+
+_HALF = 10 ** (SIGNIFICANT // 2)
+_HALF_CHARS, _HALF_TRAILING = _half_tables()
+_KEPT = np.arange(_WIDTH + 1) >= np.arange(2)[:, None, None]
+_KEPT = _KEPT & (np.arange(_WIDTH + 1) < np.arange(_WIDTH + 2)[None, :, None])  # [start, end, column]
+
+
+def _digit_chars(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 10 digit characters of each 10-digit integer (a (n, 10) uint8 view) and its number
+    of significant digits (trailing zeros dropped, as ``%g`` does), from the tables of the two
+    five-digit halves."""
+    n = len(digits)
+    high, low = np.divmod(digits, _HALF)
+    buffer = np.empty((n, 16), dtype=np.uint8)
+    # eight bytes at column 0 (the high half and three spare bytes), then at column 5 (the low
+    # half over the spare bytes): unaligned uint64 views of the rows
+    np.ndarray((n,), np.uint64, buffer, 0, (16,))[:] = _HALF_CHARS[high]
+    np.ndarray((n,), np.uint64, buffer, 5, (16,))[:] = _HALF_CHARS[low]
+    zeros = np.where(low == 0, 5 + _HALF_TRAILING[high], _HALF_TRAILING[low])
+    return buffer[:, :SIGNIFICANT], SIGNIFICANT - zeros
 
 
 def _round(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,12 +151,18 @@ def _round(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     off = regular & ((scaled < 10**9 - 0.5) | (scaled >= 10**10))  # log10 one off
     exponent[off] += np.where(scaled[off] >= 10**10, 1, -1)
     scaled[off], digits[off] = _scaled(a[off], exponent[off])
-    tie = regular & (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-4)
+    # the fraction of ``scaled`` is within 1e-4 of 0.5 (``scaled - digits``, digits its nearest
+    # integer, is exact: ``|fraction - 0.5| = 0.5 - |scaled - digits|``)
+    tie = regular & (0.5 - np.abs(scaled - digits) < 1e-4)
     carry = digits == 10**10  # 9.9999999999 -> 10
     digits[carry] = 10**9
     exponent[carry] += 1
-    key = np.select([regular & ~tie, np.isnan(v), v == 0, np.isinf(v)], [exponent, _NAN, _ZERO, _INF], _PYTHON)
-    return digits, key.astype(np.int16)
+    key = np.where(regular & ~tie, exponent, _PYTHON).astype(np.int16)
+    irregular = ~regular
+    if irregular.any():
+        other = v[irregular]
+        key[irregular] = np.select([np.isnan(other), other == 0, np.isinf(other)], [_NAN, _ZERO, _INF], _PYTHON)
+    return digits, key
 
 
 def _scaled(a: np.ndarray, exponent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from eventstudy import abnormal, calendars, registry, returns
+from eventstudy import abnormal, registry, returns
 from eventstudy.abnormal import AssetInput, format_window
 from eventstudy.errors import ConfigError, DataError
 from eventstudy.events import ModelSpec, StudyConfig
@@ -170,26 +170,21 @@ def _no_volume(volumes: pd.DataFrame, ticker: str) -> str:
 
 
 class _LogVolumes:
-    """Each ticker's log volume on its exchange's session grid, from one array of the volume
-    table: the numbers of :func:`log_volume` placed by :func:`eventstudy.returns.session_prices`
-    (whose pandas steps, per series, would cost more than the arithmetic)."""
+    """Each ticker's log volume on its exchange's session grid: :func:`log_volume` placed by
+    :func:`eventstudy.returns.session_prices`, from one array of the volume table
+    (:class:`eventstudy.returns.SessionGrid`)."""
 
     def __init__(self, volumes: pd.DataFrame) -> None:
         self._volumes = volumes
-        self._fast = (volumes.columns.is_unique and volumes.index.is_unique and len(volumes.index) > 0
-                      and isinstance(volumes.index, pd.DatetimeIndex)
-                      and all(dtype == np.float64 for dtype in volumes.dtypes))
-        self._values = volumes.to_numpy() if self._fast else None
-        self._column = {ticker: j for j, ticker in enumerate(volumes.columns)}
-        self._grids: dict[str, tuple[pd.DatetimeIndex, np.ndarray]] = {}
+        self._grid = returns.SessionGrid(volumes)
 
     def no_volume(self, ticker: str) -> str:
         """Why ``ticker`` has no usable volume ('' when it has), as :func:`_no_volume`."""
-        if not self._fast:
+        if not self._grid.fast:
             return _no_volume(self._volumes, ticker)
-        if ticker not in self._column:
+        values = self._grid.column(ticker)
+        if values is None:
             return "no volume data"
-        values = self._values[:, self._column[ticker]]
         if np.isnan(values).all():
             return "no volume data (all missing)"
         if not (values > 0).any():
@@ -198,28 +193,10 @@ class _LogVolumes:
 
     def levels(self, ticker: str, exchange: str) -> pd.Series:
         """``session_prices(log_volume(volumes[ticker]), exchange)``."""
-        values = self._values[:, self._column[ticker]] if self._fast else None
+        values = self._grid.column(ticker)
         if values is None or (values < 0).any():  # (log_volume names the negative value)
             return returns.session_prices(log_volume(self._volumes[ticker]), exchange)
-        grid, rows = self._grid(exchange)
-        observed = np.flatnonzero(~np.isnan(values))
-        dates = self._volumes.index
-        first, last = dates[observed[0]], dates[observed[-1]]
-        if not (len(grid) and grid[0] <= first and grid[-1] >= last):
-            return returns.session_prices(log_volume(self._volumes[ticker]), exchange)
-        start, stop = grid.searchsorted(first), grid.searchsorted(last, side="right")
-        taken = rows[start:stop]
-        level = np.log1p(values[taken])
-        level[taken < 0] = np.nan
-        return pd.Series(level, index=grid[start:stop], name=ticker)
-
-    def _grid(self, exchange: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
-        """The exchange's sessions over the table's dates and the table row of each (-1: none)."""
-        if exchange not in self._grids:
-            dates = self._volumes.index
-            grid = calendars.get_sessions(exchange, dates.min(), dates.max())
-            self._grids[exchange] = grid, dates.get_indexer(grid)
-        return self._grids[exchange]
+        return self._grid.place(ticker, exchange, np.log1p)
 
 
 def _benchmark_levels(volumes: pd.DataFrame, config: StudyConfig, benchmark: str) -> tuple[pd.Series, str]:

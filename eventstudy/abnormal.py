@@ -252,15 +252,15 @@ def _layout(name, members, assets, events, day0, settings) -> _Layout:
     size = len(y_flat) + pad * (len(assets) + 1)
 
     def padded(values: np.ndarray, fill) -> np.ndarray:
-        out = np.full((size, *values.shape[1:]), fill, dtype=values.dtype)
-        out[cells] = values
+        out = np.full((*values.shape[:-1], size), fill, dtype=values.dtype)
+        out[..., cells] = values
         return out
 
     x_pred = np.concatenate([a.design.x_pred for a in assets])
     return _Layout(
         name=name, members=list(members), assets=list(assets), lengths=lengths, starts=starts,
         pad=pad, pad_starts=pad_starts, y=padded(y_flat, np.nan),
-        x=np.ascontiguousarray(padded(x_flat, 1.0).T), x_pred=np.ascontiguousarray(padded(x_pred, 1.0).T),
+        x=padded(x_flat.T, 1.0), x_pred=padded(x_pred.T, 1.0),
         offset=padded(off_flat, 0.0), valid=padded(valid_flat, False),
         dates=np.concatenate([a.sessions.values.astype("datetime64[D]") for a in assets]),
         cover=padded(cover_flat, 0), pair_asset=np.array(pair_asset, dtype=int)[order],

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
 from eventstudy.common import format_window
 from eventstudy.events import Event, StudySettings
@@ -176,16 +177,25 @@ def _estimate_into(panel: _PanelBuilder, assets, events, day0, settings, chosen,
 
 @dataclass(frozen=True)
 class _Layout:
-    """The assets of one design shape laid end to end, and every (event, asset) pair of them."""
+    """The assets of one design shape laid end to end, and every (event, asset) pair of them.
+
+    ``dates`` holds the sessions end to end (``starts``); the series a pair's grid reads (``y``,
+    ``x``, ``x_pred``, ``offset``, ``valid``, ``cover``) are laid out with ``pad`` filler cells
+    before, between and after the assets (NaN, 1.0 in ``x`` and ``x_pred``, 0, False; ``x``
+    and ``x_pred`` one row per column), so that every pair's grid is one contiguous slice from
+    ``pad_starts``; a filler cell is never ``valid``.
+    """
 
     name: str
     members: list[int]  # asset indices (into the study's assets)
     assets: list[AssetInput]
     lengths: np.ndarray
     starts: np.ndarray
+    pad: int
+    pad_starts: np.ndarray
     y: np.ndarray
-    x: np.ndarray
-    x_pred: np.ndarray
+    x: np.ndarray  # (k, S)
+    x_pred: np.ndarray  # (k, S)
     offset: np.ndarray
     valid: np.ndarray
     dates: np.ndarray
@@ -235,12 +245,25 @@ def _layout(name, members, assets, events, day0, settings) -> _Layout:
             pair_event.append(e)
             position.append(pos)
     order = np.lexsort((pair_asset, pair_event))  # the panel's order: by event, then asset
+    rel_days = grid(settings)[0]
+    pad = int(np.abs(rel_days).max()) + len(rel_days)  # a pair's grid never reaches past a pad
+    pad_starts = starts + pad * np.arange(1, len(assets) + 1)
+    cells = np.arange(len(y_flat)) + np.repeat(pad_starts - starts, lengths)
+    size = len(y_flat) + pad * (len(assets) + 1)
+
+    def padded(values: np.ndarray, fill) -> np.ndarray:
+        out = np.full((*values.shape[:-1], size), fill, dtype=values.dtype)
+        out[..., cells] = values
+        return out
+
+    x_pred = np.concatenate([a.design.x_pred for a in assets])
     return _Layout(
         name=name, members=list(members), assets=list(assets), lengths=lengths, starts=starts,
-        y=y_flat, x=x_flat, x_pred=np.concatenate([a.design.x_pred for a in assets]), offset=off_flat,
-        valid=valid_flat,
+        pad=pad, pad_starts=pad_starts, y=padded(y_flat, np.nan),
+        x=padded(x_flat.T, 1.0), x_pred=padded(x_pred.T, 1.0),
+        offset=padded(off_flat, 0.0), valid=padded(valid_flat, False),
         dates=np.concatenate([a.sessions.values.astype("datetime64[D]") for a in assets]),
-        cover=cover_flat, pair_asset=np.array(pair_asset, dtype=int)[order],
+        cover=padded(cover_flat, 0), pair_asset=np.array(pair_asset, dtype=int)[order],
         pair_event=np.array(pair_event, dtype=int)[order], position=np.array(position, dtype=int)[order],
     )
 
@@ -255,25 +278,19 @@ def _gather(
     event_start: int,
 ) -> _Group:
     """Gather returns and regressors of the pairs ``chosen`` (mask over the layout's pairs) of a
-    design group at once; every event counts for the exclusions."""
+    design group at once; every event counts for the exclusions. Each pair's grid is one slice
+    of the layout's padded series (cells off the asset's sessions are filler: not ``valid``)."""
     assets, lengths, starts = layout.assets, layout.lengths, layout.starts
-    y_flat, x_flat, xp_flat, off_flat = layout.y, layout.x, layout.x_pred, layout.offset
-    valid_flat, cover_flat = layout.valid, layout.cover
     pair_asset, pair_event, position = (layout.pair_asset[chosen], layout.pair_event[chosen],
                                         layout.position[chosen])
-
-    local = position[:, None] + rel_days[None, :]
-    inside = (local >= 0) & (local < lengths[pair_asset][:, None]) & (position[:, None] >= 0)
-    flat = local
-    flat += starts[pair_asset][:, None]
-    flat[~inside] = 0
-    y = y_flat[flat]
-    y[~inside] = np.nan
-    ok = inside & valid_flat[flat]
-    x = _gather_columns(x_flat, flat, ok)
-    event_cols = slice(event_start, None)
-    x_pred = _gather_columns(xp_flat, flat[:, event_cols], ok[:, event_cols])
-    offset = np.where(ok, off_flat[flat], 0.0)
+    n_days = len(rel_days)
+    # first cell of each pair's grid; a pair without day 0 reads the leading filler only
+    first = np.where(position >= 0, layout.pad_starts[pair_asset] + position + rel_days[0], 0)
+    ok = sliding_window_view(layout.valid, n_days)[first]
+    y = np.where(ok, sliding_window_view(layout.y, n_days)[first], np.nan)
+    x = _gather_columns(layout.x, first, n_days, ok)
+    x_pred = _gather_columns(layout.x_pred, first + event_start, n_days - event_start, ok[:, event_start:])
+    offset = np.where(ok, sliding_window_view(layout.offset, n_days)[first], 0.0)
     begin = starts[pair_asset]  # the pair's dates, as :class:`SessionDates` reads layout.dates
     span = np.column_stack([begin + position + rel_days[0], begin, begin + lengths[pair_asset]])
     in_window = (rel_days >= settings.estimation_window[0]) & (rel_days <= settings.estimation_window[1])
@@ -281,8 +298,7 @@ def _gather(
     if settings.exclude_other_events:
         lo, hi = settings.other_event_exclusion
         own = ((rel_days >= lo) & (rel_days <= hi)).astype(int)[None, :]
-        estimation &= (cover_flat[flat] - own) <= 0
-    y = np.where(ok, y, np.nan)
+        estimation &= (sliding_window_view(layout.cover, n_days)[first] - own) <= 0
     def pair(i: int) -> tuple[AssetInput, pd.Timestamp | None]:  # read for refused pairs only
         asset = assets[pair_asset[i]]
         return asset, day0.get((events[pair_event[i]].id, asset.exchange))
@@ -291,15 +307,15 @@ def _gather(
     return _Group(pair_asset, pair_event, y, x, x_pred, offset, span, estimation, status, message)
 
 
-def _gather_columns(values: np.ndarray, index: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """``values[index]`` for a (S, k) array, column by column (fast 1-D takes), 0 where not ``ok``."""
-    out = np.zeros((*index.shape, values.shape[1]))
-    for j in range(values.shape[1]):
-        column = values[:, j]
-        if np.all(column == 1.0):  # the intercept: no gather needed
-            out[:, :, j] = ok
+def _gather_columns(columns: np.ndarray, first: np.ndarray, n_days: int, ok: np.ndarray) -> np.ndarray:
+    """The (P, n_days, k) slices from ``first`` of the (k, S) ``columns``, column by column,
+    0 where not ``ok``."""
+    out = np.zeros((len(first), n_days, columns.shape[0]))
+    for j, column in enumerate(columns):
+        if np.all(column == 1.0):  # (the filler of x and x_pred is 1.0)
+            out[:, :, j] = ok  # the intercept: no gather needed
         else:
-            out[:, :, j] = np.where(ok, np.take(column, index), 0.0)
+            out[:, :, j] = np.where(ok, sliding_window_view(column, n_days)[first], 0.0)
     return out
 
 
@@ -335,11 +351,24 @@ def _exclusion_cover(positions: list[tuple[int, int]], n_sessions: int, window: 
     A pair subtracts its own event's coverage, so only *other* events exclude a session.
     """
     lo, hi = window
-    cover = np.zeros(n_sessions, int)
-    for _, p in positions:
-        if p >= 0:
-            cover[max(p + lo, 0) : max(min(p + hi + 1, n_sessions), 0)] += 1
-    return cover
+    return window_cover(np.array([p for _, p in positions if p >= 0], dtype=np.int64), n_sessions, lo, hi)
+
+
+def window_cover(positions: np.ndarray, n_sessions: int, lo: int, hi: int) -> np.ndarray:
+    """How many of the windows ``[p + lo, p + hi]`` (clipped to the ``n_sessions`` sessions)
+    cover each session, from one cumulative sum of the windows' ends.
+
+    Examples
+    --------
+    >>> window_cover(np.array([1, 2, 9]), 6, 0, 1).tolist()
+    [0, 1, 2, 1, 0, 0]
+    """
+    first = np.maximum(positions + lo, 0)
+    stop = np.maximum(np.minimum(positions + hi + 1, n_sessions), 0)
+    some = first < stop
+    steps = (np.bincount(first[some], minlength=n_sessions + 1)
+             - np.bincount(stop[some], minlength=n_sessions + 1))
+    return np.cumsum(steps[:n_sessions])
 
 
 def _pair_status(position, estimation, y, event_start, settings, pair):

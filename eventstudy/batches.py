@@ -37,6 +37,9 @@ def pair_test_columns(panel: AbnormalPanel, windows: Sequence[tuple[int, int]],
                       size: int = PAIRS_PER_BATCH) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """:func:`eventstudy.inference.pair_test_columns`, ``size`` pairs at a time (the same
     numbers: each pair's tests read only that pair's abnormal returns)."""
+    windows = list(windows)
+    for window in windows:  # each window's CARs once for the panel; the parts take their rows
+        panel.car(window)
     parts = [inference.pair_test_columns(panel.subset(np.arange(part.start, part.stop)), windows)
              for part in pair_slices(panel.n_pairs, size)]
     if len(parts) <= 1:

@@ -49,7 +49,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from eventstudy.errors import EventStudyError
 
@@ -130,6 +129,7 @@ def cross_section_regression(
     {'term': 'size', 'estimate': 0.002, 'df_st': 59, 'n': 8}
     """
     import statsmodels.formula.api as smf
+    from scipy import stats  # imported here: a run that writes tables only never needs it
 
     if window_length < 1:
         raise CrossSectionError(f"window_length must be >= 1, got {window_length}")

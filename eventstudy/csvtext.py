@@ -33,8 +33,17 @@ _DIGIT_POWERS = 10 ** np.arange(SIGNIFICANT - 1, -1, -1, dtype=np.int64)
 _NAN, _ZERO, _INF, _PYTHON = 1000, 1001, 1002, 1003  # layout keys of values not laid out by class
 
 
+DISTINCT_SHARE = 0.75
+"""A float column is formatted once per distinct value (bit pattern) and gathered when at most
+this share of its values are distinct (degrees of freedom, sample quantiles, a return that
+sits in the windows of several events); otherwise value by value."""
+
+
 def format_floats(values: np.ndarray) -> pa.Array:
     """``'%.10g' % v`` for every value (``''`` for NaN) as a pyarrow string array.
+
+    Columns with many repeated values are formatted once per distinct bit pattern (so ``-0.0``
+    and ``0.0`` stay apart) and gathered, see :data:`DISTINCT_SHARE`; the text is the same.
 
     Each finite value is rounded to 10 significant digits in float arithmetic (``q`` digits,
     decimal exponent ``x``); the digits become characters with one pyarrow cast and are laid
@@ -50,18 +59,25 @@ def format_floats(values: np.ndarray) -> pa.Array:
     >>> format_floats(np.array([1234.5, -0.000123456789012, 1e20, 0.0])).to_pylist()
     ['1234.5', '-0.000123456789', '1e+20', '0']
     """
-    v = np.asarray(values, dtype=float)
+    v = np.ascontiguousarray(values, dtype=float)
+    if len(v) > 1:
+        codes, distinct = pd.factorize(v.view(np.int64))
+        if len(distinct) <= DISTINCT_SHARE * len(v):
+            return pc.take(_formatted(distinct.view(float)), pa.array(codes))
+    return _formatted(v)
+
+
+def _formatted(v: np.ndarray) -> pa.Array:
+    """:func:`format_floats` value by value (see there)."""
     n = len(v)
     digits, key = _round(v)
     order = np.argsort(key, kind="stable")  # values of one layout side by side
     v, digits, key = v[order], digits[order], key[order]
     regular = key < _NAN
     digits[~regular] = 10 ** (SIGNIFICANT - 1)  # every row 10 digit characters
-    chars = pc.cast(pa.array(digits), pa.string()).buffers()[2]
-    chars = np.frombuffer(chars, dtype=np.uint8, count=n * SIGNIFICANT).reshape(n, SIGNIFICANT)
-    significant = SIGNIFICANT - np.argmax(chars[:, ::-1] != ord("0"), axis=1)  # %g strips zeros
-    text = np.zeros((n, _WIDTH + 1), dtype=np.uint8)  # column 0: the minus sign
-    text[:, 0] = ord("-")
+    chars, significant = _digit_chars(digits)
+    text = np.empty((n, _WIDTH + 1), dtype=np.uint8)  # column 0: the minus sign; bytes past a
+    text[:, 0] = ord("-")  # field's end are never read
     start = np.where(np.signbit(v), 0, 1)
     end = np.ones(n, dtype=np.int64)
     bounds = np.flatnonzero(np.diff(key)) + 1
@@ -82,11 +98,43 @@ def format_floats(values: np.ndarray) -> pa.Array:
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)
     text, start, end = text[inverse], start[inverse], end[inverse]
-    columns = np.arange(_WIDTH + 1)
-    keep = (columns >= start[:, None]) & (columns < end[:, None])
+    keep = _KEPT[start, end]  # columns start .. end - 1 of each row
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(end - start, out=offsets[1:])
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text[keep]))
+
+
+def _half_tables() -> tuple[np.ndarray, np.ndarray]:
+    """For every number below ``10**5``: its five digit characters (zero-padded, in the first
+    five bytes of a uint64) and its number of trailing zero digits (5 for 0)."""
+    numbers = np.arange(_HALF)
+    chars = np.zeros((_HALF, 8), dtype=np.uint8)
+    chars[:, :5] = numbers[:, None] // 10 ** np.arange(4, -1, -1) % 10 + ord("0")
+    trailing = np.full(_HALF, 5)
+    for count in range(4, -1, -1):  # ends in 10**count but not in 10**(count + 1)
+        trailing[(numbers % 10**count == 0) & (numbers % 10 ** (count + 1) != 0)] = count
+    return chars.view(np.uint64).ravel(), trailing
+
+
+_HALF = 10 ** (SIGNIFICANT // 2)
+_HALF_CHARS, _HALF_TRAILING = _half_tables()
+_KEPT = np.arange(_WIDTH + 1) >= np.arange(2)[:, None, None]
+_KEPT = _KEPT & (np.arange(_WIDTH + 1) < np.arange(_WIDTH + 2)[None, :, None])  # [start, end, column]
+
+
+def _digit_chars(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 10 digit characters of each 10-digit integer (a (n, 10) uint8 view) and its number
+    of significant digits (trailing zeros dropped, as ``%g`` does), from the tables of the two
+    five-digit halves."""
+    n = len(digits)
+    high, low = np.divmod(digits, _HALF)
+    buffer = np.empty((n, 16), dtype=np.uint8)
+    # eight bytes at column 0 (the high half and three spare bytes), then at column 5 (the low
+    # half over the spare bytes): unaligned uint64 views of the rows
+    np.ndarray((n,), np.uint64, buffer, 0, (16,))[:] = _HALF_CHARS[high]
+    np.ndarray((n,), np.uint64, buffer, 5, (16,))[:] = _HALF_CHARS[low]
+    zeros = np.where(low == 0, 5 + _HALF_TRAILING[high], _HALF_TRAILING[low])
+    return buffer[:, :SIGNIFICANT], SIGNIFICANT - zeros
 
 
 def _round(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -103,12 +151,18 @@ def _round(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     off = regular & ((scaled < 10**9 - 0.5) | (scaled >= 10**10))  # log10 one off
     exponent[off] += np.where(scaled[off] >= 10**10, 1, -1)
     scaled[off], digits[off] = _scaled(a[off], exponent[off])
-    tie = regular & (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-4)
+    # the fraction of ``scaled`` is within 1e-4 of 0.5 (``scaled - digits``, digits its nearest
+    # integer, is exact: ``|fraction - 0.5| = 0.5 - |scaled - digits|``)
+    tie = regular & (0.5 - np.abs(scaled - digits) < 1e-4)
     carry = digits == 10**10  # 9.9999999999 -> 10
     digits[carry] = 10**9
     exponent[carry] += 1
-    key = np.select([regular & ~tie, np.isnan(v), v == 0, np.isinf(v)], [exponent, _NAN, _ZERO, _INF], _PYTHON)
-    return digits, key.astype(np.int16)
+    key = np.where(regular & ~tie, exponent, _PYTHON).astype(np.int16)
+    irregular = ~regular
+    if irregular.any():
+        other = v[irregular]
+        key[irregular] = np.select([np.isnan(other), other == 0, np.isinf(other)], [_NAN, _ZERO, _INF], _PYTHON)
+    return digits, key
 
 
 def _scaled(a: np.ndarray, exponent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -241,11 +295,12 @@ def csv_chunks(frame: pd.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[bytes]:
 def _lines(columns: list[pa.Array]) -> bytes:
     """The CSV lines of a table from its columns' field text."""
     comma, newline = pa.scalar(",", pa.large_string()), pa.scalar("\n", pa.large_string())
-    if len(columns) > 1:
-        lines = pc.binary_join_element_wise(*columns, comma)
-    else:  # the csv module writes a row of one empty field as ""
-        lines = pc.if_else(pc.equal(columns[0], ""), pa.scalar('""', _STRING), columns[0])
-    lines = pc.binary_join_element_wise(lines, pa.scalar("", pa.large_string()), newline)
+    columns = list(columns)
+    if len(columns) == 1:  # the csv module writes a row of one empty field as ""
+        columns[0] = pc.if_else(pc.equal(columns[0], ""), pa.scalar('""', _STRING), columns[0])
+    # the line end goes on the last field, so the lines' text is copied once, not twice
+    columns[-1] = pc.binary_join_element_wise(columns[-1], pa.scalar("", pa.large_string()), newline)
+    lines = pc.binary_join_element_wise(*columns, comma) if len(columns) > 1 else columns[0]
     lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
     return bytes(memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]])

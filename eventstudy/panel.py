@@ -204,13 +204,26 @@ class AbnormalPanel:
     def car(self, window: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """CAR and its full-covariance variance ``s2 * gamma' F gamma`` for each pair.
 
-        A pair with any missing AR inside the window gets NaN (missing stays missing).
+        A pair with any missing AR inside the window gets NaN (missing stays missing). The
+        CARs are computed once per window and panel (read-only arrays, kept with the panel and
+        handed to its subsets: each pair's numbers depend on that pair alone).
         """
+        key = (int(window[0]), int(window[1]))
+        cars = self.__dict__.get("_cars")
+        if cars is not None and key in cars:
+            return cars[key]
         gamma = self.window_selector(window)
         inside = gamma.astype(bool)
         car = self.event_ar[:, inside].sum(axis=1)  # NaN propagates
         quad = np.einsum("e,nef,f->n", gamma, self.cov_factor, gamma)
-        return car, self.s2 * quad
+        out = (car, self.s2 * quad)
+        for values in out:
+            values.flags.writeable = False
+        if cars is None:
+            cars = {}
+            object.__setattr__(self, "_cars", cars)
+        cars[key] = out
+        return out
 
     def bhar(self, window: tuple[int, int]) -> np.ndarray:
         """Buy-and-hold abnormal return ``prod(1+R) - prod(1+E[R])`` over ``window``."""
@@ -226,7 +239,7 @@ class AbnormalPanel:
     def subset(self, rows: np.ndarray) -> AbnormalPanel:
         """The panel restricted to ``rows`` (boolean mask or integer index)."""
         take = np.asarray(rows)
-        return replace(
+        part = replace(
             self,
             event_ids=self.event_ids[take],
             assets=self.assets[take],
@@ -241,3 +254,12 @@ class AbnormalPanel:
             k=self.k[take],
             reactions=None if self.reactions is None else self.reactions[take],
         )
+        cars = self.__dict__.get("_cars")
+        if cars:
+            taken = {}
+            for key, values in cars.items():
+                taken[key] = tuple(v[take] for v in values)
+                for v in taken[key]:
+                    v.flags.writeable = False
+            object.__setattr__(part, "_cars", taken)
+        return part

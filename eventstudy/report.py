@@ -82,8 +82,16 @@ def _stable(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     out = frame.copy(deep=False)
     for column in dates:
-        out[column] = out[column].dt.strftime("%Y-%m-%d")
+        out[column] = _iso_dates(out[column])
     return out
+
+
+def _iso_dates(dates: pd.Series) -> pd.Series:
+    """``dates.dt.strftime("%Y-%m-%d")``, formatting each distinct date once (a table repeats
+    a few hundred sessions over many rows)."""
+    codes, distinct = pd.factorize(dates)
+    text = pd.Series(distinct).dt.strftime("%Y-%m-%d").array.take(codes, allow_fill=True)
+    return pd.Series(text, index=dates.index, name=dates.name)
 
 
 def _umask_mode() -> int:

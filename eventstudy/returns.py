@@ -42,6 +42,59 @@ def session_prices(closes: pd.Series, exchange: str, grid: pd.DatetimeIndex | No
     return observed.reindex(sessions).astype(float)
 
 
+class SessionGrid:
+    """The columns of a table, each placed on its exchange's session grid as
+    :func:`session_prices` places one series (the same sessions and numbers), from one array of
+    the table and one row map per exchange (the per-series pandas steps cost more than the
+    arithmetic).
+
+    Examples
+    --------
+    >>> SessionGrid(closes).place("^N225", "XTKS")  # doctest: +SKIP
+    """
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        self.table = table
+        self.fast = (table.columns.is_unique and table.index.is_unique and len(table.index) > 0
+                     and isinstance(table.index, pd.DatetimeIndex)
+                     and all(dtype == np.float64 for dtype in table.dtypes))
+        self.values = table.to_numpy() if self.fast else None
+        self._column = {ticker: j for j, ticker in enumerate(table.columns)}
+        self._grids: dict[str, tuple[pd.DatetimeIndex, np.ndarray]] = {}
+
+    def column(self, ticker: str) -> np.ndarray | None:
+        """The column's values (None when the table is not read as one array or lacks it)."""
+        return self.values[:, self._column[ticker]] if self.fast and ticker in self._column else None
+
+    def place(self, ticker: str, exchange: str, transform=None) -> pd.Series:
+        """``session_prices(transform(table[ticker]), exchange)``; ``transform`` (elementwise,
+        NaN to NaN, e.g. ``np.log1p``) is applied to the placed values."""
+        values = self.column(ticker)
+        observed = np.flatnonzero(~np.isnan(values)) if values is not None else np.zeros(0, int)
+        if len(observed):
+            grid, rows = self._grid(exchange)
+            dates = self.table.index
+            first, last = dates[observed[0]], dates[observed[-1]]
+            if len(grid) and grid[0] <= first and grid[-1] >= last:
+                start, stop = grid.searchsorted(first), grid.searchsorted(last, side="right")
+                taken = rows[start:stop]
+                placed = values[taken]
+                placed[taken < 0] = np.nan
+                if transform is not None:
+                    placed = transform(placed)
+                return pd.Series(placed, index=grid[start:stop], name=ticker)
+        series = self.table[ticker]
+        return session_prices(series if transform is None else transform(series), exchange)
+
+    def _grid(self, exchange: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
+        """The exchange's sessions over the table's dates and the table row of each (-1: none)."""
+        if exchange not in self._grids:
+            dates = self.table.index
+            grid = calendars.get_sessions(exchange, dates.min(), dates.max())
+            self._grids[exchange] = grid, dates.get_indexer(grid)
+        return self._grids[exchange]
+
+
 def to_returns(prices: pd.Series, kind: str = "simple") -> pd.Series:
     """Simple (``P_t/P_{t-1} - 1``) or log returns between consecutive grid rows, NaN-preserving."""
     values = prices.to_numpy(dtype=float)

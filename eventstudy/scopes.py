@@ -94,13 +94,16 @@ def build_scopes(
     reactions = _reactions(panel)
     partitions = _partitions(config, panel, reactions)
     events = config.events
-    pooled = [("category", c, [e.id for e in events if e.category == c])
+    pooled = [("category", c, [i for i, e in enumerate(events) if e.category == c])
               for c in dict.fromkeys(e.category for e in events)]
-    pooled += [("tag", t, [e.id for e in events if t in e.tags])
+    pooled += [("tag", t, [i for i, e in enumerate(events) if t in e.tags])
                for t in dict.fromkeys(t for e in events for t in e.tags)]
-    selections = [("event", e.id, panel.event_ids == e.id) for e in events]
-    selections += [(kind, key, _first_per_session(config, panel, reactions, day0, np.isin(panel.event_ids, ids)))
-                   for kind, key, ids in pooled]
+    event_of = _codes(panel.event_ids, {e.id: i for i, e in enumerate(events)})  # -1: no event
+    selections = [("event", e.id, event_of == i) for i, e in enumerate(events)]
+    if pooled:
+        keys = _session_keys(config, panel, reactions, day0)
+        selections += [(kind, key, _first_per_session(keys, np.isin(event_of, chosen)))
+                       for kind, key, chosen in pooled]
     scopes = []
     for kind, key, chosen in selections:
         for group_by, group, members in partitions:
@@ -121,8 +124,9 @@ def _partitions(config: StudyConfig, panel: AbnormalPanel, reactions: np.ndarray
     """``(group_by, group, pair mask)`` for every value of every partition in ``study.group_by``."""
     assets = {a.ticker: a for a in config.assets}
     partitions = []
+    codes, tickers = pd.factorize(np.asarray(panel.assets, dtype=object))
     for group_by in config.settings.group_by:
-        values = np.array([_value(assets.get(t), group_by) for t in panel.assets], dtype=object)
+        values = np.array([_value(assets.get(t), group_by) for t in tickers], dtype=object)[codes]
         for value in dict.fromkeys(v for v in values if v is not None):
             partitions.append((group_by, value, values == value))
     one_kind = len(set(reactions)) <= 1
@@ -136,25 +140,43 @@ def _value(asset: Asset | None, group_by: str) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def _first_per_session(
+def _codes(labels: np.ndarray, positions: Mapping[object, int]) -> np.ndarray:
+    """``positions[label]`` of every label (-1 for a label not in ``positions``)."""
+    codes, distinct = pd.factorize(np.asarray(labels, dtype=object))
+    lookup = np.array([positions.get(label, -1) for label in distinct] + [-1], dtype=np.int64)
+    return lookup[codes]
+
+
+def _session_keys(
     config: StudyConfig,
     panel: AbnormalPanel,
     reactions: np.ndarray,
     day0: Mapping[tuple[str, str], object],
-    rows: np.ndarray,
 ) -> np.ndarray:
-    """``rows`` without pairs whose (asset, reaction, day-0 session) already appeared (panel order)."""
+    """One integer per pair, equal for two pairs when they share asset, reaction and day-0
+    session (the session's text, as the keys compare; a pair without one has ``'None'``)."""
+    exchange = {a.ticker: a.exchange for a in config.assets}
+    asset_codes, assets = pd.factorize(np.asarray(panel.assets, dtype=object))
+    reaction_codes, kinds = pd.factorize(np.asarray(reactions, dtype=object))
+    exchanges = np.array([exchange.get(t) for t in assets], dtype=object)[asset_codes]
+    combo_codes, combos = pd.MultiIndex.from_arrays(
+        [np.asarray(panel.event_ids, dtype=object), exchanges]).factorize()
+    sessions = np.array([str(day0.get(combo)) for combo in combos], dtype=object)  # one per (event, exchange)
+    session_codes, distinct = pd.factorize(sessions)
+    session_codes = session_codes[combo_codes] if len(combo_codes) else combo_codes
+    return (asset_codes.astype(np.int64) * max(len(kinds), 1) + reaction_codes) * max(len(distinct), 1) \
+        + session_codes
+
+
+def _first_per_session(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``rows`` without pairs whose (asset, reaction, day-0 session), ``keys`` of
+    :func:`_session_keys`, already appeared (panel order)."""
     if not rows.any():
         return rows
-    exchange = {a.ticker: a.exchange for a in config.assets}
     chosen = np.flatnonzero(rows)
-    assets, event_ids = panel.assets[chosen], panel.event_ids[chosen]
-    exchanges = pd.Series(assets, dtype=object).map(exchange).to_numpy(dtype=object)
-    codes, combos = pd.MultiIndex.from_arrays([event_ids, exchanges]).factorize()
-    sessions = np.array([str(day0.get(combo)) for combo in combos], dtype=object)  # one per (event, exchange)
-    keys = pd.DataFrame({"asset": assets, "reaction": reactions[chosen], "session": sessions[codes]})
-    out = rows.copy()
-    out[chosen[keys.duplicated(keep="first").to_numpy()]] = False
+    first = np.unique(keys[chosen], return_index=True)[1]
+    out = np.zeros_like(rows)
+    out[chosen[first]] = True
     dropped = int(rows.sum() - out.sum())
     if dropped:
         log.info("pooled scope: %d pairs share (asset, day 0) with another event and are counted once", dropped)

@@ -230,22 +230,14 @@ class _SessionPrices:
     as ^TOPX is shared by every asset)."""
 
     def __init__(self, closes: pd.DataFrame, config: StudyConfig) -> None:
-        self._closes = closes
+        self._closes = returns.SessionGrid(closes)
         self._config = config
         self._built: dict[str, pd.Series] = {}
-        self._grids: dict[str, pd.DatetimeIndex | None] = {}
 
     def __getitem__(self, ticker: str) -> pd.Series:
         if ticker not in self._built:
-            exchange = self._config.asset(ticker).exchange
-            self._built[ticker] = returns.session_prices(self._closes[ticker], exchange, self._grid(exchange))
+            self._built[ticker] = self._closes.place(ticker, self._config.asset(ticker).exchange)
         return self._built[ticker]
-
-    def _grid(self, exchange: str) -> pd.DatetimeIndex | None:
-        if exchange not in self._grids:
-            dates = self._closes.index
-            self._grids[exchange] = calendars.get_sessions(exchange, dates[0], dates[-1]) if len(dates) else None
-        return self._grids[exchange]
 
 
 def total_reaction_input(asset: AssetInput) -> AssetInput:

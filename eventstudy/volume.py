@@ -132,15 +132,16 @@ def volume_inputs(
     """
     market = _benchmark_levels(volumes, config, benchmark) if benchmark else None
     inputs, skipped = [], {}
+    table = _LogVolumes(volumes)
     for asset in config.studied_assets:
         if asset.kind != "price":
             continue
-        reason = _no_volume(volumes, asset.ticker)
+        reason = table.no_volume(asset.ticker)
         if reason:
             skipped[asset.ticker] = reason
             log.info("abnormal volume: skipping %s: %s", asset.ticker, reason)
             continue
-        levels = returns.session_prices(log_volume(volumes[asset.ticker]), asset.exchange)
+        levels = table.levels(asset.ticker, asset.exchange)
         if market is None:
             design = build_design(ModelSpec("constant_mean"), len(levels), {})
             reaction = "total"
@@ -166,6 +167,36 @@ def _no_volume(volumes: pd.DataFrame, ticker: str) -> str:
     if not (values.fillna(0) > 0).any():
         return "no volume data (all zero)"
     return ""
+
+
+class _LogVolumes:
+    """Each ticker's log volume on its exchange's session grid: :func:`log_volume` placed by
+    :func:`eventstudy.returns.session_prices`, from one array of the volume table
+    (:class:`eventstudy.returns.SessionGrid`)."""
+
+    def __init__(self, volumes: pd.DataFrame) -> None:
+        self._volumes = volumes
+        self._grid = returns.SessionGrid(volumes)
+
+    def no_volume(self, ticker: str) -> str:
+        """Why ``ticker`` has no usable volume ('' when it has), as :func:`_no_volume`."""
+        if not self._grid.fast:
+            return _no_volume(self._volumes, ticker)
+        values = self._grid.column(ticker)
+        if values is None:
+            return "no volume data"
+        if np.isnan(values).all():
+            return "no volume data (all missing)"
+        if not (values > 0).any():
+            return "no volume data (all zero)"
+        return ""
+
+    def levels(self, ticker: str, exchange: str) -> pd.Series:
+        """``session_prices(log_volume(volumes[ticker]), exchange)``."""
+        values = self._grid.column(ticker)
+        if values is None or (values < 0).any():  # (log_volume names the negative value)
+            return returns.session_prices(log_volume(self._volumes[ticker]), exchange)
+        return self._grid.place(ticker, exchange, np.log1p)
 
 
 def _benchmark_levels(volumes: pd.DataFrame, config: StudyConfig, benchmark: str) -> tuple[pd.Series, str]:

@@ -166,3 +166,18 @@ def test_estimated_panel_dates_are_each_pairs_sessions():
         assert (dates[row, inside] == SESSIONS.values[grid[inside]].astype("datetime64[D]")).all()
         assert np.isnat(dates[row, ~inside]).all()
     assert np.isnat(dates).any()  # e2's grid starts before the first session
+
+
+def test_window_cover_counts_the_windows_over_each_session_as_a_loop_does():
+    from eventstudy.abnormal import window_cover
+
+    rng = np.random.default_rng(11)
+    for _ in range(500):
+        n = int(rng.integers(0, 40))
+        positions = rng.integers(0, max(n, 1), int(rng.integers(0, 8))) if n else np.zeros(0, np.int64)
+        lo = int(rng.integers(-6, 4))
+        hi = lo + int(rng.integers(-1, 6))  # an empty window (hi < lo) covers nothing
+        expected = np.zeros(n, int)
+        for p in positions:
+            expected[max(p + lo, 0) : max(min(p + hi + 1, n), 0)] += 1
+        np.testing.assert_array_equal(window_cover(positions.astype(np.int64), n, lo, hi), expected)

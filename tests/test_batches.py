@@ -75,3 +75,20 @@ def test_csv_pieces_join_to_the_whole_table():
         pieces = list(csv_chunks(frame, rows=rows))
         assert len(pieces) == 1 + -(-len(frame) // rows)  # the header, then the pieces
         assert b"".join(pieces) == whole
+
+
+@pytest.mark.parametrize("size", [1, 7, 1000])
+def test_pair_test_columns_in_batches_with_kept_cars_equal_one_call(size):
+    """The CARs kept with a panel and handed to its parts are the parts' own, bit for bit."""
+    fresh = _synthetic_panel(3)
+    want = inference.pair_test_columns(fresh, WINDOWS)
+    panel = _synthetic_panel(3)
+    got = batches.pair_test_columns(panel, WINDOWS, size=size)
+    for part_got, part_want in zip(got, want):
+        for name in part_want:
+            np.testing.assert_array_equal(part_got[name], part_want[name], err_msg=name)
+    rows = np.arange(panel.n_pairs)[::3]
+    for window in WINDOWS:
+        kept = panel.subset(rows).car(window)
+        for value, own in zip(kept, _synthetic_panel(3).subset(rows).car(window)):
+            assert value.tobytes() == own.tobytes() and not value.flags.writeable

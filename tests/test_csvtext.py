@@ -50,6 +50,15 @@ def test_a_million_values_across_every_magnitude_match_c_printf():
     assert wrong == []
 
 
+def test_repeated_values_are_formatted_once_each_with_the_same_text():
+    rng = np.random.default_rng(7)
+    other_nan = np.frombuffer(np.uint64(0x7FF8000000000123).tobytes(), dtype=float)[0]
+    pool = np.array([*EDGE_FLOATS, other_nan, *rng.normal(size=40)])
+    values = rng.choice(pool, 5_000)  # ~80 distinct values: the gathered path
+    assert format_floats(values).to_pylist() == _c_format(values.tolist())
+    assert format_floats(np.array([-0.0, 0.0, -0.0])).to_pylist() == ["-0", "0", "-0"]
+
+
 @hsettings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=50))
 def test_any_floats_match_c_printf(values):
@@ -101,3 +110,12 @@ def test_every_table_of_a_real_run_equals_pandas_and_parquet_is_unchanged(snapsh
         reference = tmp_path / f"{name}.pandas.parquet"
         stable.to_parquet(reference, index=False)
         assert (tmp_path / "tables" / f"{name}.parquet").read_bytes() == reference.read_bytes(), name
+
+
+def test_stable_dates_equal_strftime_with_missing_and_time_zones():
+    naive = pd.Series(np.array(["2025-01-02", "NaT", "2024-12-31", "2025-01-02"], dtype="datetime64[s]"),
+                      index=[3, 1, 4, 1], name="date")
+    zoned = pd.Series(pd.to_datetime(["2025-01-02 23:30", None], format="ISO8601").tz_localize("Asia/Tokyo"))
+    for dates in (naive, zoned, naive.iloc[:0], naive.iloc[[1]]):
+        frame = pd.DataFrame({"date": dates, "x": 1.0})
+        pd.testing.assert_series_equal(report._stable(frame)["date"], frame["date"].dt.strftime("%Y-%m-%d"))

@@ -30,6 +30,7 @@ from eventstudy.inference import (
     window_tests,
 )
 from eventstudy.inference.bootstrap import bootstrap_indices
+from eventstudy.inference.pvalues import fair_binomial_tails
 from eventstudy.panel import AbnormalPanel
 
 TOL = 1e-12
@@ -699,6 +700,18 @@ def test_sign_test_has_the_exact_binomial_p_value(alternative):
     expected = stats.binomtest(w, n, 0.5, alternative=alternative).pvalue
     np.testing.assert_allclose(row(table, "sign")["p_value"], expected, rtol=1e-12)
     assert row(table, "sign")["distribution"] == "binomial"
+
+
+def test_fair_binomial_tails_are_scipy_binom_bit_for_bit():
+    rng = np.random.default_rng(5)
+    n = np.concatenate([np.arange(0, 40), rng.integers(0, 15_000, 400)])
+    k = np.clip(n // 2 + rng.integers(-80, 80, n.size), -1, n + 1)  # the tails' bulk, both edges
+    k[:5] = [0, 0, 3, 1, 2]  # n = 0..4: k = n, k > n and both tails' edges
+    k[-3:] = [0, n[-2], n[-1] - 1]
+    lower, upper = fair_binomial_tails(k, n)
+    np.testing.assert_array_equal(lower, stats.binom.cdf(k, n, 0.5))
+    np.testing.assert_array_equal(upper, stats.binom.sf(k - 1, n, 0.5))
+    assert fair_binomial_tails(np.array([1]), np.array([3]))[0][0] == 0.5  # 1/8 + 3/8
 
 
 def test_sign_test_keeps_its_level_on_the_binomial_lattice():

@@ -41,6 +41,21 @@ def test_cli_tables_equal_api_results_and_are_byte_stable(small_study, snapshot_
     assert (outs[0] / "run.json").exists()
 
 
+def test_tables_only_run_imports_no_figure_or_model_library(small_study, snapshot_dir, tmp_path, repo_root):
+    """A tables-only run never needs scipy.stats, matplotlib, seaborn, statsmodels or arch."""
+    import subprocess
+    import sys
+
+    heavy = ("scipy.stats", "matplotlib", "seaborn", "statsmodels", "arch")
+    code = ("import sys; from eventstudy.cli import main; "
+            f"code = main(['run', {str(small_study)!r}, '--snapshot', {str(snapshot_dir)!r}, "
+            f"'--out', {str(tmp_path / 'o')!r}, '--tables-only', '--no-volatility']); "
+            f"print(code, [m for m in {heavy!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=repo_root)
+    assert done.stdout.splitlines()[-1] == "0 []"
+
+
 def test_missing_snapshot_is_one_line_exit_2(small_study, tmp_path, capsys):
     code = main(["run", str(small_study), "--snapshot", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
                  "--tables-only"])

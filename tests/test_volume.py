@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eventstudy import calendars, volume
+from eventstudy import calendars, returns, volume
 from eventstudy.errors import ConfigError, DataError
 from eventstudy.events import Asset, Event, ModelSpec, StudyConfig, StudySettings, load_config
 from eventstudy.volume import VOLUME_COLUMNS, abnormal_volume, log_volume
@@ -136,6 +136,31 @@ def test_bad_volume_input_is_refused_in_one_line():
     with pytest.raises(ConfigError, match="volume benchmark 'B' is not an asset of study 'vol'"):
         abnormal_volume(_volumes(["A", "B"]), config, _day0(config), benchmark="B")
     assert log_volume(pd.Series([0.0])).iloc[0] == 0.0
+
+
+def test_volume_inputs_equal_the_per_series_session_placement():
+    """The one-array path gives every series the sessions and numbers of ``session_prices`` of
+    ``log_volume``: gaps, leading and trailing NaN, a weekend row, zero volume, no volume."""
+    tickers = ["A", "B", "C", "D", "E"]
+    weekend = pd.Timestamp("2024-06-08")  # a Saturday: dropped from the session grid
+    vols = _volumes(tickers).reindex(SESSIONS.append(pd.DatetimeIndex([weekend])).sort_values())
+    vols.loc[weekend] = 7.0
+    vols.iloc[:25, 1] = np.nan  # B starts late and ends early, with a gap
+    vols.iloc[-40:, 1] = np.nan
+    vols.iloc[100:103, 1] = np.nan
+    vols.iloc[5:9, 2] = 0.0
+    vols["D"] = np.nan
+    vols["E"] = 0.0
+    config = _config(tickers)
+    inputs, skipped = volume.volume_inputs(vols, config)
+    assert skipped == {"IDX": "no volume data", "D": "no volume data (all missing)",
+                       "E": "no volume data (all zero)"}
+    assert [i.ticker for i in inputs] == ["A", "B", "C"]
+    for got in inputs:
+        expected = returns.session_prices(log_volume(vols[got.ticker]), "XTKS")
+        pd.testing.assert_index_equal(got.sessions, expected.index, check_names=False)
+        np.testing.assert_array_equal(got.returns, expected.to_numpy())
+    assert weekend not in inputs[0].sessions and np.isnan(inputs[1].returns[100 - 25])
 
 
 # ---------------------------------------------------------------- real data (read in place)

@@ -3,13 +3,19 @@
 Every p-value of :mod:`eventstudy.inference` follows ``alternative``:
 ``'two-sided'`` ``2 P(X >= |x|)``, ``'greater'`` ``P(X >= x)``, ``'less'`` ``P(X <= x)``.
 An empirical p-value counts the reference values at least as extreme as the observed one
-and is never 0.
+and is never 0. The sign test's exact tails are those of Binomial(n, 1/2)
+(:func:`fair_binomial_tails`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import special
+
+try:  # the kernels behind scipy.stats.binom.cdf/sf, without importing scipy.stats (0.4 s)
+    from scipy.special._ufuncs import _binom_cdf, _binom_sf
+except ImportError:  # pragma: no cover - a SciPy that moved them: same numbers, slower start
+    _binom_cdf = _binom_sf = None
 
 ALTERNATIVES: tuple[str, ...] = ("two-sided", "greater", "less")
 
@@ -85,3 +91,47 @@ def empirical_p_value(
     if alternative == "less":
         return lower
     return np.minimum(1.0, 2.0 * np.minimum(lower, upper))
+
+
+def fair_binomial_tails(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``P(X <= k)`` and ``P(X >= k)`` for X ~ Binomial(n, 1/2), elementwise.
+
+    The same numbers, bit for bit, as ``scipy.stats.binom.cdf(k, n, 0.5)`` and
+    ``scipy.stats.binom.sf(k - 1, n, 0.5)``: the same SciPy kernels, called on the pairs with
+    ``0 <= k < n`` (resp. ``0 <= k - 1 < n``), with the trivial tails (0 or 1) filled outside.
+
+    Parameters
+    ----------
+    k : ndarray of int
+        Observed counts.
+    n : ndarray of int
+        Numbers of trials (``>= 0``).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        The lower tail ``P(X <= k)`` and the upper tail ``P(X >= k)``.
+
+    Examples
+    --------
+    >>> lower, upper = fair_binomial_tails(np.array([0, 2]), np.array([2, 2]))
+    >>> lower.tolist(), upper.tolist()
+    ([0.25, 1.0], [1.0, 0.25])
+    """
+    k = np.asarray(k)
+    n = np.asarray(n)
+    if _binom_cdf is None:  # pragma: no cover
+        from scipy import stats
+
+        return stats.binom.cdf(k, n, 0.5), stats.binom.sf(k - 1, n, 0.5)
+    k, n = np.broadcast_arrays(k.astype(float), n.astype(float))
+    lower = np.where(k >= n, 1.0, 0.0)
+    inside = (k >= 0) & (k < n)
+    if inside.any():
+        lower[inside] = np.clip(_binom_cdf(k[inside], n[inside], 0.5), 0, 1)
+    below = k - 1.0
+    upper = np.where(below < 0, 1.0, 0.0)
+    inside = (below >= 0) & (below < n)
+    if inside.any():
+        upper[inside] = np.clip(_binom_sf(below[inside], n[inside], 0.5), 0, 1)
+    return lower, upper

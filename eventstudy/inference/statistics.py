@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import stats
 
 from eventstudy.inference.kernels import (
     average_ranks,
@@ -34,6 +33,7 @@ from eventstudy.inference.kernels import (
     member_sums,
     r_bar_from_sums,
 )
+from eventstudy.inference.pvalues import fair_binomial_tails
 from eventstudy.inference.ranks import RankSums, one_value_rank_sums, window_rank_sums
 from eventstudy.inference.result import TestResult
 from eventstudy.inference.sections import PairInputs, ScopeData, Sections
@@ -160,9 +160,7 @@ def sign(scope: ScopeData, cs: Sections) -> TestResult:
     positive = (nonzero & (x > 0)).sum(axis=1)
     result = TestResult.start(n, "binomial")
     result.fail(n < 1, "no nonzero abnormal returns")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        at_most = stats.binom.cdf(positive, n, 0.5)
-        at_least = stats.binom.sf(positive - 1, n, 0.5)
+    at_most, at_least = fair_binomial_tails(positive, n)
     result.p_value = {
         "greater": at_least,
         "less": at_most,

@@ -12,6 +12,7 @@ Ranks are integers or halves, so the sums are exact.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -216,3 +217,160 @@ def one_value_rank_sums(
     added_rank = 1.0 + below + 0.5 * (at_most - below)
     added_rank_sum = np.where(members, weighted * added_rank, 0.0).sum(axis=1)
     return estimation, added_rank_sum, member_sums(members, est_weight)
+
+
+
+class ScopeMembers:
+    """The pairs of S scopes as a sum operator: each scope's sum of per-pair rows.
+
+    Pairs held by the same scopes form a part; a scope's sum is the sum of its parts' sums
+    (two sparse products, fewer additions than one over every (scope, pair)). Integer rows
+    only: the sums are exact, so the order of the additions does not matter.
+    """
+
+    def __init__(self, members: Sequence[np.ndarray], n_pairs: int) -> None:
+        from scipy import sparse
+
+        sizes = np.array([len(rows) for rows in members], dtype=np.int64)
+        pairs = (np.concatenate([np.asarray(rows, dtype=np.int64) for rows in members])
+                 if len(members) else np.zeros(0, dtype=np.int64))
+        owner = np.repeat(np.arange(len(members)), sizes)
+        by_pair = sparse.csr_matrix((np.ones(len(pairs), dtype=np.int8), (pairs, owner)),
+                                    shape=(n_pairs, len(members)))
+        by_pair.sort_indices()
+        keys = [by_pair.indices[a:b].tobytes() for a, b in zip(by_pair.indptr[:-1], by_pair.indptr[1:])]
+        part_of: dict[bytes, int] = {}
+        part = np.array([part_of.setdefault(key, len(part_of)) for key in keys], dtype=np.int64)
+        held = np.flatnonzero(np.diff(by_pair.indptr) > 0)  # pairs in some scope
+        self.n_scopes = len(members)
+        self.parts = sparse.csr_matrix(
+            (np.ones(len(held), dtype=np.int32), (part[held], held)), shape=(len(part_of), n_pairs)
+        )
+        first = np.unique(part, return_index=True)[1]  # a pair of each part
+        contains = by_pair[first].T.tocsr()  # (S, P)
+        self.contains = sparse.csr_matrix(
+            (contains.data.astype(np.int32), contains.indices, contains.indptr), shape=contains.shape
+        )
+
+    def sums(self, rows: np.ndarray) -> np.ndarray:
+        """(S, C) sums over each scope's pairs of ``rows`` (N, C) (integers)."""
+        return self.contains @ (self.parts @ rows)
+
+
+def scope_rank_sums(
+    position: np.ndarray,
+    rank2: np.ndarray,
+    n_obs: np.ndarray,
+    event_values: np.ndarray,
+    below: np.ndarray,
+    at_most: np.ndarray,
+    members: np.ndarray,
+    selector: np.ndarray,
+    scopes: ScopeMembers,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Corrado's centred rank sums of many scopes at once, from each pair's own terms.
+
+    The sums are those of :func:`window_rank_sums` with unit weights and centres ``c_ki =
+    (n_i + L2_k + 1) / 2``: every term is a pair's own (its time-series ranks with the
+    cross-section's days added), an integer or a half, whatever scope holds the pair. The
+    terms are kept doubled as integers, and a cross-section's terms are its days' rank shifts
+    plus a part common to all: each day's shifts are summed per scope once and the
+    cross-sections add up their days' sums (exact, so in any order). A pair that is not a
+    member of every cross-section (a missing event-day value) is added per cross-section.
+
+    Parameters
+    ----------
+    position : ndarray of int, shape (N, T)
+        Sorted position of each estimation value within its pair, -1 where missing.
+    rank2 : ndarray of int, shape (N, T)
+        Twice its average rank (anything where missing).
+    n_obs : ndarray of int, shape (N,)
+        Number of estimation values of each pair.
+    event_values : ndarray, shape (N, E)
+        The values added on each event-period day.
+    below, at_most : ndarray of int, shape (N, E)
+        Estimation values ``<`` / ``<=`` each event value.
+    members : ndarray of bool, shape (K, N)
+        Pairs of each cross-section (their event values on its days must be finite).
+    selector : ndarray of bool, shape (K, E)
+        Days of each cross-section.
+    scopes : ScopeMembers
+        The pairs of each of S scopes.
+
+    Returns
+    -------
+    estimation2 : ndarray of int, shape (S, K, T)
+        Twice :attr:`RankSums.estimation` of each scope's cross-sections.
+    event : ndarray, shape (S, K, E)
+        :attr:`RankSums.event` of each scope.
+    """
+    n_sections, n_days = selector.shape
+    n_pairs, n_cols = position.shape
+    dtype = np.int32 if 4 * (n_pairs + 1) * (n_cols + n_days + 2) < np.iinfo(np.int32).max else np.int64
+    observed = position >= 0
+    n_obs = np.asarray(n_obs, dtype=dtype)
+    below = np.asarray(below, dtype=position.dtype)
+    at_most = np.asarray(at_most, dtype=position.dtype)
+    every = members.all(axis=0) if n_sections else np.ones(n_pairs, dtype=bool)
+    some = np.flatnonzero(~every & members.any(axis=0))  # members of some cross-sections only
+    used = np.flatnonzero(selector.any(axis=0))
+    # the common part, 2 (rank_it - (n_i + 1) / 2) per observed cell, and each day's shifts
+    common = np.where(observed, rank2, 0).astype(dtype) - observed * (n_obs + 1)[:, None]
+    kept = {"common": common[some], "observed": observed[some].astype(dtype)}
+    common[~every] = 0
+    summed = {"common": scopes.sums(common), "observed": scopes.sums(observed * every[:, None])}
+    del common
+    for day in used:
+        shift = _doubled_shift(position, below[:, day], at_most[:, day], dtype)
+        kept[day] = shift[some]
+        shift[~every] = 0
+        summed[day] = scopes.sums(shift)
+    estimation2 = np.empty((scopes.n_scopes, n_sections, n_cols), dtype=dtype)
+    for k in range(n_sections):
+        days = np.flatnonzero(selector[k])
+        out = summed["common"] - len(days) * summed["observed"]
+        for day in days:
+            out += summed[day]
+        if len(some):
+            terms = kept["common"] - len(days) * kept["observed"]
+            for day in days:
+                terms += kept[day]
+            terms[~members[k, some]] = 0
+            out += _pair_sums(scopes, some, terms, n_pairs)
+        estimation2[:, k] = out
+    columns = []
+    for k in range(n_sections):
+        days = np.flatnonzero(selector[k])
+        values = event_values[:, days]
+        within2 = 2 * (values[:, None, :] < values[:, :, None]).sum(axis=2) + (
+            (values[:, None, :] == values[:, :, None]).sum(axis=2) - 1
+        )
+        rank2_event = below[:, days].astype(dtype) + at_most[:, days] + 2 + within2
+        centre2 = n_obs + len(days) + 1
+        columns.append(np.where(members[k][:, None], rank2_event - centre2[:, None], 0).astype(dtype))
+    event = np.zeros((scopes.n_scopes, n_sections, n_days))
+    if columns:
+        flat = scopes.sums(np.concatenate(columns, axis=1)) * 0.5
+        start = 0
+        for k in range(n_sections):
+            days = np.flatnonzero(selector[k])
+            event[:, k, days] = flat[:, start : start + len(days)]
+            start += len(days)
+    return estimation2, event
+
+
+def _pair_sums(scopes: ScopeMembers, rows: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
+    """(S, C) sums over each scope's pairs among ``rows`` of ``values`` (len(rows), C)."""
+    full = np.zeros((n_pairs, values.shape[1]), dtype=values.dtype)
+    full[rows] = values
+    return scopes.sums(full)
+
+
+def _doubled_shift(position: np.ndarray, below: np.ndarray, at_most: np.ndarray, dtype: type) -> np.ndarray:
+    """Twice the rank shift of each cell when one value is added to its pair (2 above it, 1
+    tied with it, 0 below it or missing; as :func:`~eventstudy.inference.kernels.added_value_shifts`)."""
+    above = position >= at_most[:, None]
+    shift = above.astype(dtype)
+    shift += above
+    shift += (position >= below[:, None]) & ~above
+    return shift

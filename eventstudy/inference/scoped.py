@@ -24,7 +24,7 @@ from eventstudy.inference import statistics as st
 from eventstudy.inference.bootstrap import skew_t_test
 from eventstudy.inference.kernels import distinct_rows, pair_slices, r_bar_from_sums
 from eventstudy.inference.pvalues import check_alternative, parametric_p_value
-from eventstudy.inference.ranks import RankSums
+from eventstudy.inference.ranks import RankSums, ScopeMembers, scope_rank_sums
 from eventstudy.inference.result import TestResult
 from eventstudy.inference.sections import PairTable, ScopeData, Sections, scope_order
 from eventstudy.panel import AbnormalPanel
@@ -145,7 +145,7 @@ def scoped_tests(
     )
     battery.test_ids = TEST_IDS if tests is None else tuple(t for t in TEST_IDS if t in tests)
     members = [np.flatnonzero(np.asarray(scope.rows, dtype=bool)) for scope in scopes]
-    known = _CorradoParts.build(battery, scopes) if "corrado" in battery.test_ids else None
+    known = _CorradoSums.build(battery, members) if "corrado" in battery.test_ids else None
     blocks = [
         battery.scope_block(rows, None if known is None else known.scope_sums(position))
         for position, rows in enumerate(members)
@@ -446,50 +446,43 @@ _BLOCK_DTYPES = {
 
 
 @dataclass
-class _CorradoParts:
-    """Corrado's rank sums of every scope from those of the parts its pairs fall into.
+class _CorradoSums:
+    """Corrado's rank sums of every scope, from each pair's own rank terms.
 
-    A pair belongs to its event's scope and to pooled ones (category, tag); the parts are the
-    sets of pairs that belong to the same scopes. Corrado's ranks are the pair's own
-    (time-series ranks, the same in every scope) and its sums are exact, so a scope's sums are
-    its parts' sums added up, and each pair's ranks are shifted once, not once per scope.
+    Corrado's ranks are the pair's own (time-series ranks, the same in every scope) and its
+    sums are exact, so each pair's centred ranks are formed once per cross-section and every
+    scope adds up its pairs' (:func:`~eventstudy.inference.ranks.scope_rank_sums`), instead
+    of ranking each scope's pairs again.
     """
 
-    contains: np.ndarray  # (S, P) scope s holds part p
-    sums: list[dict]  # per part: {is_window: RankSums}
+    estimation2: dict  # is_window -> (S, K, T) int32, twice the sums
+    event: dict  # is_window -> (S, K, E)
 
     @classmethod
-    def build(cls, battery: _Battery, scopes: Sequence[Scope]) -> _CorradoParts | None:
-        """The parts of ``scopes``; None when there are not fewer parts than scopes (then every
-        scope is ranked on its own: the same work or less)."""
-        if not scopes:
-            return None
-        held = np.array([np.asarray(scope.rows, dtype=bool) for scope in scopes])
-        used = np.flatnonzero(held.any(axis=0))
-        if held.sum() == len(used):
-            return None
-        packed = np.ascontiguousarray(np.packbits(held[:, used], axis=0).T)
-        keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-        _, first, part = np.unique(keys, return_index=True, return_inverse=True)
-        if len(first) >= len(scopes):  # e.g. scopes of crossed partitions: no fewer, no cheaper
-            return None
-        part = part.ravel()
-        sums = []
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            for p in range(len(first)):
-                rows = used[part == p]
-                pairs, memo = battery.pairs.take(rows), {}
-                sums.append({
-                    sections.is_window: st.corrado_rank_sums(pairs, sections.take(rows), memo)
-                    for sections in (battery.days, battery.windows) if sections is not None
-                })
-        return cls(held[:, used[first]], sums)
+    def build(cls, battery: _Battery, members: Sequence[np.ndarray]) -> _CorradoSums:
+        """The sums of the scopes whose pairs are ``members`` (integer indices)."""
+        table = battery.pairs
+        scopes = ScopeMembers(members, len(table.n_est_obs))
+        tested = [sections for sections in (battery.days, battery.windows) if sections is not None]
+        if not tested:
+            return cls({}, {})
+        estimation2, event = scope_rank_sums(  # days and windows together: each day shifted once
+            table.position, table.ar_rank2, table.n_est_obs, table.event_ar, table.ar_below,
+            table.ar_at_most, np.concatenate([sections.members for sections in tested]),
+            np.concatenate([sections.selector for sections in tested]), scopes,
+        )
+        bounds = np.cumsum([0] + [sections.count for sections in tested])
+        keys = [sections.is_window for sections in tested]
+        estimation2 = {key: estimation2[:, a:b] for key, a, b in zip(keys, bounds[:-1], bounds[1:])}
+        event = {key: event[:, a:b] for key, a, b in zip(keys, bounds[:-1], bounds[1:])}
+        return cls(estimation2, event)
 
     def scope_sums(self, position: int) -> dict:
-        """:attr:`ScopeData.rank_sums` of scope ``position``."""
-        parts = [self.sums[p] for p in np.flatnonzero(self.contains[position])]
-        return {("corrado", is_window): RankSums.total([part[is_window] for part in parts])
-                for is_window in parts[0]} if parts else {}
+        """:attr:`ScopeData.rank_sums` of scope ``position`` (``counts`` left to the test:
+        they depend on the members only)."""
+        return {("corrado", is_window): RankSums(self.estimation2[is_window][position] * 0.5,
+                                                 None, self.event[is_window][position])
+                for is_window in self.estimation2}
 
 
 _READS_R_BAR = frozenset({"kp_bmp", "kp_patell", "grank"})

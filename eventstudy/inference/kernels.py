@@ -376,30 +376,47 @@ def added_value_shifts(
         ``sum over the members i of group g of shift_k[i, t]``.
     """
     n_sections, n_groups = members.shape[0], len(bounds) - 1
-    out = np.zeros((n_sections, n_groups, position.shape[1]))
-    if n_sections == 0 or position.shape[0] == 0:
+    n_rows, n_cols = position.shape
+    out = np.zeros((n_sections, n_groups, n_cols))
+    if n_sections == 0 or n_rows == 0:
         return out
-    weights = members.astype(np.float32)
     if below.ndim == 1:  # one added value per pair, shared by every cross-section
         above = _shift_matrix(position, below, at_most)
+        weights = members.astype(np.float32)
         for g in range(n_groups):
             out[:, g] = weights[:, bounds[g] : bounds[g + 1]] @ above[bounds[g] : bounds[g + 1]]
         return out
-    for k in range(n_sections):
-        above = _shift_matrix(position, below[k], at_most[k])
+    step = max(1, SHIFT_CELLS // max(n_rows * n_cols, 1))  # cross-sections per block
+    for first in range(0, n_sections, step):
+        block = slice(first, first + step)
+        above = _shift_matrix(position, below[block], at_most[block])  # (k, R, T)
+        weights = members[block, None, :].astype(np.float32)  # (k, 1, R)
         for g in range(n_groups):
-            out[k, g] = weights[k, bounds[g] : bounds[g + 1]] @ above[bounds[g] : bounds[g + 1]]
+            rows = slice(bounds[g], bounds[g + 1])
+            out[block, g] = np.matmul(weights[:, :, rows], above[:, rows])[:, 0]
     return out
 
 
+SHIFT_CELLS = 4_000_000
+"""Cells of the (cross-sections, pairs, columns) shift block :func:`added_value_shifts` forms at
+once (float32: 16 MB)."""
+
+
 def _shift_matrix(position: np.ndarray, below: np.ndarray, at_most: np.ndarray) -> np.ndarray:
-    """Per cell: 1 above the added value, 1/2 equal to it, 0 below or missing (float32)."""
-    above = np.empty(position.shape, dtype=np.float32)
-    np.greater_equal(position, at_most.astype(position.dtype)[:, None], out=above, casting="unsafe")
-    tied = np.flatnonzero(at_most > below)
-    if len(tied):
-        cells = position[tied]
-        above[tied] += 0.5 * ((cells >= below[tied, None]) & (cells < at_most[tied, None]))
+    """Per cell: 1 above the added value, 1/2 equal to it, 0 below or missing (float32).
+
+    ``below`` and ``at_most`` of shape (R,) give an (R, T) matrix, of shape (K, R) a (K, R, T)
+    block (one added value per pair and cross-section).
+    """
+    above = np.empty(below.shape + position.shape[-1:], dtype=np.float32)
+    low = below.astype(position.dtype)[..., None]
+    high = at_most.astype(position.dtype)[..., None]
+    np.greater_equal(position, high, out=above, casting="unsafe")
+    tied = at_most > below
+    if tied.any():
+        index = np.nonzero(tied)
+        cells = position[index[-1]]
+        above[index] += 0.5 * ((cells >= low[index]) & (cells < high[index]))
     return above
 
 

@@ -95,17 +95,24 @@ def window_rank_sums(
     )
     counts = member_sums(members, est_weight)
     group_weight = weights[:, bounds[:-1]]  # (K, G)
-    for day in range(selector.shape[1]):
-        sections = np.flatnonzero(selector[:, day])
+    shifts = _day_shifts(est_sorted.position, below, at_most, members, selector, bounds, memo)
+    for day, sections in enumerate(selector.T):
+        sections = np.flatnonzero(sections)
         if len(sections) == 0:
             continue
-        shifts = _day_shifts(
-            est_sorted.position, below[:, day], at_most[:, day], members[sections], bounds,
-            memo, day,
+        estimation[sections] += np.einsum(
+            "kg,kgt->kt", group_weight[sections], np.stack([shifts[day, k] for k in sections])
         )
-        estimation[sections] += np.einsum("kg,kgt->kt", group_weight[sections], shifts)
     event = np.zeros(selector.shape)
-    for k in range(selector.shape[0]):
+    base = below + 0.5 * (at_most - below) + 1.0  # a day's rank among the estimation values
+    lengths = selector.sum(axis=1)
+    single = np.flatnonzero(lengths == 1)
+    if len(single):  # one day: no other added value to rank against (rank + 0.0, the same)
+        day = selector[single].argmax(axis=1)
+        deviation = np.where(members[single], base[:, day].T - centres[single], 0.0)
+        # one dot product per cross-section, as weighted[k] @ deviation (R, 1) computes it
+        event[single, day] = np.matmul(weighted[single, None, :], deviation[:, :, None])[:, 0, 0]
+    for k in np.flatnonzero(lengths > 1):
         days = np.flatnonzero(selector[k])
         values = event_values[:, days]  # (R, L2)
         within = (values[:, None, :] < values[:, :, None]).sum(axis=2) + 0.5 * (
@@ -122,19 +129,27 @@ def _day_shifts(
     below: np.ndarray,
     at_most: np.ndarray,
     members: np.ndarray,
+    selector: np.ndarray,
     bounds: np.ndarray,
     memo: dict | None,
-    day: int,
-) -> np.ndarray:
-    """:func:`added_value_shifts` of one day's added values, kept in ``memo`` by member set."""
-    if memo is None:
-        return added_value_shifts(position, below, at_most, members, bounds)
-    keys = [(day, row.tobytes()) for row in np.packbits(members, axis=1)]
-    missing = [k for k, key in enumerate(keys) if key not in memo]
+) -> dict:
+    """:func:`added_value_shifts` of each (day, cross-section holding it), ``{(day, k): (G, T)}``,
+    all formed in one call; kept in ``memo`` by (day, member set)."""
+    memo = {} if memo is None else memo
+    packed = np.packbits(members, axis=1)
+    keys = {(day, k): (day, packed[k].tobytes()) for day, k in zip(*np.nonzero(selector.T))}
+    missing = list(dict.fromkeys(key for key in keys.values() if key not in memo))
     if missing:
-        shifts = added_value_shifts(position, below, at_most, members[missing], bounds)
-        memo.update(zip([keys[k] for k in missing], shifts))
-    return np.stack([memo[key] for key in keys])
+        first = {}
+        for (day, k), key in keys.items():
+            first.setdefault(key, k)
+        days = np.array([key[0] for key in missing])
+        sections = np.array([first[key] for key in missing])
+        found = added_value_shifts(
+            position, below[:, days].T, at_most[:, days].T, members[sections], bounds
+        )
+        memo.update(zip(missing, found))
+    return {(int(day), int(k)): memo[key] for (day, k), key in keys.items()}
 
 
 def member_weighted(weights: np.ndarray, matrix: np.ndarray) -> np.ndarray:

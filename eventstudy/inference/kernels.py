@@ -69,6 +69,8 @@ def distinct_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``first`` indexes the first occurrence of each distinct row (in order of appearance),
     ``inverse[k]`` is the number of the distinct row equal to row k.
     """
+    if len(m) == 0 or (m == m[0]).all():  # one member set (the common case): no hashing
+        return np.zeros(min(len(m), 1), dtype=np.intp), np.zeros(len(m), dtype=np.intp)
     seen: dict[bytes, int] = {}
     packed = np.packbits(m, axis=1)
     inverse = np.array([seen.setdefault(row.tobytes(), len(seen)) for row in packed], dtype=np.intp)

@@ -161,9 +161,12 @@ def member_weighted(weights: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 
 def _distinct_float_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.ascontiguousarray(rows)
+    if len(rows) == 0 or (rows.view(np.uint8) == rows[:1].view(np.uint8)).all():  # bitwise equal
+        return np.zeros(min(len(rows), 1), dtype=np.intp), np.zeros(len(rows), dtype=np.intp)
     seen: dict[bytes, int] = {}
     inverse = np.array(
-        [seen.setdefault(row.tobytes(), len(seen)) for row in np.ascontiguousarray(rows)],
+        [seen.setdefault(row.tobytes(), len(seen)) for row in rows],
         dtype=np.intp,
     )
     return np.unique(inverse, return_index=True)[1], inverse

@@ -75,12 +75,15 @@ def clustering_note(test_id: str) -> str:
     >>> clustering_note("kp_bmp")
     'robust to same-date clustering'
     """
-    robust = registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
-    return (
+    return _CLUSTERING_NOTES.get(test_id) or _CLUSTERING_NOTES.setdefault(
+        test_id,
         "robust to same-date clustering"
-        if robust
-        else "assumes independent pairs: here they belong to different events and share no session"
+        if registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
+        else "assumes independent pairs: here they belong to different events and share no session",
     )
+
+
+_CLUSTERING_NOTES: dict[str, str] = {}
 
 
 def scoped_tests(
@@ -381,19 +384,14 @@ class _Battery:
         p_value = [  # NaN: parametric, computed for all rows at once in stack()
             r.p_value if r.p_value is not None else np.full(n_sections, np.nan) for _, r in results
         ]
-        clustering = {test_id: clustering_note(test_id) for test_id, _ in results}
-        notes = [
-            np.where(
-                suppress if test_id in unsized else False,
-                UNSIZED_NOTE,
-                np.where(
-                    r.note == "",
-                    clustering[test_id],
-                    np.char.add(r.note.astype(str), "; " + clustering[test_id]),
-                ),
-            ).astype(object)
-            for test_id, r in results
-        ]
+        notes: list[str] = []
+        for test_id, r in results:
+            note = clustering_note(test_id)
+            joined = "; " + note
+            notes += [x + joined if x else note for x in r.note.tolist()]
+            if test_id in unsized:
+                for j in np.flatnonzero(suppress).tolist():
+                    notes[len(notes) - n_sections + j] = UNSIZED_NOTE
         section = np.tile(np.arange(n_sections), n_tests)
         columns = {
             "test": test_rank,
@@ -410,7 +408,7 @@ class _Battery:
                     for _, r in results
                 ]
             ).astype(float),
-            "note": np.concatenate(notes),
+            "note": np.array(notes, dtype=object),
             "rel_day": self.rel_days[section] if is_day else np.zeros(len(section), dtype=np.int64),
             "is_day": np.full(len(section), is_day),
             "window": section if not is_day else np.full(len(section), -1),

@@ -190,7 +190,8 @@ def shares_an_event(event_ids: np.ndarray) -> bool:
     >>> shares_an_event(np.array(["a", "b", "a"], dtype=object))
     True
     """
-    return len(pd.unique(np.asarray(event_ids, dtype=object))) < len(event_ids)
+    ids = np.asarray(event_ids, dtype=object).tolist()
+    return len(set(ids)) < len(ids)
 
 
 def overlapping_periods(first: np.ndarray, last: np.ndarray) -> bool:

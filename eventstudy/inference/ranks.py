@@ -96,16 +96,23 @@ def window_rank_sums(
     counts = member_sums(members, est_weight)
     group_weight = weights[:, bounds[:-1]]  # (K, G)
     shifts = _day_shifts(est_sorted.position, below, at_most, members, selector, bounds, memo)
-    for day, sections in enumerate(selector.T):
-        sections = np.flatnonzero(sections)
-        if len(sections) == 0:
-            continue
-        estimation[sections] += np.einsum(
-            "kg,kgt->kt", group_weight[sections], np.stack([shifts[day, k] for k in sections])
-        )
+    lengths = selector.sum(axis=1)
+    if len(bounds) == 2:  # one group: a product per cell (the einsum's one term), days in order
+        days_of = [np.flatnonzero(row).tolist() for row in selector]
+        for step in range(int(lengths.max(initial=0))):
+            sections = np.flatnonzero(lengths > step)
+            added = np.stack([shifts[days_of[k][step], k][0] for k in sections.tolist()])
+            estimation[sections] += group_weight[sections] * added
+    else:
+        for day, sections in enumerate(selector.T):
+            sections = np.flatnonzero(sections)
+            if len(sections) == 0:
+                continue
+            estimation[sections] += np.einsum(
+                "kg,kgt->kt", group_weight[sections], np.stack([shifts[day, k] for k in sections])
+            )
     event = np.zeros(selector.shape)
     base = below + 0.5 * (at_most - below) + 1.0  # a day's rank among the estimation values
-    lengths = selector.sum(axis=1)
     single = np.flatnonzero(lengths == 1)
     if len(single):  # one day: no other added value to rank against (rank + 0.0, the same)
         day = selector[single].argmax(axis=1)

@@ -29,12 +29,14 @@ class TestResult:
     @classmethod
     def start(cls, n: np.ndarray, distribution: str) -> TestResult:
         size = len(n)
+        note = np.empty(size, dtype=object)
+        note[:] = ""
         return cls(
             statistic=np.full(size, np.nan),
             distribution=distribution,
             df=np.full(size, np.nan),
             n=np.asarray(n, dtype=np.int64),
-            note=np.full(size, "", dtype=object),
+            note=note,
         )
 
     def fail(self, condition: np.ndarray, reason: str) -> None:

@@ -75,15 +75,13 @@ def clustering_note(test_id: str) -> str:
     >>> clustering_note("kp_bmp")
     'robust to same-date clustering'
     """
-    return _CLUSTERING_NOTES.get(test_id) or _CLUSTERING_NOTES.setdefault(
-        test_id,
+    return (
         "robust to same-date clustering"
-        if registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
-        else "assumes independent pairs: here they belong to different events and share no session",
+        if _robust(test_id)
+        else "assumes independent pairs: here they belong to different events and share no session"
     )
 
 
-_CLUSTERING_NOTES: dict[str, str] = {}
 
 
 def scoped_tests(
@@ -375,7 +373,7 @@ class _Battery:
         reason."""
         unsized = {
             test_id for test_id, _ in results
-            if suppress.any() and not registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
+            if suppress.any() and not _robust(test_id)
         }
         results = [(t, _not_reported(r, suppress) if t in unsized else r) for t, r in results]
         n_tests = len(results)
@@ -491,9 +489,20 @@ def _withheld_everywhere(test_id: str, suppress: np.ndarray | None) -> bool:
     """Whether ``test_id`` assumes independent pairs and is withheld in every cross-section."""
     return (
         suppress is not None
+        and not _robust(test_id)
         and bool(suppress.all())
-        and not registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
     )
+
+
+def _robust(test_id: str) -> bool:
+    """The registry's ``robust_to_clustering`` of a cross-sectional test (looked up once)."""
+    robust = _ROBUST.get(test_id)
+    if robust is None:
+        robust = _ROBUST[test_id] = registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
+    return robust
+
+
+_ROBUST: dict[str, bool] = {}
 
 
 def _not_reported(result: TestResult, where: np.ndarray) -> TestResult:

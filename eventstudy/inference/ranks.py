@@ -97,12 +97,16 @@ def window_rank_sums(
     group_weight = weights[:, bounds[:-1]]  # (K, G)
     shifts = _day_shifts(est_sorted.position, below, at_most, members, selector, bounds, memo)
     lengths = selector.sum(axis=1)
-    if len(bounds) == 2:  # one group: a product per cell (the einsum's one term), days in order
-        days_of = [np.flatnonzero(row).tolist() for row in selector]
-        for step in range(int(lengths.max(initial=0))):
-            sections = np.flatnonzero(lengths > step)
-            added = np.stack([shifts[days_of[k][step], k][0] for k in sections.tolist()])
-            estimation[sections] += group_weight[sections] * added
+    if len(bounds) == 2 and len(shifts):  # one group: a product per cell (the einsum's one term)
+        # each section's sums plus its days' terms in day order (zeros after the last), added
+        # up one row after the other: the additions of a day-by-day loop
+        terms = np.zeros((len(selector), 1 + int(lengths.max()), estimation.shape[1]))
+        terms[:, 0] = estimation
+        k, day = np.nonzero(selector)
+        step = np.arange(len(k)) - np.searchsorted(k, k)  # the day's place in its section
+        terms[k, 1 + step] = group_weight[k] * np.stack([shifts[d, s][0] for d, s in
+                                                         zip(day.tolist(), k.tolist())])
+        estimation = np.add.reduce(terms, axis=1)
     else:
         for day, sections in enumerate(selector.T):
             sections = np.flatnonzero(sections)

@@ -313,13 +313,17 @@ def test_pooled_scopes_get_the_rows_of_testing_each_scope_on_its_own():
     assert together.loc[together["test"] == "corrado", "statistic"].notna().sum() > 50
 
 
-@pytest.mark.parametrize("seed", [3, 4, 5])
-def test_corrado_sums_of_all_scopes_at_once_equal_each_scope_ranked_on_its_own(seed):
+@pytest.mark.parametrize(("seed", "cells"), [(3, None), (4, None), (5, 700)])
+def test_corrado_sums_of_all_scopes_at_once_equal_each_scope_ranked_on_its_own(seed, cells, monkeypatch):
     """The pooled route (each pair's centred ranks formed once, summed per scope) gives the
     reference sums of :func:`corrado_rank_sums` on each scope's own pairs, exactly: ties,
-    missing estimation days, pairs missing some event days (members of some days only)."""
-    from eventstudy.inference import scoped
+    missing estimation days, pairs missing some event days (members of some days only);
+    whole or in blocks of pairs (``cells``)."""
+    from eventstudy.inference import ranks, scoped
     from eventstudy.inference.statistics import corrado_rank_sums
+
+    if cells is not None:
+        monkeypatch.setattr(ranks, "PAIR_CELLS", cells)  # blocks of 11 pairs
 
     panel = _synthetic_panel(seed)
     scopes = _synthetic_scopes(panel)

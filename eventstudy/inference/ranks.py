@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eventstudy.inference.kernels import SortedRows, added_value_shifts, member_sums
+from eventstudy.inference.kernels import SortedRows, added_value_shifts, chunks, member_sums
 
 
 @dataclass(frozen=True)
@@ -253,8 +253,9 @@ class ScopeMembers:
     """The pairs of S scopes as a sum operator: each scope's sum of per-pair rows.
 
     Pairs held by the same scopes form a part; a scope's sum is the sum of its parts' sums
-    (two sparse products, fewer additions than one over every (scope, pair)). Integer rows
-    only: the sums are exact, so the order of the additions does not matter.
+    (fewer additions than one per (scope, pair)), and the parts' sums can be gathered over
+    consecutive blocks of pairs. Integer rows only: the sums are exact, so the order of the
+    additions does not matter.
     """
 
     def __init__(self, members: Sequence[np.ndarray], n_pairs: int) -> None:
@@ -264,26 +265,37 @@ class ScopeMembers:
         pairs = (np.concatenate([np.asarray(rows, dtype=np.int64) for rows in members])
                  if len(members) else np.zeros(0, dtype=np.int64))
         owner = np.repeat(np.arange(len(members)), sizes)
-        by_pair = sparse.csr_matrix((np.ones(len(pairs), dtype=np.int8), (pairs, owner)),
+        by_pair = sparse.csr_matrix((np.ones(len(pairs), dtype=np.int32), (pairs, owner)),
                                     shape=(n_pairs, len(members)))
+        by_pair.sum_duplicates()
         by_pair.sort_indices()
         keys = [by_pair.indices[a:b].tobytes() for a, b in zip(by_pair.indptr[:-1], by_pair.indptr[1:])]
         part_of: dict[bytes, int] = {}
         part = np.array([part_of.setdefault(key, len(part_of)) for key in keys], dtype=np.int64)
         held = np.flatnonzero(np.diff(by_pair.indptr) > 0)  # pairs in some scope
-        self.n_scopes = len(members)
-        self.parts = sparse.csr_matrix(
-            (np.ones(len(held), dtype=np.int32), (part[held], held)), shape=(len(part_of), n_pairs)
+        self.n_scopes, self.n_parts = len(members), len(part_of)
+        self.by_pair = by_pair  # (N, S)
+        self.parts = sparse.csc_matrix(  # (P, N): columns sliced by blocks of pairs
+            (np.ones(len(held), dtype=np.int32), (part[held], held)), shape=(self.n_parts, n_pairs)
         )
         first = np.unique(part, return_index=True)[1]  # a pair of each part
-        contains = by_pair[first].T.tocsr()  # (S, P)
-        self.contains = sparse.csr_matrix(
-            (contains.data.astype(np.int32), contains.indices, contains.indptr), shape=contains.shape
-        )
+        self.contains = by_pair[first].T.tocsr()  # (S, P)
 
-    def sums(self, rows: np.ndarray) -> np.ndarray:
-        """(S, C) sums over each scope's pairs of ``rows`` (N, C) (integers)."""
-        return self.contains @ (self.parts @ rows)
+    def part_sums(self, rows: np.ndarray, block: slice) -> np.ndarray:
+        """(P, C) sums over each part's pairs among ``block`` of ``rows`` (those pairs' rows)."""
+        return self.parts[:, block] @ rows
+
+    def scope_sums(self, part_rows: np.ndarray) -> np.ndarray:
+        """(S, C) sums of each scope's parts' rows (P, C)."""
+        return self.contains @ part_rows
+
+    def pair_sums(self, pairs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """(S, C) sums over each scope's pairs among ``pairs`` of their ``rows``."""
+        return self.by_pair[pairs].T @ rows
+
+
+PAIR_CELLS = 8_000_000
+"""Cells of the (pairs, grid columns) arrays :func:`scope_rank_sums` forms at once."""
 
 
 def scope_rank_sums(
@@ -304,8 +316,9 @@ def scope_rank_sums(
     cross-section's days added), an integer or a half, whatever scope holds the pair. The
     terms are kept doubled as integers, and a cross-section's terms are its days' rank shifts
     plus a part common to all: each day's shifts are summed per scope once and the
-    cross-sections add up their days' sums (exact, so in any order). A pair that is not a
-    member of every cross-section (a missing event-day value) is added per cross-section.
+    cross-sections add up their days' sums (exact, so in any order and in blocks of about
+    :data:`PAIR_CELLS` cells). A pair that is not a member of every cross-section (a missing
+    event-day value) is added per cross-section.
 
     Parameters
     ----------
@@ -336,63 +349,76 @@ def scope_rank_sums(
     n_sections, n_days = selector.shape
     n_pairs, n_cols = position.shape
     dtype = np.int32 if 4 * (n_pairs + 1) * (n_cols + n_days + 2) < np.iinfo(np.int32).max else np.int64
-    observed = position >= 0
     n_obs = np.asarray(n_obs, dtype=dtype)
-    below = np.asarray(below, dtype=position.dtype)
-    at_most = np.asarray(at_most, dtype=position.dtype)
+    lengths = selector.sum(axis=1)
+    days_of = [np.flatnonzero(row).tolist() for row in selector]
     every = members.all(axis=0) if n_sections else np.ones(n_pairs, dtype=bool)
-    some = np.flatnonzero(~every & members.any(axis=0))  # members of some cross-sections only
-    used = np.flatnonzero(selector.any(axis=0))
-    # the common part, 2 (rank_it - (n_i + 1) / 2) per observed cell, and each day's shifts
-    common = np.where(observed, rank2, 0).astype(dtype) - observed * (n_obs + 1)[:, None]
-    kept = {"common": common[some], "observed": observed[some].astype(dtype)}
-    common[~every] = 0
-    summed = {"common": scopes.sums(common), "observed": scopes.sums(observed * every[:, None])}
-    del common
-    for day in used:
-        shift = _doubled_shift(position, below[:, day], at_most[:, day], dtype)
-        kept[day] = shift[some]
-        shift[~every] = 0
-        summed[day] = scopes.sums(shift)
-    estimation2 = np.empty((scopes.n_scopes, n_sections, n_cols), dtype=dtype)
-    for k in range(n_sections):
-        days = np.flatnonzero(selector[k])
-        out = summed["common"] - len(days) * summed["observed"]
-        for day in days:
-            out += summed[day]
+    used = np.flatnonzero(selector.any(axis=0)).tolist()
+    estimation2 = np.zeros((scopes.n_scopes, n_sections, n_cols), dtype=dtype)
+    parts = {name: np.zeros((scopes.n_parts, n_cols), dtype=dtype)
+             for name in ["common", "observed", *used]}
+    event_parts = np.zeros((scopes.n_parts, int(lengths.sum())), dtype=dtype)
+    for block in chunks(n_pairs, n_cols, PAIR_CELLS):
+        block = slice(block.start, min(block.stop, n_pairs))
+        cells = np.asarray(position[block])
+        observed = cells >= 0
+        full = every[block]
+        some = np.flatnonzero(~full & members[:, block].any(axis=0))  # in some sections only
+        # the common part, 2 (rank_it - (n_i + 1) / 2) per observed cell, and each day's shifts
+        terms = {"common": np.where(observed, rank2[block], 0).astype(dtype)
+                 - observed * (n_obs[block] + 1)[:, None],
+                 "observed": observed.astype(dtype)}
+        low = np.asarray(below[block], dtype=cells.dtype)
+        high = np.asarray(at_most[block], dtype=cells.dtype)
+        kept = {}
+        for name in parts:
+            values = terms.pop(name) if name in terms else _doubled_shift(
+                cells, low[:, name], high[:, name], dtype)
+            kept[name] = values[some]
+            values[~full] = 0
+            parts[name] += scopes.part_sums(values, block)
         if len(some):
-            terms = kept["common"] - len(days) * kept["observed"]
-            for day in days:
-                terms += kept[day]
-            terms[~members[k, some]] = 0
-            out += _pair_sums(scopes, some, terms, n_pairs)
-        estimation2[:, k] = out
-    columns = []
+            for k in range(n_sections):
+                added = kept["common"] - lengths[k] * kept["observed"]
+                for day in days_of[k]:
+                    added += kept[day]
+                added[~members[k, block.start + some]] = 0
+                estimation2[:, k] += scopes.pair_sums(block.start + some, added)
+        event_parts += scopes.part_sums(
+            _event_terms(event_values[block], low, high, n_obs[block], members[:, block],
+                         days_of, dtype), block)
+    summed = {name: scopes.scope_sums(values) for name, values in parts.items()}
     for k in range(n_sections):
-        days = np.flatnonzero(selector[k])
-        values = event_values[:, days]
-        within2 = 2 * (values[:, None, :] < values[:, :, None]).sum(axis=2) + (
-            (values[:, None, :] == values[:, :, None]).sum(axis=2) - 1
-        )
-        rank2_event = below[:, days].astype(dtype) + at_most[:, days] + 2 + within2
-        centre2 = n_obs + len(days) + 1
-        columns.append(np.where(members[k][:, None], rank2_event - centre2[:, None], 0).astype(dtype))
+        out = estimation2[:, k]
+        out += summed["common"]
+        out -= lengths[k] * summed["observed"]
+        for day in days_of[k]:
+            out += summed[day]
+    flat = scopes.scope_sums(event_parts) * 0.5
     event = np.zeros((scopes.n_scopes, n_sections, n_days))
-    if columns:
-        flat = scopes.sums(np.concatenate(columns, axis=1)) * 0.5
-        start = 0
-        for k in range(n_sections):
-            days = np.flatnonzero(selector[k])
-            event[:, k, days] = flat[:, start : start + len(days)]
-            start += len(days)
+    start = 0
+    for k in range(n_sections):
+        event[:, k, days_of[k]] = flat[:, start : start + lengths[k]]
+        start += lengths[k]
     return estimation2, event
 
 
-def _pair_sums(scopes: ScopeMembers, rows: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
-    """(S, C) sums over each scope's pairs among ``rows`` of ``values`` (len(rows), C)."""
-    full = np.zeros((n_pairs, values.shape[1]), dtype=values.dtype)
-    full[rows] = values
-    return scopes.sums(full)
+def _event_terms(
+    values: np.ndarray, below: np.ndarray, at_most: np.ndarray, n_obs: np.ndarray,
+    members: np.ndarray, days_of: list[list[int]], dtype: type,
+) -> np.ndarray:
+    """(R, sum of L2): twice the centred rank of each section's days' values (0 for a
+    non-member), sections one after the other."""
+    columns = [np.zeros((len(values), 0), dtype=dtype)]
+    for k, days in enumerate(days_of):
+        chosen = values[:, days]
+        within2 = 2 * (chosen[:, None, :] < chosen[:, :, None]).sum(axis=2) + (
+            (chosen[:, None, :] == chosen[:, :, None]).sum(axis=2) - 1
+        )
+        rank2 = below[:, days].astype(dtype) + at_most[:, days] + 2 + within2
+        centre2 = n_obs + len(days) + 1
+        columns.append(np.where(members[k][:, None], rank2 - centre2[:, None], 0).astype(dtype))
+    return np.concatenate(columns, axis=1)
 
 
 def _doubled_shift(position: np.ndarray, below: np.ndarray, at_most: np.ndarray, dtype: type) -> np.ndarray:

@@ -101,12 +101,16 @@ def build_scopes(
     selections = [("event", e.id, panel.event_ids == e.id) for e in events]
     selections += [(kind, key, _first_per_session(config, panel, reactions, day0, np.isin(panel.event_ids, ids)))
                    for kind, key, ids in pooled]
+    kinds = {reaction: reactions == reaction for reaction in REACTIONS}
     scopes = []
     for kind, key, chosen in selections:
+        picked = {reaction: np.flatnonzero(chosen & kinds[reaction]) for reaction in REACTIONS}
         for group_by, group, members in partitions:
             for reaction in REACTIONS:
-                rows = chosen & members & (reactions == reaction)
-                if rows.any():
+                index = picked[reaction][members[picked[reaction]]]
+                if len(index):
+                    rows = np.zeros(panel.n_pairs, dtype=bool)
+                    rows[index] = True
                     scopes.append(Scope(kind, key, group_by, group, reaction, rows))
     return scopes
 

@@ -41,7 +41,9 @@ class TestResult:
 
     def fail(self, condition: np.ndarray, reason: str) -> None:
         """Record ``reason`` where ``condition`` holds and no earlier reason was given."""
-        self.note[np.asarray(condition, dtype=bool) & (self.note == "")] = reason
+        condition = np.asarray(condition, dtype=bool)
+        if condition.any():  # (most conditions hold nowhere: no string comparison then)
+            self.note[condition & (self.note == "")] = reason
 
     def finish(self, statistic: np.ndarray) -> TestResult:
         """Set the statistic, NaN wherever a reason was recorded or the value is not finite."""

@@ -395,8 +395,8 @@ class _Battery:
             "test": test_rank,
             "statistic": np.concatenate([r.statistic for _, r in results]),
             "p_value": np.concatenate(p_value),
-            "distribution": np.repeat([r.distribution for _, r in results], n_sections).astype(
-                object
+            "distribution": np.repeat(
+                np.array([r.distribution for _, r in results], dtype=object), n_sections
             ),
             "df": np.concatenate([r.df for _, r in results]).astype(float),
             "n": np.concatenate([r.n for _, r in results]).astype(np.int64),

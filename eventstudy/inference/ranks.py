@@ -97,24 +97,22 @@ def window_rank_sums(
     group_weight = weights[:, bounds[:-1]]  # (K, G)
     shifts = _day_shifts(est_sorted.position, below, at_most, members, selector, bounds, memo)
     lengths = selector.sum(axis=1)
-    if len(bounds) == 2 and len(shifts):  # one group: a product per cell (the einsum's one term)
-        # each section's sums plus its days' terms in day order (zeros after the last), added
-        # up one row after the other: the additions of a day-by-day loop
+    if len(shifts):
+        # each day's term of each section (one einsum over all of them: a (k, t) cell is summed
+        # over the groups as in a call per day; one group: its one product), then each
+        # section's sums plus its days' terms in day order (zeros after the last), added up
+        # one row after the other: the additions of a day-by-day loop
+        k, day = np.nonzero(selector)
+        stacked = np.stack([shifts[d, s] for d, s in zip(day.tolist(), k.tolist())])
+        if len(bounds) == 2:
+            added = group_weight[k] * stacked[:, 0]
+        else:
+            added = np.einsum("kg,kgt->kt", group_weight[k], stacked)
         terms = np.zeros((len(selector), 1 + int(lengths.max()), estimation.shape[1]))
         terms[:, 0] = estimation
-        k, day = np.nonzero(selector)
         step = np.arange(len(k)) - np.searchsorted(k, k)  # the day's place in its section
-        terms[k, 1 + step] = group_weight[k] * np.stack([shifts[d, s][0] for d, s in
-                                                         zip(day.tolist(), k.tolist())])
+        terms[k, 1 + step] = added
         estimation = np.add.reduce(terms, axis=1)
-    else:
-        for day, sections in enumerate(selector.T):
-            sections = np.flatnonzero(sections)
-            if len(sections) == 0:
-                continue
-            estimation[sections] += np.einsum(
-                "kg,kgt->kt", group_weight[sections], np.stack([shifts[day, k] for k in sections])
-            )
     event = np.zeros(selector.shape)
     base = below + 0.5 * (at_most - below) + 1.0  # a day's rank among the estimation values
     single = np.flatnonzero(lengths == 1)

@@ -58,9 +58,14 @@ def test_sorted_counts_equal_direct_counts():
     np.testing.assert_array_equal(at_most, expected_at_most)
 
 
-@pytest.mark.parametrize("shared", [True, False])
-def test_added_value_shifts_equal_ranking_again(shared):
-    """Estimation ranks after adding one value per pair = old rank + shift, for every cell."""
+@pytest.mark.parametrize(("shared", "cells"), [(True, None), (False, None), (True, 90), (False, 90)])
+def test_added_value_shifts_equal_ranking_again(shared, cells, monkeypatch):
+    """Estimation ranks after adding one value per pair = old rank + shift, for every cell;
+    whole or in blocks of pairs and cross-sections (``cells``: 3 pairs, one across the groups)."""
+    from eventstudy.inference import kernels
+
+    if cells is not None:
+        monkeypatch.setattr(kernels, "SHIFT_CELLS", cells)
     rng = np.random.default_rng(4)
     values = np.round(rng.standard_normal((9, 30)), 1)
     values[rng.random(values.shape) < 0.1] = np.nan

@@ -382,26 +382,32 @@ def added_value_shifts(
     out = np.zeros((n_sections, n_groups, n_cols))
     if n_sections == 0 or n_rows == 0:
         return out
-    if below.ndim == 1:  # one added value per pair, shared by every cross-section
-        above = _shift_matrix(position, below, at_most)
-        weights = members.astype(np.float32)
-        for g in range(n_groups):
-            out[:, g] = weights[:, bounds[g] : bounds[g + 1]] @ above[bounds[g] : bounds[g + 1]]
-        return out
-    step = max(1, SHIFT_CELLS // max(n_rows * n_cols, 1))  # cross-sections per block
-    for first in range(0, n_sections, step):
-        block = slice(first, first + step)
-        above = _shift_matrix(position, below[block], at_most[block])  # (k, R, T)
-        weights = members[block, None, :].astype(np.float32)  # (k, 1, R)
-        for g in range(n_groups):
-            rows = slice(bounds[g], bounds[g + 1])
-            out[block, g] = np.matmul(weights[:, :, rows], above[:, rows])[:, 0]
+    rows_per_block = max(1, SHIFT_CELLS // max(n_cols, 1))
+    for start in range(0, n_rows, rows_per_block):  # blocks of pairs: the sums are exact
+        stop = min(start + rows_per_block, n_rows)
+        groups = [(g, max(bounds[g], start), min(bounds[g + 1], stop)) for g in range(n_groups)
+                  if bounds[g] < stop and bounds[g + 1] > start]
+        cells = position[start:stop]
+        if below.ndim == 1:  # one added value per pair, shared by every cross-section
+            above = _shift_matrix(cells, below[start:stop], at_most[start:stop])
+            weights = members[:, start:stop].astype(np.float32)
+            for g, a, b in groups:
+                out[:, g] += weights[:, a - start : b - start] @ above[a - start : b - start]
+            continue
+        step = max(1, SHIFT_CELLS // max((stop - start) * n_cols, 1))  # cross-sections per block
+        for first in range(0, n_sections, step):
+            block = slice(first, first + step)
+            above = _shift_matrix(cells, below[block, start:stop], at_most[block, start:stop])
+            weights = members[block, None, start:stop].astype(np.float32)  # (k, 1, rows)
+            for g, a, b in groups:
+                rows = slice(a - start, b - start)
+                out[block, g] += np.matmul(weights[:, :, rows], above[:, rows])[:, 0]
     return out
 
 
 SHIFT_CELLS = 4_000_000
 """Cells of the (cross-sections, pairs, columns) shift block :func:`added_value_shifts` forms at
-once (float32: 16 MB)."""
+once (float32: 16 MB); a larger set of pairs is shifted in blocks of pairs."""
 
 
 def _shift_matrix(position: np.ndarray, below: np.ndarray, at_most: np.ndarray) -> np.ndarray:

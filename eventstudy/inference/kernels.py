@@ -416,10 +416,9 @@ def _shift_matrix(position: np.ndarray, below: np.ndarray, at_most: np.ndarray) 
     ``below`` and ``at_most`` of shape (R,) give an (R, T) matrix, of shape (K, R) a (K, R, T)
     block (one added value per pair and cross-section).
     """
-    above = np.empty(below.shape + position.shape[-1:], dtype=np.float32)
     low = below.astype(position.dtype)[..., None]
     high = at_most.astype(position.dtype)[..., None]
-    np.greater_equal(position, high, out=above, casting="unsafe")
+    above = np.greater_equal(position, high).astype(np.float32)  # (faster than casting out=)
     tied = at_most > below
     if tied.any():
         index = np.nonzero(tied)

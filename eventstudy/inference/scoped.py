@@ -375,7 +375,9 @@ class _Battery:
             test_id for test_id, _ in results
             if suppress.any() and not _robust(test_id)
         }
-        results = [(t, _not_reported(r, suppress) if t in unsized else r) for t, r in results]
+        everywhere = bool(suppress.all())  # then those tests were not computed: nothing to mask
+        results = [(t, _not_reported(r, suppress) if t in unsized and not everywhere else r)
+                   for t, r in results]
         n_tests = len(results)
         order = np.arange(n_tests * n_sections).reshape(n_tests, n_sections).T.ravel()
         test_rank = np.repeat([TEST_IDS.index(test_id) for test_id, _ in results], n_sections)

@@ -28,21 +28,16 @@ class RankSums:
     ----------
     estimation : ndarray, shape (K, T)
         Sums over the pairs with an estimation value on grid column t.
-    counts : ndarray, shape (K, T)
-        Number of those pairs per column.
+    counts : ndarray, shape (K, T), or None
+        Number of those pairs per column (None: left to the test, which knows the members;
+        :func:`scope_rank_sums`).
     event : ndarray, shape (K, E)
         Sums over all members on each event-period day of the cross-section (0 elsewhere).
     """
 
     estimation: np.ndarray
-    counts: np.ndarray
+    counts: np.ndarray | None
     event: np.ndarray
-
-    @classmethod
-    def total(cls, parts: list[RankSums]) -> RankSums:
-        """The sums over the union of disjoint sets of pairs (exact when the parts are)."""
-        return cls(*(np.sum([getattr(p, name) for p in parts], axis=0)
-                     for name in ("estimation", "counts", "event")))
 
 
 def window_rank_sums(

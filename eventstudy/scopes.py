@@ -104,12 +104,16 @@ def build_scopes(
         keys = _session_keys(config, panel, reactions, day0)
         selections += [(kind, key, _first_per_session(keys, np.isin(event_of, chosen)))
                        for kind, key, chosen in pooled]
+    kinds = {reaction: reactions == reaction for reaction in REACTIONS}
     scopes = []
     for kind, key, chosen in selections:
+        picked = {reaction: np.flatnonzero(chosen & kinds[reaction]) for reaction in REACTIONS}
         for group_by, group, members in partitions:
             for reaction in REACTIONS:
-                rows = chosen & members & (reactions == reaction)
-                if rows.any():
+                index = picked[reaction][members[picked[reaction]]]
+                if len(index):
+                    rows = np.zeros(panel.n_pairs, dtype=bool)
+                    rows[index] = True
                     scopes.append(Scope(kind, key, group_by, group, reaction, rows))
     return scopes
 
@@ -212,7 +216,8 @@ def shares_an_event(event_ids: np.ndarray) -> bool:
     >>> shares_an_event(np.array(["a", "b", "a"], dtype=object))
     True
     """
-    return len(pd.unique(np.asarray(event_ids, dtype=object))) < len(event_ids)
+    ids = np.asarray(event_ids, dtype=object).tolist()
+    return len(set(ids)) < len(ids)
 
 
 def overlapping_periods(first: np.ndarray, last: np.ndarray) -> bool:

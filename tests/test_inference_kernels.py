@@ -58,9 +58,14 @@ def test_sorted_counts_equal_direct_counts():
     np.testing.assert_array_equal(at_most, expected_at_most)
 
 
-@pytest.mark.parametrize("shared", [True, False])
-def test_added_value_shifts_equal_ranking_again(shared):
-    """Estimation ranks after adding one value per pair = old rank + shift, for every cell."""
+@pytest.mark.parametrize(("shared", "cells"), [(True, None), (False, None), (True, 90), (False, 90)])
+def test_added_value_shifts_equal_ranking_again(shared, cells, monkeypatch):
+    """Estimation ranks after adding one value per pair = old rank + shift, for every cell;
+    whole or in blocks of pairs and cross-sections (``cells``: 3 pairs, one across the groups)."""
+    from eventstudy.inference import kernels
+
+    if cells is not None:
+        monkeypatch.setattr(kernels, "SHIFT_CELLS", cells)
     rng = np.random.default_rng(4)
     values = np.round(rng.standard_normal((9, 30)), 1)
     values[rng.random(values.shape) < 0.1] = np.nan
@@ -299,3 +304,58 @@ def test_ranks_and_order_where_the_truncated_keys_misorder_neighbours():
     np.testing.assert_array_equal(np.take_along_axis(values, order, axis=1), ordered)
     want_rank = stats.rankdata(values, axis=1, nan_policy="omit")
     np.testing.assert_array_equal(rank, want_rank)
+
+
+def _ranked_again(est, event_values, members, selector, weights, centres):
+    """:func:`window_rank_sums` by ranking every (pair, cross-section) set with scipy."""
+    from scipy.stats import rankdata
+
+    n_sections, n_cols = len(selector), est.shape[1]
+    estimation, counts = np.zeros((n_sections, n_cols)), np.zeros((n_sections, n_cols))
+    event = np.zeros(selector.shape)
+    for k in range(n_sections):
+        days = np.flatnonzero(selector[k])
+        for i in np.flatnonzero(members[k]):
+            cells = np.flatnonzero(np.isfinite(est[i]))
+            ranks = rankdata(np.concatenate([est[i, cells], event_values[i, days]]))
+            estimation[k, cells] += weights[k, i] * (ranks[: len(cells)] - centres[k, i])
+            counts[k, cells] += 1
+            event[k, days] += weights[k, i] * (ranks[len(cells):] - centres[k, i])
+    return estimation, counts, event
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_window_rank_sums_equal_ranking_every_set_again(grouped):
+    """Ties between estimation and event values, missing estimation cells, pairs that miss
+    some cross-sections, one-day and overlapping multi-day sections; weights constant per
+    group of pairs (several groups, or one)."""
+    from eventstudy.inference.kernels import group_bounds
+    from eventstudy.inference.ranks import window_rank_sums
+
+    rng = np.random.default_rng(21 + grouped)
+    n_pairs, n_cols, n_days = 14, 30, 5
+    est = np.round(rng.normal(0, 1, (n_pairs, n_cols)), 1)
+    est[rng.random(est.shape) < 0.15] = np.nan
+    event_values = np.round(rng.normal(0, 1, (n_pairs, n_days)), 1)
+    event_values[2, 1] = event_values[2, 3]  # tied event values within a window
+    event_values[rng.random(event_values.shape) < 0.1] = np.nan
+    size = np.isfinite(est).sum(axis=1)
+    order = np.argsort(size, kind="stable")
+    est, event_values, size = est[order], event_values[order], size[order]
+    selector = np.array([np.eye(n_days, dtype=bool)[d] for d in range(n_days)]
+                        + [[1, 1, 0, 0, 0], [0, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=bool)
+    members = ~(selector[:, None, :] & ~np.isfinite(event_values)[None]).any(axis=2)
+    members[:, 5] = False  # a pair in no section
+    lengths = selector.sum(axis=1)
+    total = size[None, :] + lengths[:, None] + 1.0
+    bounds = group_bounds(size) if grouped else group_bounds(np.zeros(n_pairs))
+    weights = 1.0 / total if grouped else np.ones(total.shape)
+    centres = total / 2.0
+    sorted_rows = SortedRows.build(est)
+    below, at_most = sorted_rows.count_below(event_values)
+    got = window_rank_sums(sorted_rows, event_values, below, at_most, members, selector,
+                           weights, centres, bounds, memo={})
+    estimation, counts, event = _ranked_again(est, event_values, members, selector, weights, centres)
+    np.testing.assert_allclose(got.estimation, estimation, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got.counts, counts)
+    np.testing.assert_allclose(got.event, event, rtol=1e-12, atol=1e-12)

@@ -301,19 +301,44 @@ def test_tests_withheld_everywhere_give_the_rows_of_computing_and_masking_them()
 
 def test_pooled_scopes_get_the_rows_of_testing_each_scope_on_its_own():
     """Overlapping scopes share work (each pair ranked once per panel; Corrado's exact rank
-    sums added up from the parts of the scopes): every scope's rows are, bit for bit, those of
+    sums added up from each pair's own terms): every scope's rows are, bit for bit, those of
     a call with that scope alone."""
-    from eventstudy.inference import scoped
-
     panel = _dated(_synthetic_panel(12), np.arange(60) * 61)  # every test reported
     scopes = _synthetic_scopes(panel)
     windows = [(0, 0), (0, 1), (-5, 9)]
-    battery = scoped._Battery.prepare(panel, windows, days=True, returns="simple",
-                                      alternative="two-sided")
-    parts = scoped._CorradoParts.build(battery, scopes)
-    assert parts is not None and len(parts.sums) < len(scopes)  # the shared route is taken
     together = inference.scoped_tests(panel, scopes, windows)
     alone = pd.concat([inference.scoped_tests(panel, [scope], windows) for scope in scopes],
                       ignore_index=True)
     pd.testing.assert_frame_equal(together, alone, check_exact=True)
     assert together.loc[together["test"] == "corrado", "statistic"].notna().sum() > 50
+
+
+@pytest.mark.parametrize(("seed", "cells"), [(3, None), (4, None), (5, 700)])
+def test_corrado_sums_of_all_scopes_at_once_equal_each_scope_ranked_on_its_own(seed, cells, monkeypatch):
+    """The pooled route (each pair's centred ranks formed once, summed per scope) gives the
+    reference sums of :func:`corrado_rank_sums` on each scope's own pairs, exactly: ties,
+    missing estimation days, pairs missing some event days (members of some days only);
+    whole or in blocks of pairs (``cells``)."""
+    from eventstudy.inference import ranks, scoped
+    from eventstudy.inference.statistics import corrado_rank_sums
+
+    if cells is not None:
+        monkeypatch.setattr(ranks, "PAIR_CELLS", cells)  # blocks of 11 pairs
+
+    panel = _synthetic_panel(seed)
+    scopes = _synthetic_scopes(panel)
+    windows = [(0, 0), (0, 1), (-1, 1), (-5, 9)]
+    battery = scoped._Battery.prepare(panel, windows, days=True, returns="simple",
+                                      alternative="two-sided")
+    members = [np.flatnonzero(scope.rows) for scope in scopes]
+    assert not battery.days.members.all(axis=0).all()  # some pairs miss some event days
+    pooled = scoped._CorradoSums.build(battery, members)
+    for position, rows in enumerate(members):
+        rows = rows[::-1] if position % 2 else rows  # the sums do not depend on the order
+        known = pooled.scope_sums(position)
+        for sections in (battery.days, battery.windows):
+            expected = corrado_rank_sums(battery.pairs.take(rows), sections.take(rows))
+            got = known[("corrado", sections.is_window)]
+            np.testing.assert_array_equal(got.estimation, expected.estimation)
+            np.testing.assert_array_equal(got.event, expected.event)
+            assert got.counts is None  # left to the test (the members' counts)

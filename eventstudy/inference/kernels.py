@@ -69,6 +69,8 @@ def distinct_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``first`` indexes the first occurrence of each distinct row (in order of appearance),
     ``inverse[k]`` is the number of the distinct row equal to row k.
     """
+    if len(m) == 0 or (m == m[0]).all():  # one member set (the common case): no hashing
+        return np.zeros(min(len(m), 1), dtype=np.intp), np.zeros(len(m), dtype=np.intp)
     seen: dict[bytes, int] = {}
     packed = np.packbits(m, axis=1)
     inverse = np.array([seen.setdefault(row.tobytes(), len(seen)) for row in packed], dtype=np.intp)
@@ -376,30 +378,52 @@ def added_value_shifts(
         ``sum over the members i of group g of shift_k[i, t]``.
     """
     n_sections, n_groups = members.shape[0], len(bounds) - 1
-    out = np.zeros((n_sections, n_groups, position.shape[1]))
-    if n_sections == 0 or position.shape[0] == 0:
+    n_rows, n_cols = position.shape
+    out = np.zeros((n_sections, n_groups, n_cols))
+    if n_sections == 0 or n_rows == 0:
         return out
-    weights = members.astype(np.float32)
-    if below.ndim == 1:  # one added value per pair, shared by every cross-section
-        above = _shift_matrix(position, below, at_most)
-        for g in range(n_groups):
-            out[:, g] = weights[:, bounds[g] : bounds[g + 1]] @ above[bounds[g] : bounds[g + 1]]
-        return out
-    for k in range(n_sections):
-        above = _shift_matrix(position, below[k], at_most[k])
-        for g in range(n_groups):
-            out[k, g] = weights[k, bounds[g] : bounds[g + 1]] @ above[bounds[g] : bounds[g + 1]]
+    rows_per_block = max(1, SHIFT_CELLS // max(n_cols, 1))
+    for start in range(0, n_rows, rows_per_block):  # blocks of pairs: the sums are exact
+        stop = min(start + rows_per_block, n_rows)
+        groups = [(g, max(bounds[g], start), min(bounds[g + 1], stop)) for g in range(n_groups)
+                  if bounds[g] < stop and bounds[g + 1] > start]
+        cells = position[start:stop]
+        if below.ndim == 1:  # one added value per pair, shared by every cross-section
+            above = _shift_matrix(cells, below[start:stop], at_most[start:stop])
+            weights = members[:, start:stop].astype(np.float32)
+            for g, a, b in groups:
+                out[:, g] += weights[:, a - start : b - start] @ above[a - start : b - start]
+            continue
+        step = max(1, SHIFT_CELLS // max((stop - start) * n_cols, 1))  # cross-sections per block
+        for first in range(0, n_sections, step):
+            block = slice(first, first + step)
+            above = _shift_matrix(cells, below[block, start:stop], at_most[block, start:stop])
+            weights = members[block, None, start:stop].astype(np.float32)  # (k, 1, rows)
+            for g, a, b in groups:
+                rows = slice(a - start, b - start)
+                out[block, g] += np.matmul(weights[:, :, rows], above[:, rows])[:, 0]
     return out
 
 
+SHIFT_CELLS = 4_000_000
+"""Cells of the (cross-sections, pairs, columns) shift block :func:`added_value_shifts` forms at
+once (float32: 16 MB); a larger set of pairs is shifted in blocks of pairs."""
+
+
 def _shift_matrix(position: np.ndarray, below: np.ndarray, at_most: np.ndarray) -> np.ndarray:
-    """Per cell: 1 above the added value, 1/2 equal to it, 0 below or missing (float32)."""
-    above = np.empty(position.shape, dtype=np.float32)
-    np.greater_equal(position, at_most.astype(position.dtype)[:, None], out=above, casting="unsafe")
-    tied = np.flatnonzero(at_most > below)
-    if len(tied):
-        cells = position[tied]
-        above[tied] += 0.5 * ((cells >= below[tied, None]) & (cells < at_most[tied, None]))
+    """Per cell: 1 above the added value, 1/2 equal to it, 0 below or missing (float32).
+
+    ``below`` and ``at_most`` of shape (R,) give an (R, T) matrix, of shape (K, R) a (K, R, T)
+    block (one added value per pair and cross-section).
+    """
+    low = below.astype(position.dtype)[..., None]
+    high = at_most.astype(position.dtype)[..., None]
+    above = np.greater_equal(position, high).astype(np.float32)  # (faster than casting out=)
+    tied = at_most > below
+    if tied.any():
+        index = np.nonzero(tied)
+        cells = position[index[-1]]
+        above[index] += 0.5 * ((cells >= low[index]) & (cells < high[index]))
     return above
 
 

@@ -29,17 +29,21 @@ class TestResult:
     @classmethod
     def start(cls, n: np.ndarray, distribution: str) -> TestResult:
         size = len(n)
+        note = np.empty(size, dtype=object)
+        note[:] = ""
         return cls(
             statistic=np.full(size, np.nan),
             distribution=distribution,
             df=np.full(size, np.nan),
             n=np.asarray(n, dtype=np.int64),
-            note=np.full(size, "", dtype=object),
+            note=note,
         )
 
     def fail(self, condition: np.ndarray, reason: str) -> None:
         """Record ``reason`` where ``condition`` holds and no earlier reason was given."""
-        self.note[np.asarray(condition, dtype=bool) & (self.note == "")] = reason
+        condition = np.asarray(condition, dtype=bool)
+        if condition.any():  # (most conditions hold nowhere: no string comparison then)
+            self.note[condition & (self.note == "")] = reason
 
     def finish(self, statistic: np.ndarray) -> TestResult:
         """Set the statistic, NaN wherever a reason was recorded or the value is not finite."""

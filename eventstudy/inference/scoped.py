@@ -24,7 +24,7 @@ from eventstudy.inference import statistics as st
 from eventstudy.inference.bootstrap import skew_t_test
 from eventstudy.inference.kernels import distinct_rows, pair_slices, r_bar_from_sums
 from eventstudy.inference.pvalues import check_alternative, parametric_p_value
-from eventstudy.inference.ranks import RankSums
+from eventstudy.inference.ranks import RankSums, ScopeMembers, scope_rank_sums
 from eventstudy.inference.result import TestResult
 from eventstudy.inference.sections import PairTable, ScopeData, Sections, scope_order
 from eventstudy.panel import AbnormalPanel
@@ -75,12 +75,13 @@ def clustering_note(test_id: str) -> str:
     >>> clustering_note("kp_bmp")
     'robust to same-date clustering'
     """
-    robust = registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
     return (
         "robust to same-date clustering"
-        if robust
+        if _robust(test_id)
         else "assumes independent pairs: here they belong to different events and share no session"
     )
+
+
 
 
 def scoped_tests(
@@ -145,7 +146,7 @@ def scoped_tests(
     )
     battery.test_ids = TEST_IDS if tests is None else tuple(t for t in TEST_IDS if t in tests)
     members = [np.flatnonzero(np.asarray(scope.rows, dtype=bool)) for scope in scopes]
-    known = _CorradoParts.build(battery, scopes) if "corrado" in battery.test_ids else None
+    known = _CorradoSums.build(battery, members) if "corrado" in battery.test_ids else None
     blocks = [
         battery.scope_block(rows, None if known is None else known.scope_sums(position))
         for position, rows in enumerate(members)
@@ -372,35 +373,32 @@ class _Battery:
         reason."""
         unsized = {
             test_id for test_id, _ in results
-            if suppress.any() and not registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
+            if suppress.any() and not _robust(test_id)
         }
-        results = [(t, _not_reported(r, suppress) if t in unsized else r) for t, r in results]
+        everywhere = bool(suppress.all())  # then those tests were not computed: nothing to mask
+        results = [(t, _not_reported(r, suppress) if t in unsized and not everywhere else r)
+                   for t, r in results]
         n_tests = len(results)
         order = np.arange(n_tests * n_sections).reshape(n_tests, n_sections).T.ravel()
         test_rank = np.repeat([TEST_IDS.index(test_id) for test_id, _ in results], n_sections)
         p_value = [  # NaN: parametric, computed for all rows at once in stack()
             r.p_value if r.p_value is not None else np.full(n_sections, np.nan) for _, r in results
         ]
-        clustering = {test_id: clustering_note(test_id) for test_id, _ in results}
-        notes = [
-            np.where(
-                suppress if test_id in unsized else False,
-                UNSIZED_NOTE,
-                np.where(
-                    r.note == "",
-                    clustering[test_id],
-                    np.char.add(r.note.astype(str), "; " + clustering[test_id]),
-                ),
-            ).astype(object)
-            for test_id, r in results
-        ]
+        notes: list[str] = []
+        for test_id, r in results:
+            note = clustering_note(test_id)
+            joined = "; " + note
+            notes += [x + joined if x else note for x in r.note.tolist()]
+            if test_id in unsized:
+                for j in np.flatnonzero(suppress).tolist():
+                    notes[len(notes) - n_sections + j] = UNSIZED_NOTE
         section = np.tile(np.arange(n_sections), n_tests)
         columns = {
             "test": test_rank,
             "statistic": np.concatenate([r.statistic for _, r in results]),
             "p_value": np.concatenate(p_value),
-            "distribution": np.repeat([r.distribution for _, r in results], n_sections).astype(
-                object
+            "distribution": np.repeat(
+                np.array([r.distribution for _, r in results], dtype=object), n_sections
             ),
             "df": np.concatenate([r.df for _, r in results]).astype(float),
             "n": np.concatenate([r.n for _, r in results]).astype(np.int64),
@@ -410,7 +408,7 @@ class _Battery:
                     for _, r in results
                 ]
             ).astype(float),
-            "note": np.concatenate(notes),
+            "note": np.array(notes, dtype=object),
             "rel_day": self.rel_days[section] if is_day else np.zeros(len(section), dtype=np.int64),
             "is_day": np.full(len(section), is_day),
             "window": section if not is_day else np.full(len(section), -1),
@@ -446,50 +444,43 @@ _BLOCK_DTYPES = {
 
 
 @dataclass
-class _CorradoParts:
-    """Corrado's rank sums of every scope from those of the parts its pairs fall into.
+class _CorradoSums:
+    """Corrado's rank sums of every scope, from each pair's own rank terms.
 
-    A pair belongs to its event's scope and to pooled ones (category, tag); the parts are the
-    sets of pairs that belong to the same scopes. Corrado's ranks are the pair's own
-    (time-series ranks, the same in every scope) and its sums are exact, so a scope's sums are
-    its parts' sums added up, and each pair's ranks are shifted once, not once per scope.
+    Corrado's ranks are the pair's own (time-series ranks, the same in every scope) and its
+    sums are exact, so each pair's centred ranks are formed once per cross-section and every
+    scope adds up its pairs' (:func:`~eventstudy.inference.ranks.scope_rank_sums`), instead
+    of ranking each scope's pairs again.
     """
 
-    contains: np.ndarray  # (S, P) scope s holds part p
-    sums: list[dict]  # per part: {is_window: RankSums}
+    estimation2: dict  # is_window -> (S, K, T) int32, twice the sums
+    event: dict  # is_window -> (S, K, E)
 
     @classmethod
-    def build(cls, battery: _Battery, scopes: Sequence[Scope]) -> _CorradoParts | None:
-        """The parts of ``scopes``; None when there are not fewer parts than scopes (then every
-        scope is ranked on its own: the same work or less)."""
-        if not scopes:
-            return None
-        held = np.array([np.asarray(scope.rows, dtype=bool) for scope in scopes])
-        used = np.flatnonzero(held.any(axis=0))
-        if held.sum() == len(used):
-            return None
-        packed = np.ascontiguousarray(np.packbits(held[:, used], axis=0).T)
-        keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-        _, first, part = np.unique(keys, return_index=True, return_inverse=True)
-        if len(first) >= len(scopes):  # e.g. scopes of crossed partitions: no fewer, no cheaper
-            return None
-        part = part.ravel()
-        sums = []
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            for p in range(len(first)):
-                rows = used[part == p]
-                pairs, memo = battery.pairs.take(rows), {}
-                sums.append({
-                    sections.is_window: st.corrado_rank_sums(pairs, sections.take(rows), memo)
-                    for sections in (battery.days, battery.windows) if sections is not None
-                })
-        return cls(held[:, used[first]], sums)
+    def build(cls, battery: _Battery, members: Sequence[np.ndarray]) -> _CorradoSums:
+        """The sums of the scopes whose pairs are ``members`` (integer indices)."""
+        table = battery.pairs
+        scopes = ScopeMembers(members, len(table.n_est_obs))
+        tested = [sections for sections in (battery.days, battery.windows) if sections is not None]
+        if not tested:
+            return cls({}, {})
+        estimation2, event = scope_rank_sums(  # days and windows together: each day shifted once
+            table.position, table.ar_rank2, table.n_est_obs, table.event_ar, table.ar_below,
+            table.ar_at_most, np.concatenate([sections.members for sections in tested]),
+            np.concatenate([sections.selector for sections in tested]), scopes,
+        )
+        bounds = np.cumsum([0] + [sections.count for sections in tested])
+        keys = [sections.is_window for sections in tested]
+        estimation2 = {key: estimation2[:, a:b] for key, a, b in zip(keys, bounds[:-1], bounds[1:])}
+        event = {key: event[:, a:b] for key, a, b in zip(keys, bounds[:-1], bounds[1:])}
+        return cls(estimation2, event)
 
     def scope_sums(self, position: int) -> dict:
-        """:attr:`ScopeData.rank_sums` of scope ``position``."""
-        parts = [self.sums[p] for p in np.flatnonzero(self.contains[position])]
-        return {("corrado", is_window): RankSums.total([part[is_window] for part in parts])
-                for is_window in parts[0]} if parts else {}
+        """:attr:`ScopeData.rank_sums` of scope ``position`` (``counts`` left to the test:
+        they depend on the members only)."""
+        return {("corrado", is_window): RankSums(self.estimation2[is_window][position] * 0.5,
+                                                 None, self.event[is_window][position])
+                for is_window in self.estimation2}
 
 
 _READS_R_BAR = frozenset({"kp_bmp", "kp_patell", "grank"})
@@ -500,9 +491,20 @@ def _withheld_everywhere(test_id: str, suppress: np.ndarray | None) -> bool:
     """Whether ``test_id`` assumes independent pairs and is withheld in every cross-section."""
     return (
         suppress is not None
+        and not _robust(test_id)
         and bool(suppress.all())
-        and not registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
     )
+
+
+def _robust(test_id: str) -> bool:
+    """The registry's ``robust_to_clustering`` of a cross-sectional test (looked up once)."""
+    robust = _ROBUST.get(test_id)
+    if robust is None:
+        robust = _ROBUST[test_id] = registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
+    return robust
+
+
+_ROBUST: dict[str, bool] = {}
 
 
 def _not_reported(result: TestResult, where: np.ndarray) -> TestResult:

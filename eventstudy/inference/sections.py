@@ -25,6 +25,7 @@ from eventstudy.inference.kernels import (
     SortedRows,
     group_bounds,
     mean_sd,
+    member_sums,
     row_means,
 )
 from eventstudy.panel import AbnormalPanel
@@ -374,10 +375,20 @@ class ScopeData:
     r_bar_memo: dict = field(default_factory=dict)
     shift_memo: dict = field(default_factory=dict)
     rank_sums: dict = field(default_factory=dict)
+    counts_memo: dict = field(default_factory=dict)
 
     @classmethod
     def build(cls, pairs: PairInputs, alternative: str = "two-sided") -> ScopeData:
         return cls(pairs=pairs, bounds=group_bounds(pairs.n_est_obs), alternative=alternative)
+
+    def estimation_counts(self, members: np.ndarray) -> np.ndarray:
+        """(K, T) number of ``members`` (K, R) with an estimation residual on each grid column
+        (exact; kept by member set, several tests read the same)."""
+        key = np.ascontiguousarray(members).tobytes() + repr(members.shape).encode()
+        counts = self.counts_memo.get(key)
+        if counts is None:
+            counts = self.counts_memo[key] = member_sums(members, self.pairs.est_weight)
+        return counts
 
     @cached_property
     def correlation(self) -> CorrelationStructure:

@@ -209,8 +209,9 @@ def corrado(scope: ScopeData, cs: Sections) -> TestResult:
     sums = scope.rank_sums.get(("corrado", cs.is_window))
     if sums is None:
         sums = corrado_rank_sums(scope.pairs, cs, scope.shift_memo.setdefault("corrado", {}))
-    has = sums.counts > 0
-    est_mean = np.where(has, sums.estimation / np.where(has, sums.counts, 1.0), 0.0)
+    counts = sums.counts if sums.counts is not None else scope.estimation_counts(m)
+    has = counts > 0
+    est_mean = np.where(has, sums.estimation / np.where(has, counts, 1.0), 0.0)
     event_mean = sums.event / n[:, None]
     n_cols = has.sum(axis=1) + cs.length
     s_k = np.sqrt(
@@ -447,7 +448,7 @@ def _portfolio_sd(scope: ScopeData, m: np.ndarray) -> tuple[np.ndarray, np.ndarr
     cross-section's pairs has an estimation residual.
     """
     pairs = scope.pairs
-    count = member_sums(m, pairs.est_weight)
+    count = scope.estimation_counts(m)
     has = count > 0
     aar = np.where(has, member_sums(m, pairs.est_resid) / np.where(has, count, 1.0), 0.0)
     n_cols = has.sum(axis=1)

@@ -128,20 +128,28 @@ def folder_bytes(folder: Path) -> int:
 
 def stage_rows(measurements: dict[str, Measurement]) -> list[list]:
     """One row per stage name, one (wall / CPU / peak RSS) cell per measured run."""
-    names: list[str] = []
-    for m in measurements.values():
-        names += [s.name for s in m.stages if s.name not in names]
+    names = list(dict.fromkeys(s.name for m in measurements.values() for s in m.stages))
     rows = []
     for name in names:
         row = [name]
         for m in measurements.values():
-            stage = next((s for s in m.stages if s.name == name), None)
+            stage = summed_stage(m.stages, name)
             row.append(f"{seconds(stage.wall)} / {seconds(stage.cpu)} / {gib(stage.peak_rss)}"
                        if stage else "")
         rows.append(row)
     rows.append(["**whole process**"] + [f"**{seconds(m.wall)} / {seconds(m.cpu)} / "
                                          f"{gib(m.peak_tree_rss)}**" for m in measurements.values()])
     return rows
+
+
+def summed_stage(stages: list[Stage], name: str) -> Stage | None:
+    """The stage called ``name``, its wall and CPU seconds summed over every time it ran (the
+    CLI writes tables after each stage that makes them) and its peak the highest reached."""
+    parts = [s for s in stages if s.name == name]
+    if not parts:
+        return None
+    return Stage(name, sum(s.wall for s in parts), sum(s.cpu for s in parts),
+                 max(s.peak_rss for s in parts))
 
 
 # ------------------------------------------------------------------------------------ sections
@@ -491,7 +499,8 @@ def scaling_section(root: Path, cells: list[tuple[int, int]], args) -> list[dict
     rows = []
     for c in results:
         last = c["stages"][-1].name if c["stages"] else "start-up"
-        heaviest = max(c["stages"], key=lambda s: s.cpu) if c["stages"] else None
+        names = dict.fromkeys(s.name for s in c["stages"])
+        heaviest = max((summed_stage(c["stages"], n) for n in names), key=lambda s: s.cpu, default=None)
         status = c["status"] if c["status"] == "ok" else f"**{c['status']}** in '{last}'"
         ok = c["status"] == "ok"
         per_pair = ([f"{c['cpu'] / c['pairs'] * 1e3:.2f}", f"{c['peak_rss'] / c['pairs'] / 1024:.0f}"]

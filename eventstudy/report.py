@@ -122,6 +122,18 @@ def _atomic_write_chunks(path: Path, chunks: Iterable[bytes]) -> None:
         raise
 
 
+def dictionary_columns(table) -> list[str]:
+    """Columns Parquet stores with a dictionary: all but the floating-point ones.
+
+    Statistics are nearly all distinct values, so a dictionary for them only costs time
+    (4x the writing time of ``abnormal_returns``, for a file 5% smaller) and is given up
+    anyway once it passes 1 MB; labels, dates and counts repeat and keep theirs.
+    """
+    import pyarrow as pa
+
+    return [field.name for field in table.schema if not pa.types.is_floating(field.type)]
+
+
 def _atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -131,7 +143,7 @@ def _atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
     try:
         # one chunk per column: the bytes do not depend on how the frame was put together
         table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
-        pq.write_table(table, tmp, compression="snappy")
+        pq.write_table(table, tmp, compression="snappy", use_dictionary=dictionary_columns(table))
         os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:

@@ -107,9 +107,28 @@ def test_every_table_of_a_real_run_equals_pandas_and_parquet_is_unchanged(snapsh
     for name, frame in {**result.tables(), **joint}.items():
         stable = report._stable(frame)
         assert (tmp_path / "tables" / f"{name}.csv").read_bytes() == _pandas(stable), name
-        reference = tmp_path / f"{name}.pandas.parquet"
-        stable.to_parquet(reference, index=False)
-        assert (tmp_path / "tables" / f"{name}.parquet").read_bytes() == reference.read_bytes(), name
+        written = tmp_path / "tables" / f"{name}.parquet"
+        pd.testing.assert_frame_equal(pd.read_parquet(written), stable.reset_index(drop=True))
+        reference = tmp_path / f"{name}.pandas.parquet"  # pandas' writer, floats without dictionary
+        plain = [c for c in stable.columns if not pd.api.types.is_float_dtype(stable[c])]
+        stable.to_parquet(reference, index=False, use_dictionary=plain)
+        assert written.read_bytes() == reference.read_bytes(), name
+        encodings = _column_encodings(written)
+        assert not any("RLE_DICTIONARY" in encodings[c] for c in stable.columns if c not in plain), name
+        if name == "abnormal_returns":  # its labels keep their dictionary
+            assert "RLE_DICTIONARY" in encodings["event_id"]
+
+
+def _column_encodings(path) -> dict[str, set[str]]:
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    found: dict[str, set[str]] = {}
+    for g in range(meta.num_row_groups):
+        for c in range(meta.num_columns):
+            column = meta.row_group(g).column(c)
+            found.setdefault(column.path_in_schema, set()).update(column.encodings)
+    return found
 
 
 def test_stable_dates_equal_strftime_with_missing_and_time_zones():

@@ -584,8 +584,6 @@ def _pair_labels(rows: pd.DataFrame, panel: AbnormalPanel, groups: np.ndarray,
     return out
 
 
-
-
 def _regressor_keys(spec) -> list[tuple[str, int]]:
     if spec.name == "factor":
         return [(f.ticker, f.lag) for f in spec.factors]

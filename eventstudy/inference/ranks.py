@@ -241,7 +241,6 @@ def one_value_rank_sums(
     return estimation, added_rank_sum, member_sums(members, est_weight)
 
 
-
 class ScopeMembers:
     """The pairs of S scopes as a sum operator: each scope's sum of per-pair rows.
 

@@ -82,8 +82,6 @@ def clustering_note(test_id: str) -> str:
     )
 
 
-
-
 def scoped_tests(
     panel: AbnormalPanel,
     scopes: Sequence[Scope],

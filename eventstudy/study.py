@@ -658,8 +658,13 @@ def _nothing_estimated(
 
 
 def _log_refusals(models: pd.DataFrame) -> None:
-    for row in models[models["status"] != "ok"].itertuples():
-        log.info("not estimated: %s / %s: %s", row.event_id, row.asset, row.message)
+    """One line per refused pair; the reaction is named when the study has both (an asset's
+    relative pair and its total twin are refused separately)."""
+    refused = models[models["status"] != "ok"]
+    both = "reaction" in refused and refused["reaction"].nunique() > 1
+    for row in refused.itertuples():
+        pair = f"{row.event_id} / {row.asset}" + (f" ({row.reaction})" if both else "")
+        log.info("not estimated: %s: %s", pair, row.message)
 
 
 def run(config: StudyConfig | str | Path, snapshot: str | Path | None = None, **kwargs) -> StudyResult:

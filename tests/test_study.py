@@ -265,3 +265,24 @@ def test_summary_defaults_to_a_window_of_the_study_and_refuses_others():
         result.summary((0, 1))
     plain = _run(tickers, _synthetic_prices(tickers, 8))
     assert set(plain.summary()["window"]) == {"[0,1]"}
+
+
+def test_refusal_lines_name_the_reaction_only_when_a_pair_and_its_twin_are_both_refused(caplog):
+    import logging
+
+    from eventstudy.study import _log_refusals
+
+    models = pd.DataFrame({
+        "event_id": ["e1", "e1", "e2"], "asset": ["A", "A", "B"],
+        "reaction": ["relative", "total", "relative"], "status": ["insufficient", "insufficient", "ok"],
+        "message": ["only 52 estimation returns", "only 52 estimation returns", ""],
+    })
+    with caplog.at_level(logging.INFO, logger="eventstudy"):
+        _log_refusals(models)
+        _log_refusals(models[models["reaction"] == "relative"])
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "not estimated: e1 / A (relative): only 52 estimation returns",
+        "not estimated: e1 / A (total): only 52 estimation returns",
+        "not estimated: e1 / A: only 52 estimation returns",
+    ]

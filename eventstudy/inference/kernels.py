@@ -397,12 +397,35 @@ def added_value_shifts(
         step = max(1, SHIFT_CELLS // max((stop - start) * n_cols, 1))  # cross-sections per block
         for first in range(0, n_sections, step):
             block = slice(first, first + step)
-            above = _shift_matrix(cells, below[block, start:stop], at_most[block, start:stop])
-            weights = members[block, None, start:stop].astype(np.float32)  # (k, 1, rows)
             for g, a, b in groups:
-                rows = slice(a - start, b - start)
-                out[block, g] += np.matmul(weights[:, :, rows], above[:, rows])[:, 0]
+                rows = slice(a, b)
+                out[block, g] += 0.5 * _doubled_shift_counts(
+                    position[rows], below[block, rows], at_most[block, rows], members[block, rows]
+                )
     return out
+
+
+def _doubled_shift_counts(
+    cells: np.ndarray, below: np.ndarray, at_most: np.ndarray, members: np.ndarray
+) -> np.ndarray:
+    """Twice the column sums of the members' rank shifts, one added value per pair and
+    cross-section: ``sum_i [p_it >= at_most_ki] + [p_it >= below_ki]`` (a cell above the added
+    value counts 2, a tied one 1), shape (K, T), counted as integers.
+
+    Non-members never count (their bounds are past every position), nor do missing cells
+    (position -1). Without ties (``below == at_most`` for every member) one comparison does.
+    """
+    never = np.iinfo(cells.dtype).max
+    high = np.where(members, at_most, never).astype(cells.dtype)
+    counts = np.greater_equal(cells, high[..., None]).sum(axis=1, dtype=np.int64)
+    counts *= 2
+    tied = members & (at_most > below)
+    if tied.any():
+        k, i = np.nonzero(tied)
+        low = below[k, i].astype(cells.dtype)[:, None]
+        between = (cells[i] >= low) & (cells[i] < high[k, i][:, None])
+        np.add.at(counts, k, between.astype(np.int64))
+    return counts
 
 
 SHIFT_CELLS = 4_000_000

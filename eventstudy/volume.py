@@ -160,11 +160,17 @@ def volume_inputs(
 def _no_volume(volumes: pd.DataFrame, ticker: str) -> str:
     """Why ``ticker`` has no usable volume ('' when it has)."""
     if ticker not in volumes.columns:
+        return _volume_problem(None)
+    return _volume_problem(volumes[ticker].to_numpy(dtype=float))
+
+
+def _volume_problem(values: np.ndarray | None) -> str:
+    """Why a volume series (None: absent) is unusable ('' when it is usable)."""
+    if values is None:
         return "no volume data"
-    values = volumes[ticker].astype(float)
-    if not values.notna().any():
+    if np.isnan(values).all():
         return "no volume data (all missing)"
-    if not (values.fillna(0) > 0).any():
+    if not (values > 0).any():  # (NaN compares False)
         return "no volume data (all zero)"
     return ""
 
@@ -182,14 +188,7 @@ class _LogVolumes:
         """Why ``ticker`` has no usable volume ('' when it has), as :func:`_no_volume`."""
         if not self._grid.fast:
             return _no_volume(self._volumes, ticker)
-        values = self._grid.column(ticker)
-        if values is None:
-            return "no volume data"
-        if np.isnan(values).all():
-            return "no volume data (all missing)"
-        if not (values > 0).any():
-            return "no volume data (all zero)"
-        return ""
+        return _volume_problem(self._grid.column(ticker))
 
     def levels(self, ticker: str, exchange: str) -> pd.Series:
         """``session_prices(log_volume(volumes[ticker]), exchange)``."""

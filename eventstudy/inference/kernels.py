@@ -429,24 +429,18 @@ def _doubled_shift_counts(
 
 
 SHIFT_CELLS = 4_000_000
-"""Cells of the (cross-sections, pairs, columns) shift block :func:`added_value_shifts` forms at
-once (float32: 16 MB); a larger set of pairs is shifted in blocks of pairs."""
+"""Cells of the shift block :func:`added_value_shifts` forms at once ((pairs, columns) float32,
+16 MB, or (cross-sections, pairs, columns) bool, 4 MB); a larger set is shifted in blocks."""
 
 
 def _shift_matrix(position: np.ndarray, below: np.ndarray, at_most: np.ndarray) -> np.ndarray:
-    """Per cell: 1 above the added value, 1/2 equal to it, 0 below or missing (float32).
-
-    ``below`` and ``at_most`` of shape (R,) give an (R, T) matrix, of shape (K, R) a (K, R, T)
-    block (one added value per pair and cross-section).
-    """
-    low = below.astype(position.dtype)[..., None]
-    high = at_most.astype(position.dtype)[..., None]
-    above = np.greater_equal(position, high).astype(np.float32)  # (faster than casting out=)
-    tied = at_most > below
-    if tied.any():
-        index = np.nonzero(tied)
-        cells = position[index[-1]]
-        above[index] += 0.5 * ((cells >= low[index]) & (cells < high[index]))
+    """Per cell of the (R, T) ``position``: 1 above the pair's added value, 1/2 equal to it, 0
+    below or missing (float32)."""
+    above = np.greater_equal(position, at_most.astype(position.dtype)[:, None]).astype(np.float32)
+    tied = np.flatnonzero(at_most > below)
+    if len(tied):
+        cells = position[tied]
+        above[tied] += 0.5 * ((cells >= below[tied, None]) & (cells < at_most[tied, None]))
     return above
 
 

@@ -495,14 +495,8 @@ def _withheld_everywhere(test_id: str, suppress: np.ndarray | None) -> bool:
 
 
 def _robust(test_id: str) -> bool:
-    """The registry's ``robust_to_clustering`` of a cross-sectional test (looked up once)."""
-    robust = _ROBUST.get(test_id)
-    if robust is None:
-        robust = _ROBUST[test_id] = registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering
-    return robust
-
-
-_ROBUST: dict[str, bool] = {}
+    """The registry's ``robust_to_clustering`` of a cross-sectional test."""
+    return bool(registry.CROSS_SECTIONAL_TESTS[test_id].robust_to_clustering)
 
 
 def _not_reported(result: TestResult, where: np.ndarray) -> TestResult:

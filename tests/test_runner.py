@@ -89,3 +89,19 @@ def test_run_offline_without_a_snapshot_exits_2_with_one_line_and_the_remedy(
         assert "Yahoo Finance cannot be reached (curl: (6) Could not resolve host" in captured.err
         assert "--snapshot DIR" in captured.err and "delisted" not in captured.err
     assert not (tmp_path / "o" / "tables").exists()
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc mallopt")
+def test_a_run_keeps_freed_memory_for_its_later_stages():
+    """glibc accepts every setting (mallopt returns 1 for each); the tables are the same
+    either way (test_cli_tables_equal_api_results_and_are_byte_stable runs with them)."""
+    import ctypes
+
+    from eventstudy import runner
+
+    try:
+        ctypes.CDLL(None).mallopt
+    except AttributeError:
+        pytest.skip("a C library without mallopt (e.g. musl)")
+    assert runner.MALLOC_RETAINED[-3] == 32 << 20  # glibc's largest mmap threshold
+    assert runner._reuse_freed_memory() is True

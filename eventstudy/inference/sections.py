@@ -83,7 +83,7 @@ class PairInputs:
     @cached_property
     def est_resid(self) -> np.ndarray:
         """(N, T) estimation residuals, 0 outside ``est_mask``."""
-        return self._taken("est_resid")
+        return np.where(self.est_mask, self._taken("ar"), 0.0)
 
     @cached_property
     def est_residuals(self) -> np.ndarray:
@@ -103,17 +103,14 @@ class PairInputs:
     @cached_property
     def est_sar_sorted(self) -> SortedRows:
         """The estimation SARs ``AR / s_i``, sorted (Corrado-Zivney, GRANK)."""
-        # sorted as the residuals; a pair without a positive scale has none (SortedRows.scaled)
+        # sorted as the residuals (division by s_i > 0 keeps their order), each SAR put at its
+        # residual's sorted position; a pair without a positive scale has none (SortedRows.scaled)
         usable = self.scale > 0
         position = self._position
         if not usable.all():
             position = np.where(usable[:, None], position, -1).astype(position.dtype)
-        size = (position >= 0).sum(axis=1).astype(np.int64)
-        width = 1 << int(size.max(initial=0)).bit_length()  # > every size, as SortedRows.build
-        return SortedRows(
-            values=self._table.sar_sorted[self._rows, :width], size=size, position=position,
-            rank=_halved(self._taken("sar_rank2")), order=None,
-        )
+        sar = np.where(position >= 0, self._taken("ar") / self.scale[:, None], np.nan)
+        return SortedRows.from_positions(position, _halved(self._taken("sar_rank2")), sar)
 
     @cached_property
     def _position(self) -> np.ndarray:
@@ -137,25 +134,26 @@ class PairTable:
 
     A pair's estimation residuals are sorted and ranked, and its event-period ARs placed
     among them, once per panel (these are time-series ranks within the pair: the same in
-    every scope that holds it); a scope takes its pairs' rows (:meth:`take`). About 22 bytes
-    per pair and grid column: ranks are integers or halves and are kept doubled as small
-    integers, sorted positions as small integers; the residuals and the sorted SARs (``SAR =
-    AR / s_i`` with ``s_i > 0``, what the rank tests bisect) as floats.
+    every scope that holds it); a scope takes its pairs' rows (:meth:`take`). About 6 bytes
+    per pair and grid column beside the panel's own abnormal returns: ranks are integers or
+    halves and are kept doubled as small integers, sorted positions as small integers. A
+    scope's residuals, and its sorted SARs (``SAR = AR / s_i`` with ``s_i > 0``, what the rank
+    tests bisect), are read off the panel's abnormal returns at those positions when the scope
+    is tested (the same numbers as sorting them again).
     """
 
+    ar: np.ndarray  # (N, T) the panel's abnormal returns (the panel's array, not a copy)
     event_ar: np.ndarray  # (N, E)
     variance_factor: np.ndarray  # (N, E)
     scale: np.ndarray  # (N,)
     dof: np.ndarray  # (N,)
     n_est_obs: np.ndarray  # (N,)
-    est_resid: np.ndarray  # (N, T) estimation residuals, 0 where there is none
     position: np.ndarray  # (N, T) sorted position of each residual, -1 where there is none
     ar_rank2: np.ndarray  # (N, T) twice its average rank, -1 where missing
     sar_rank2: np.ndarray  # (N, T)
     ar_below: np.ndarray  # (N, E)
     ar_at_most: np.ndarray  # (N, E)
     est_mean: np.ndarray  # (N,) mean estimation residual, 0 without any
-    sar_sorted: np.ndarray  # (N, W) the estimation SARs in ascending order, NaN-padded
 
     @classmethod
     def build(cls, panel: AbnormalPanel, rows: slice | None = None) -> PairTable:
@@ -167,13 +165,13 @@ class PairTable:
         est_mask = np.asarray(panel.is_estimation[rows], dtype=bool) & np.isfinite(ar)
         scale = np.where(s2 > 0, np.sqrt(s2), np.nan)
         ar_sorted = SortedRows.build(np.where(est_mask, ar, np.nan))
-        sar_sorted = ar_sorted.scaled(scale)  # SAR = AR / s_i, sorted as the ARs
+        sar_sorted = ar_sorted.scaled(scale)  # SAR = AR / s_i, sorted as the ARs: its ranks
         event_ar = np.ascontiguousarray(ar[:, start:])  # as a take would give: same sums
         below, at_most = ar_sorted.count_below(event_ar)
         rank_type = np.int16 if 2 * ar.shape[1] < np.iinfo(np.int16).max else np.int32
-        est_resid = np.where(est_mask, ar, 0.0)
         n_est_obs = est_mask.sum(axis=1)
         return cls(
+            ar=ar,
             event_ar=event_ar,
             variance_factor=np.ascontiguousarray(
                 np.diagonal(panel.cov_factor[rows], axis1=1, axis2=2)
@@ -181,14 +179,12 @@ class PairTable:
             scale=scale,
             dof=np.asarray(panel.n_est[rows] - panel.k[rows], dtype=float),
             n_est_obs=n_est_obs,
-            est_resid=est_resid,
             position=ar_sorted.position,
             ar_rank2=_doubled(ar_sorted.rank, rank_type),
             sar_rank2=_doubled(sar_sorted.rank, rank_type),
             ar_below=below,
             ar_at_most=at_most,
-            est_mean=row_means(est_resid, n_est_obs),
-            sar_sorted=sar_sorted.values,
+            est_mean=row_means(np.where(est_mask, ar, 0.0), n_est_obs),
         )
 
     @classmethod
@@ -198,19 +194,16 @@ class PairTable:
         holding the parts)."""
         if len(slices) < 2:
             return cls.build(panel, slices[0] if slices else None)
-        table: dict[str, np.ndarray] = {}
+        table: dict[str, np.ndarray] = {"ar": np.asarray(panel.ar, dtype=float)}
         for rows in slices:
             part = cls.build(panel, rows)
             for f in fields(cls):
+                if f.name == "ar":
+                    continue
                 values = getattr(part, f.name)
                 if f.name not in table:
                     table[f.name] = np.empty((panel.n_pairs, *values.shape[1:]), values.dtype)
-                if f.name == "sar_sorted":  # NaN-padded to the widest slice
-                    table[f.name] = _widened(table[f.name], values.shape[1])
-                    table[f.name][rows, values.shape[1]:] = np.nan
-                    table[f.name][rows, : values.shape[1]] = values
-                else:
-                    table[f.name][rows] = values
+                table[f.name][rows] = values
         return cls(**table)
 
     @classmethod
@@ -218,30 +211,12 @@ class PairTable:
         """The tables of consecutive slices of pairs as one."""
         if len(parts) == 1:
             return parts[0]
-        joined = {f.name: np.concatenate([getattr(part, f.name) for part in parts])
-                  for f in fields(cls) if f.name != "sar_sorted"}
-        width = max(part.sar_sorted.shape[1] for part in parts)  # NaN-padded to the widest
-        sar_sorted = np.empty((len(joined["scale"]), width))
-        start = 0
-        for part in parts:
-            rows, kept = part.sar_sorted.shape
-            sar_sorted[start : start + rows, :kept] = part.sar_sorted
-            sar_sorted[start : start + rows, kept:] = np.nan
-            start += rows
-        return cls(**joined, sar_sorted=sar_sorted)
+        return cls(**{f.name: np.concatenate([getattr(part, f.name) for part in parts])
+                      for f in fields(cls)})
 
     def take(self, rows: np.ndarray) -> PairInputs:
         """The scope inputs of the pairs ``rows`` (integer index, in that order)."""
         return PairInputs(self, rows)
-
-
-def _widened(padded: np.ndarray, width: int) -> np.ndarray:
-    """``padded`` with NaN columns up to ``width`` (itself when it is that wide)."""
-    if padded.shape[1] >= width:
-        return padded
-    wider = np.full((padded.shape[0], width), np.nan)
-    wider[:, : padded.shape[1]] = padded
-    return wider
 
 
 def _doubled(rank: np.ndarray, dtype: type) -> np.ndarray:

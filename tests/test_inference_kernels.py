@@ -207,6 +207,9 @@ def test_pair_table_rows_equal_sorting_the_scope_again():
     np.testing.assert_array_equal(taken.ar_below, below)
     np.testing.assert_array_equal(taken.ar_at_most, at_most)
     np.testing.assert_array_equal(taken.est_residuals, residuals)
+    observed = SortedRows.build(residuals).observed  # shared with est_weight, not copied
+    np.testing.assert_array_equal(taken.est_ar_sorted.observed, observed)
+    assert taken.est_ar_sorted.observed is taken.est_weight
 
 
 def test_scaled_rows_equal_sorting_the_scaled_values_again():

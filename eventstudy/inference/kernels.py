@@ -249,13 +249,15 @@ class SortedRows:
 
     @classmethod
     def from_positions(
-        cls, position: np.ndarray, rank: np.ndarray, values: np.ndarray | None = None
+        cls, position: np.ndarray, rank: np.ndarray, values: np.ndarray | None = None,
+        observed: np.ndarray | None = None,
     ) -> SortedRows:
         """Rows known by their cells' sorted positions and ranks (as :meth:`build` found them).
 
         ``values`` (N, T), optional, are the cells themselves: they are put in sorted order
         (the same padded rows :meth:`build` makes) for :meth:`count_below`; without them
-        only ``position`` and ``rank`` can be read.
+        only ``position`` and ``rank`` can be read. ``observed``, optional: :attr:`observed`
+        already made by the caller (``(position >= 0)`` as floats), kept instead of a copy.
         """
         size = (position >= 0).sum(axis=1).astype(np.int64)
         padded = None
@@ -265,7 +267,10 @@ class SortedRows:
             column = np.where(position >= 0, position, width - 1)
             flat = column + width * np.arange(len(size))[:, None]
             padded.ravel()[flat.ravel()] = values.ravel()
-        return cls(values=padded, size=size, position=position, rank=rank, order=None)
+        rows = cls(values=padded, size=size, position=position, rank=rank, order=None)
+        if observed is not None:
+            rows.__dict__["observed"] = observed  # the cached_property's own slot
+        return rows
 
     @cached_property
     def rank_or_zero(self) -> np.ndarray:

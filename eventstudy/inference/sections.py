@@ -93,7 +93,8 @@ class PairInputs:
     @cached_property
     def est_ar_sorted(self) -> SortedRows:
         """Ranks and sorted positions of the estimation residuals (Corrado)."""
-        return SortedRows.from_positions(self._position, _halved(self._taken("ar_rank2")))
+        return SortedRows.from_positions(self._position, _halved(self._taken("ar_rank2")),
+                                         observed=self.est_weight)  # the same 0/1 floats
 
     @cached_property
     def est_mean(self) -> np.ndarray:
@@ -109,7 +110,9 @@ class PairInputs:
         position = self._position
         if not usable.all():
             position = np.where(usable[:, None], position, -1).astype(position.dtype)
-        sar = np.where(position >= 0, self._taken("ar") / self.scale[:, None], np.nan)
+        sar = self._table.ar.take(self._rows, axis=0)  # always a copy: divided, masked in place
+        sar /= self.scale[:, None]
+        sar[position < 0] = np.nan
         return SortedRows.from_positions(position, _halved(self._taken("sar_rank2")), sar)
 
     @cached_property

@@ -78,6 +78,7 @@ def estimate(
     day0: Mapping[tuple[str, str], pd.Timestamp],
     settings: StudySettings,
     pairs_per_batch: int | None = None,
+    keep_series: bool = True,
 ) -> tuple[AbnormalPanel, pd.DataFrame]:
     """Fit every (event, asset) pair and return the abnormal-return panel and the models table.
 
@@ -95,6 +96,13 @@ def estimate(
         ``(event_id, exchange) -> session`` (naive date) from :func:`calendars.map_events`.
     settings : StudySettings
         Windows, exclusions and the minimum estimation length.
+    pairs_per_batch : int, optional
+        About how many pairs are gathered and fitted at once (default :data:`PAIRS_PER_BATCH`).
+    keep_series : bool
+        Keep each pair's series and normal values in the panel (``ret``, ``expected``). False
+        leaves them out (the panel holds read-only all-NaN views of them, which take no memory)
+        for a caller that reads only the abnormal values and their variances; the other arrays
+        are the same.
 
     Returns
     -------
@@ -109,7 +117,8 @@ def estimate(
     if not batches:
         return _empty_panel(rel_days, event_start), pd.DataFrame(columns=MODEL_COLUMNS)
     layouts = design_layouts(assets, events, day0, settings)
-    panel = _PanelBuilder(sum(len(layout.pair_event) for layout in layouts), rel_days, event_start, layouts)
+    panel = _PanelBuilder(sum(len(layout.pair_event) for layout in layouts), rel_days, event_start, layouts,
+                          keep_series)
     tables = [_estimate_into(panel, assets, events, day0, settings, chosen, layouts) for chosen in batches]
     models = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
     return panel.finish(), models
@@ -437,6 +446,22 @@ def _ordered_rows(gathered, assets, events):
     return np.concatenate(refs)[order]
 
 
+def _estimated_rows(rows: np.ndarray, statuses: Sequence[np.ndarray]) -> np.ndarray:
+    """The (group number, row) pairs of ``rows`` whose status (``statuses[group][row]``) is ok.
+
+    Examples
+    --------
+    >>> statuses = [np.array(["ok", "no_data"], object), np.array(["ok"], object)]
+    >>> _estimated_rows(np.array([[1, 0], [0, 1], [0, 0]]), statuses).tolist()
+    [[1, 0], [0, 0]]
+    """
+    if not len(rows):
+        return rows
+    ok = np.concatenate([status == "ok" for status in statuses])
+    group_start = np.cumsum([0] + [len(status) for status in statuses])[:-1]
+    return rows[ok[group_start[rows[:, 0]] + rows[:, 1]]]
+
+
 def _empty_panel(rel_days: np.ndarray, event_start: int) -> AbnormalPanel:
     n_days, n_event = len(rel_days), len(rel_days) - event_start
     empty = np.empty((0, n_days))
@@ -461,25 +486,31 @@ def _plain_pages(shape: tuple[int, ...], dtype: str | type = "float64") -> np.nd
     return np.frombuffer(buffer, dtype=dtype, count=count).reshape(shape)
 
 
+SERIES_COLUMNS = ("ret", "expected")
+"""The panel's series and normal values, which :func:`estimate` can leave out (``keep_series``)."""
+
+
 class _PanelBuilder:
     """The rows of an :class:`AbnormalPanel` written batch after batch into arrays allocated once.
 
     ``capacity`` bounds the number of pairs (every attempted pair); each batch appends its
     estimated pairs in panel order, and :meth:`finish` returns views of the rows written (the
-    pages of unused rows are never touched, so they cost no memory).
+    pages of unused rows are never touched, so they cost no memory). Without ``keep_series``
+    the series and normal values (:data:`SERIES_COLUMNS`) are neither allocated nor written.
     """
 
     def __init__(self, capacity: int, rel_days: np.ndarray, event_start: int,
-                 layouts: Sequence[_Layout]) -> None:
+                 layouts: Sequence[_Layout], keep_series: bool = True) -> None:
         n_days, n_event = len(rel_days), len(rel_days) - event_start
         self.rel_days, self.event_start, self.size = rel_days, event_start, 0
+        self.keep_series = keep_series
         self.sessions = np.concatenate([layout.dates for layout in layouts]) if layouts else \
             np.empty(0, "datetime64[D]")
         self.bases = np.cumsum([0] + [len(layout.dates) for layout in layouts])[:-1]
         self.columns = {
             "event_ids": np.empty(capacity, object), "assets": np.empty(capacity, object),
             "reactions": np.empty(capacity, object), "session_span": np.empty((capacity, 3), np.int64),
-            "ret": _plain_pages((capacity, n_days)), "expected": _plain_pages((capacity, n_days)),
+            **{name: _plain_pages((capacity, n_days)) for name in SERIES_COLUMNS if keep_series},
             "ar": _plain_pages((capacity, n_days)),
             "is_estimation": _plain_pages((capacity, n_days), bool),
             "cov_factor": _plain_pages((capacity, n_event, n_event)), "s2": np.empty(capacity),
@@ -488,9 +519,8 @@ class _PanelBuilder:
 
     def append(self, gathered, assets, events) -> None:
         """Append the estimated pairs of one batch, ordered by event then asset."""
-        rows = _ordered_rows(gathered, assets, events)
-        statuses = [_final_status(group)[0] for _, group in gathered]
-        rows = rows[[statuses[g][r] == "ok" for g, r in rows]] if len(rows) else rows
+        rows = _estimated_rows(_ordered_rows(gathered, assets, events),
+                               [_final_status(group)[0] for _, group in gathered])
         event_ids = np.array([e.id for e in events], dtype=object)
         tickers = np.array([a.ticker for a in assets], dtype=object)
         reactions = np.array([a.reaction for a in assets], dtype=object)
@@ -512,12 +542,14 @@ class _PanelBuilder:
             asset_index = group.members[group.pair_asset[pick]]
             values = {
                 "event_ids": event_ids[group.pair_event[pick]], "assets": tickers[asset_index],
-                "reactions": reactions[asset_index], "ret": group.y[pick],
+                "reactions": reactions[asset_index],
                 "session_span": group.session_span[pick] + self.bases[g],
-                "expected": expected[pick], "ar": ar[pick], "is_estimation": group.estimation[pick],
+                "ar": ar[pick], "is_estimation": group.estimation[pick],
                 "cov_factor": fit.cov_factor[pick], "s2": fit.s2[pick], "n_est": fit.n_est[pick],
                 "k": fit.k,
             }
+            if self.keep_series:
+                values.update(ret=group.y[pick], expected=expected[pick])
             for name, value in values.items():
                 self.columns[name][where] = value
         self.size += len(rows)
@@ -525,6 +557,9 @@ class _PanelBuilder:
     def finish(self) -> AbnormalPanel:
         """The panel of the rows appended so far."""
         rows = {name: values[: self.size] for name, values in self.columns.items()}
+        if not self.keep_series:
+            missing = np.broadcast_to(np.nan, (self.size, len(self.rel_days)))
+            rows.update(dict.fromkeys(SERIES_COLUMNS, missing))
         span = rows.pop("session_span")
         dates = SessionDates(self.sessions, span[:, 0], span[:, 1], span[:, 2], len(self.rel_days))
         return AbnormalPanel(rel_days=self.rel_days, event_start=self.event_start, dates=dates, **rows)

@@ -439,7 +439,7 @@ class Study:
         if not inputs:
             log.info("abnormal volume: no studied series has volume data")
             return None, skipped
-        return volume.measure_volume(inputs, self.config, day0, skipped=skipped), skipped
+        return volume.measure_volume(inputs, self.config, day0, skipped=skipped, keep_panel=False), skipped
 
     def scopes(self, panel: AbnormalPanel, day0) -> list[Scope]:
         """The study's cross-sections of ``panel`` (see :func:`eventstudy.scopes.build_scopes`)."""

@@ -78,8 +78,9 @@ class VolumeResult:
         columns of ``StudyResult.tests``).
     models : DataFrame
         The engine's models table of the log-volume fits.
-    panel : AbnormalPanel
-        Abnormal log volumes (``ret`` holds log volume, ``ar`` abnormal log volume).
+    panel : AbnormalPanel or None
+        Abnormal log volumes (``ret`` holds log volume, ``ar`` abnormal log volume); None when
+        :func:`measure_volume` was asked not to keep it.
     skipped : dict
         Assets left out, with the reason (no volume data).
     """
@@ -87,7 +88,7 @@ class VolumeResult:
     volume: pd.DataFrame
     tests: pd.DataFrame
     models: pd.DataFrame
-    panel: AbnormalPanel = field(repr=False)
+    panel: AbnormalPanel | None = field(repr=False)
     skipped: dict[str, str] = field(default_factory=dict)
 
 
@@ -264,11 +265,15 @@ def measure_volume(
     day0: Mapping[tuple[str, str], pd.Timestamp],
     windows: Sequence[tuple[int, int]] | None = None,
     skipped: Mapping[str, str] | None = None,
+    keep_panel: bool = True,
 ) -> VolumeResult:
     """Abnormal log volume and its tests from log-volume inputs (:func:`volume_inputs`).
 
     The engine's pairs, the ``volume`` table, and :data:`VOLUME_TESTS` of every scope of
-    :func:`eventstudy.scopes.build_scopes` (the other tests are not computed).
+    :func:`eventstudy.scopes.build_scopes` (the other tests are not computed). Without
+    ``keep_panel`` the result has no panel, and the panel the tests read leaves out the log
+    volumes and their normal levels (``ret``, ``expected``: neither the table nor these tests
+    read them), which saves their memory while the tests run; the tables are the same.
 
     Examples
     --------
@@ -281,13 +286,14 @@ def measure_volume(
 
     settings = config.settings
     windows = list(windows) if windows is not None else list(settings.event_windows)
-    panel, models = abnormal.estimate(list(inputs), config.events, day0, settings)
+    panel, models = abnormal.estimate(list(inputs), config.events, day0, settings, keep_series=keep_panel)
     scopes = build_scopes(config, panel, day0)
     if scopes and panel.n_pairs:
         tests = batches.scoped_tests(panel, scopes, windows, tests=VOLUME_TESTS)[TEST_COLUMNS]
     else:
         tests = pd.DataFrame(columns=TEST_COLUMNS)
-    return VolumeResult(volume_table(panel, models, windows), tests, models, panel, dict(skipped or {}))
+    return VolumeResult(volume_table(panel, models, windows), tests, models, panel if keep_panel else None,
+                        dict(skipped or {}))
 
 
 def volume_table(
@@ -295,31 +301,53 @@ def volume_table(
     models: pd.DataFrame,
     windows: Sequence[tuple[int, int]],
 ) -> pd.DataFrame:
-    """The ``volume`` table (:data:`VOLUME_COLUMNS`) from a log-volume panel and its models table."""
-    frames = []
-    for window in windows:
-        cav, var_cav = panel.car(window)
-        mean = cav / (window[1] - window[0] + 1)
-        frames.append(pd.DataFrame({
-            "event_id": panel.event_ids,
-            "asset": panel.assets,
-            "window": format_window(window),
-            "abnormal_log_volume": cav,
-            "mean_abnormal_log_volume": mean,
-            "volume_ratio": np.exp(mean),
-            "scav": cav / np.sqrt(var_cav),
-            "n": panel.n_est,
-            "status": np.where(np.isfinite(cav), "ok", "no_data"),
-            "message": np.where(np.isfinite(cav), "", "volume missing on a day of the window"),
-        }))
-    refused = models[models["status"] != "ok"]
-    for window in windows:
-        frames.append(pd.DataFrame({
-            "event_id": refused["event_id"], "asset": refused["asset"], "window": format_window(window),
-            "abnormal_log_volume": np.nan, "mean_abnormal_log_volume": np.nan, "volume_ratio": np.nan,
-            "scav": np.nan, "n": refused["n_obs"], "status": refused["status"], "message": refused["message"],
-        }))
-    frames = [f for f in frames if len(f)]
-    if not frames:
+    """The ``volume`` table (:data:`VOLUME_COLUMNS`) from a log-volume panel and its models table:
+    every window's estimated pairs (panel order), then every window's refused pairs."""
+    parts = [_estimated_rows(panel, windows), _refused_rows(models[models["status"] != "ok"], windows)]
+    parts = [part for part in parts if len(part)]
+    if not parts:
         return pd.DataFrame(columns=VOLUME_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[VOLUME_COLUMNS]
+    return pd.concat(parts, ignore_index=True)[VOLUME_COLUMNS]
+
+
+def _estimated_rows(panel: AbnormalPanel, windows: Sequence[tuple[int, int]]) -> pd.DataFrame:
+    """The rows of the estimated pairs, window after window, built as one frame (each window's
+    numbers computed on its own arrays, as one frame per window would)."""
+    cav, mean, ratio, scav = [], [], [], []
+    for window in windows:
+        window_cav, var_cav = panel.car(window)
+        window_mean = window_cav / (window[1] - window[0] + 1)
+        cav.append(window_cav)
+        mean.append(window_mean)
+        ratio.append(np.exp(window_mean))
+        scav.append(window_cav / np.sqrt(var_cav))
+    if not windows:
+        return pd.DataFrame(columns=VOLUME_COLUMNS)
+    cav = np.concatenate(cav)
+    finite = np.isfinite(cav)
+    return pd.DataFrame({
+        "event_id": np.tile(panel.event_ids, len(windows)),
+        "asset": np.tile(panel.assets, len(windows)),
+        "window": np.repeat(np.array([format_window(w) for w in windows], dtype=object), panel.n_pairs),
+        "abnormal_log_volume": cav,
+        "mean_abnormal_log_volume": np.concatenate(mean),
+        "volume_ratio": np.concatenate(ratio),
+        "scav": np.concatenate(scav),
+        "n": np.tile(panel.n_est, len(windows)),
+        "status": np.where(finite, "ok", "no_data"),
+        "message": np.where(finite, "", "volume missing on a day of the window"),
+    })
+
+
+def _refused_rows(refused: pd.DataFrame, windows: Sequence[tuple[int, int]]) -> pd.DataFrame:
+    """The rows of the refused pairs (``refused``: their rows of the models table), window after
+    window, with the reason."""
+    def repeated(column: str) -> np.ndarray:
+        return np.tile(refused[column].to_numpy(), len(windows))
+
+    return pd.DataFrame({
+        "event_id": repeated("event_id"), "asset": repeated("asset"),
+        "window": np.repeat(np.array([format_window(w) for w in windows], dtype=object), len(refused)),
+        "abnormal_log_volume": np.nan, "mean_abnormal_log_volume": np.nan, "volume_ratio": np.nan,
+        "scav": np.nan, "n": repeated("n_obs"), "status": repeated("status"), "message": repeated("message"),
+    })

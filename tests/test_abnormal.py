@@ -181,3 +181,29 @@ def test_window_cover_counts_the_windows_over_each_session_as_a_loop_does():
         for p in positions:
             expected[max(p + lo, 0) : max(min(p + hi + 1, n), 0)] += 1
         np.testing.assert_array_equal(window_cover(positions.astype(np.int64), n, lo, hi), expected)
+
+
+def test_without_series_the_panel_keeps_every_other_array_to_the_bit():
+    """``keep_series=False``: ``ret`` and ``expected`` are read-only all-NaN views, the rest is
+    the panel of a full estimate (refused pairs, missing returns, several batches)."""
+    rng = np.random.default_rng(21)
+    events = [_event("e1", 300), _event("e2", 450), _event("e3", 160)]
+    assets = [_asset(f"A{i}", rng, shocks=[(300, 0.04)]) for i in range(6)]
+    gappy = assets[2].returns.copy()
+    gappy[[200, 301, 455]] = np.nan  # a gap in an estimation window and on event-period days
+    assets[2] = AssetInput("A2", "X", SESSIONS, gappy, assets[2].design)
+    late = assets[4].returns.copy()
+    late[:120] = np.nan  # A4 starts late: too few estimation returns for e3 (refused)
+    assets[4] = AssetInput("A4", "X", SESSIONS, late, assets[4].design)
+    full, full_models = estimate(assets, events, _day0(events), SETTINGS, pairs_per_batch=6)
+    lean, lean_models = estimate(assets, events, _day0(events), SETTINGS, pairs_per_batch=6,
+                                 keep_series=False)
+    assert (full_models["status"] != "ok").any() and full.n_pairs == lean.n_pairs > 0
+    pd.testing.assert_frame_equal(lean_models, full_models, check_exact=True)
+    for name in ("event_ids", "assets", "reactions", "ar", "is_estimation", "cov_factor", "s2", "n_est", "k"):
+        np.testing.assert_array_equal(getattr(lean, name), getattr(full, name), strict=True)
+    np.testing.assert_array_equal(np.asarray(lean.dates), np.asarray(full.dates))
+    for name in ("ret", "expected"):
+        values = getattr(lean, name)
+        assert values.shape == getattr(full, name).shape and np.isnan(values).all()
+        assert not values.flags.writeable

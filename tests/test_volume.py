@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from eventstudy import calendars, returns, volume
+from eventstudy.common import format_window
 from eventstudy.errors import ConfigError, DataError
 from eventstudy.events import Asset, Event, ModelSpec, StudyConfig, StudySettings, load_config
 from eventstudy.volume import VOLUME_COLUMNS, abnormal_volume, log_volume
@@ -120,6 +121,64 @@ def test_refused_pairs_and_missing_days_are_reported_not_silent():
     assert table.loc[("C", "[0,0]"), "status"] == "ok"
     assert table.loc[("C", "[0,1]"), "status"] == "no_data"
     assert np.isnan(table.loc[("C", "[0,1]"), "abnormal_log_volume"])
+
+
+def test_without_the_panel_the_tables_are_the_same():
+    """``keep_panel=False`` (the study run) leaves the log volumes out of the panel the tests
+    read: the same volume table and tests, to the bit, on data with gaps and refused pairs."""
+    tickers = [f"S{i}" for i in range(6)]
+    vols = _volumes(tickers, seed=3)
+    vols.iloc[: EVENT_DAY - 40, 1] = np.nan  # S1 refused: too few estimation days
+    vols.iloc[EVENT_DAY + 1, 2] = np.nan  # S2: no volume on day +1
+    vols.iloc[EVENT_DAY - 60 : EVENT_DAY - 50, 3] = np.nan  # S3: a gap in its estimation window
+    config = _config(tickers)
+    inputs, skipped = volume.volume_inputs(vols, config)
+    kept = volume.measure_volume(inputs, config, _day0(config), skipped=skipped)
+    lean = volume.measure_volume(inputs, config, _day0(config), skipped=skipped, keep_panel=False)
+    assert lean.panel is None and kept.panel is not None
+    pd.testing.assert_frame_equal(lean.volume, kept.volume, check_exact=True)
+    pd.testing.assert_frame_equal(lean.tests, kept.tests, check_exact=True)
+    pd.testing.assert_frame_equal(lean.models, kept.models, check_exact=True)
+    assert (kept.volume["status"] != "ok").any()
+
+
+def _volume_table_per_window(panel, models, windows):
+    """The ``volume`` table built one frame per window (the reference for ``volume_table``)."""
+    frames = []
+    for window in windows:
+        cav, var_cav = panel.car(window)
+        mean = cav / (window[1] - window[0] + 1)
+        frames.append(pd.DataFrame({
+            "event_id": panel.event_ids, "asset": panel.assets, "window": format_window(window),
+            "abnormal_log_volume": cav, "mean_abnormal_log_volume": mean, "volume_ratio": np.exp(mean),
+            "scav": cav / np.sqrt(var_cav), "n": panel.n_est,
+            "status": np.where(np.isfinite(cav), "ok", "no_data"),
+            "message": np.where(np.isfinite(cav), "", "volume missing on a day of the window"),
+        }))
+    refused = models[models["status"] != "ok"]
+    for window in windows:
+        frames.append(pd.DataFrame({
+            "event_id": refused["event_id"], "asset": refused["asset"], "window": format_window(window),
+            "abnormal_log_volume": np.nan, "mean_abnormal_log_volume": np.nan, "volume_ratio": np.nan,
+            "scav": np.nan, "n": refused["n_obs"], "status": refused["status"], "message": refused["message"],
+        }))
+    return pd.concat([f for f in frames if len(f)], ignore_index=True)[VOLUME_COLUMNS]
+
+
+def test_volume_table_equals_one_frame_per_window():
+    tickers = [f"S{i}" for i in range(5)]
+    vols = _volumes(tickers, seed=5)
+    vols.iloc[: EVENT_DAY - 40, 1] = np.nan  # S1 refused
+    vols.iloc[EVENT_DAY + 1, 2] = np.nan  # S2: no volume on day +1
+    vols.iloc[EVENT_DAY - 60 : EVENT_DAY - 50, 3] = np.nan  # S3: a gap in its estimation window
+    config = _config(tickers)
+    result = abnormal_volume(vols, config, _day0(config))
+    windows = [(0, 0), (0, 1), (1, 1)]
+    table = volume.volume_table(result.panel, result.models, windows)
+    pd.testing.assert_frame_equal(table, _volume_table_per_window(result.panel, result.models, windows),
+                                  check_exact=True)
+    assert set(table["status"]) == {"ok", "no_data", "insufficient"}
+    assert volume.volume_table(result.panel, result.models, []).columns.tolist() == VOLUME_COLUMNS
 
 
 def test_bad_volume_input_is_refused_in_one_line():

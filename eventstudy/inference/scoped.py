@@ -138,11 +138,13 @@ def scoped_tests(
         unknown = sorted(set(tests) - set(TEST_IDS))
         if unknown:
             raise ValueError(f"unknown test id(s) {', '.join(unknown)}; known: {', '.join(TEST_IDS)}")
+    test_ids = TEST_IDS if tests is None else tuple(t for t in TEST_IDS if t in tests)
     battery = _Battery.prepare(
         panel, windows, days=True, returns=returns, alternative=alternative,
         assume_independent=assume_independent, pairs_per_slice=pairs_per_slice,
+        with_bhar=BHAR_TEST in test_ids,
     )
-    battery.test_ids = TEST_IDS if tests is None else tuple(t for t in TEST_IDS if t in tests)
+    battery.test_ids = test_ids
     members = [np.flatnonzero(np.asarray(scope.rows, dtype=bool)) for scope in scopes]
     known = _CorradoSums.build(battery, members) if "corrado" in battery.test_ids else None
     blocks = [
@@ -268,15 +270,17 @@ class _Battery:
         alternative: str,
         assume_independent: bool | None = None,
         pairs_per_slice: int | None = None,
+        with_bhar: bool = True,
     ) -> _Battery:
         """Every pair's inputs, once per panel, ``pairs_per_slice`` pairs at a time (default all
         at once): a pair's values depend on it alone, so the slices only bound the working
         arrays (a slice is never a single pair of a larger panel, see
-        :func:`~eventstudy.inference.kernels.pair_slices`)."""
+        :func:`~eventstudy.inference.kernels.pair_slices`). ``with_bhar``: the windows' BHARs too
+        (only :data:`BHAR_TEST` reads them; they need the panel's ``ret`` and ``expected``)."""
         windows = [tuple(int(day) for day in window) for window in windows]
         n_days = len(panel.event_rel_days)
         selector = np.array([panel.window_selector(w).astype(bool) for w in windows])
-        bhars = np.array([bhar(panel, w, returns) for w in windows]) if windows else None
+        bhars = np.array([bhar(panel, w, returns) for w in windows]) if windows and with_bhar else None
         day_parts, window_parts = [], []
         slices = pair_slices(panel.n_pairs, pairs_per_slice or panel.n_pairs) or [slice(0, 0)]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -288,7 +292,8 @@ class _Battery:
                     )
                 if windows:
                     window_parts.append(
-                        Sections.build(panel, rows, selector, is_window=True, bhar=bhars[:, rows])
+                        Sections.build(panel, rows, selector, is_window=True,
+                                       bhar=None if bhars is None else bhars[:, rows])
                     )
         return cls(
             table,

@@ -108,8 +108,9 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     _atomic_write_chunks(path, [data])
 
 
-def _atomic_write_chunks(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write the pieces one after the other to a temporary file, then rename it to ``path``."""
+def _atomic_write_chunks(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
+    """Write the pieces (bytes or views of a buffer) one after the other to a temporary file,
+    then rename it to ``path``."""
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "wb") as stream:

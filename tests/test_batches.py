@@ -9,7 +9,7 @@ import pytest
 from test_abnormal import SETTINGS, _asset, _day0, _event
 from test_inference_scopes import WINDOWS, _synthetic_panel, _synthetic_scopes
 
-from eventstudy import batches, inference
+from eventstudy import batches, inference, report
 from eventstudy.abnormal import estimate, event_batches
 from eventstudy.csvtext import csv_bytes, csv_chunks
 from eventstudy.events import StudySettings
@@ -75,6 +75,25 @@ def test_csv_pieces_join_to_the_whole_table():
         pieces = list(csv_chunks(frame, rows=rows))
         assert len(pieces) == 1 + -(-len(frame) // rows)  # the header, then the pieces
         assert b"".join(pieces) == whole
+
+
+def test_csv_pieces_are_views_that_outlive_the_generator_and_write_the_same_file(tmp_path):
+    """The pieces are views of Arrow buffers, not copies: each keeps its buffer alive after the
+    generator has moved on, and the atomic write of the pieces gives the bytes of one piece."""
+    frame = pd.DataFrame({
+        "x": [0.1, np.nan, -0.0, 1e300, 2.5e-9, np.nan, 7.0],
+        "s": ["a", None, 'q"q', "b,c", "a", "a", None],
+        "n": pd.array([1, None, 3, 4, None, 6, 7], dtype="Int64"),
+    })
+    whole = csv_bytes(frame)
+    pieces = list(csv_chunks(frame, rows=3))
+    assert all(isinstance(piece, memoryview) for piece in pieces[1:])
+    assert b"".join(bytes(piece) for piece in pieces) == whole
+    path = tmp_path / "t.csv"
+    report._atomic_write_chunks(path, csv_chunks(frame, rows=2))
+    assert path.read_bytes() == whole == frame.to_csv(
+        index=False, float_format="%.10g", lineterminator="\n").encode()
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
 
 
 @pytest.mark.parametrize("size", [1, 7, 1000])

@@ -224,8 +224,16 @@ def _say_run(label: str, m: Measurement, out: Path) -> None:
     counted = pairs_estimated(out)
     pairs = f"{counted[0]:,}/{counted[1]:,} pairs estimated" if counted else "pairs: ?"
     status = "" if m.ok else f" -- {m.failure()}"
-    say(f"- {label}: wall {seconds(m.wall)} s, CPU {seconds(m.cpu)} s, peak RSS {gib(m.peak_tree_rss)} GiB, "
+    say(f"- {label}: wall {seconds(m.wall)} s, CPU {seconds(m.cpu)} s ({_system(m.system)}), "
+        f"peak RSS {gib(m.peak_tree_rss)} GiB, "
         f"{pairs}, output {folder_bytes(out) / MB:,.0f} MB{status}")
+
+
+def _system(seconds_: float) -> str:
+    """``'system 1.2 s'``: the system part of a CPU figure. On a VM that hands freed memory back
+    to its host, touching memory again costs system time that swings from run to run (see
+    docs/performance.md), so the targets print it beside the CPU they judge."""
+    return f"system {seconds_:.1f} s"
 
 
 class StageClock:
@@ -334,7 +342,8 @@ def _scaled(report: dict, m: Measurement) -> dict:
     return {"pairs_all": attempted, "pairs_timed": timed, "pairs_fitted": fitted, "scale": scale,
             "load_cpu": report["load"]["cpu"], "compute_cpu": compute["cpu"] * scale,
             "compute_wall": compute["wall"] * scale, "write_cpu": write["cpu"] * scale,
-            "wall": m.wall + extra_wall, "cpu": m.cpu + extra_cpu, "peak_rss": m.peak_rss}
+            "wall": m.wall + extra_wall, "cpu": m.cpu + extra_cpu, "peak_rss": m.peak_rss,
+            "system": m.system}
 
 
 def _agreement(results: dict, cli_out: Path) -> str:
@@ -424,11 +433,13 @@ def _targets(baseline, same, default, report, loop, floor, engine_same, scaling)
         label = (f"318x46 tables only (same pairs): 10x less CPU than the issue's baseline "
                  f"({BASELINE_REVISION}, this run)")
         rows.append([label,
-                     f"{same.cpu:.1f} s vs {baseline.cpu:.1f} s ({baseline.cpu / same.cpu:.1f}x)",
+                     (f"{same.cpu:.1f} s ({_system(same.system)}) vs {baseline.cpu:.1f} s "
+                      f"({_system(baseline.system)}): {baseline.cpu / same.cpu:.1f}x"),
                      _yes(same.cpu * 10 <= baseline.cpu)])
     if same and loop:
         rows.append(["318x46 tables only (same pairs) faster than the statsmodels loop (CPU)",
-                     f"{same.cpu:.1f} s vs {loop['cpu']:.1f} s", _yes(same.cpu < loop["cpu"])])
+                     (f"{same.cpu:.1f} s ({_system(same.system)}) vs {loop['cpu']:.1f} s "
+                      f"({_system(loop['system'])})"), _yes(same.cpu < loop["cpu"])])
     if same:
         rows.append(["318x46 tables only (same pairs): peak memory under 1 GB",
                      f"{gib(same.peak_tree_rss)} GiB", _yes(same.peak_tree_rss < 1e9)])

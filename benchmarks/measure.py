@@ -72,6 +72,7 @@ class Measurement:
     peak_tree_rss: int  # bytes, the larger of peak_rss and the sampled sum over live descendants
     stages: list[Stage] = field(default_factory=list)
     stdout: str = ""
+    system: float = float("nan")  # the system part of ``cpu`` (NaN when the launcher was killed)
     stderr: str = ""
 
     @property
@@ -141,6 +142,7 @@ def run_measured(
         peak = usage["maxrss_kib"] * 1024
     else:  # the launcher itself was killed: what the watcher saw last
         returncode, cpu, peak = child.returncode, watch.last_cpu, watch.peak_hwm
+    system = usage["system"] if usage else float("nan")
     stderr = "".join(err_lines)
     return Measurement(
         command=list(command),
@@ -153,6 +155,7 @@ def run_measured(
         stages=_stages(marks, started, wall, cpu, peak),
         stdout="".join(out_lines),
         stderr=stderr,
+        system=system,
     )
 
 

@@ -110,8 +110,7 @@ class PairInputs:
         position = self._position
         if not usable.all():
             position = np.where(usable[:, None], position, -1).astype(position.dtype)
-        sar = self._table.ar.take(self._rows, axis=0)  # always a copy: divided, masked in place
-        sar /= self.scale[:, None]
+        sar = self.est_resid / self.scale[:, None]  # the residuals the r_bar tests read too
         sar[position < 0] = np.nan
         return SortedRows.from_positions(position, _halved(self._taken("sar_rank2")), sar)
 

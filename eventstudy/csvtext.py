@@ -272,8 +272,10 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     return b"".join(csv_chunks(frame))
 
 
-def csv_chunks(frame: pd.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[bytes | memoryview]:
-    """:func:`csv_bytes` in pieces: the header line, then the lines of ``rows`` rows at a time.
+def csv_chunks(frame: pd.DataFrame, rows: int = CHUNK_ROWS, header: bool = True,
+               ) -> Iterator[bytes | memoryview]:
+    """:func:`csv_bytes` in pieces: the header line (unless ``header`` is False: a later piece
+    of a table written in pieces), then the lines of ``rows`` rows at a time.
 
     ``b"".join(csv_chunks(frame))`` is ``csv_bytes(frame)``; writing the pieces as they come
     keeps the text of one piece in memory, not the whole table's. The pieces after the header
@@ -285,8 +287,9 @@ def csv_chunks(frame: pd.DataFrame, rows: int = CHUNK_ROWS) -> Iterator[bytes | 
     >>> [bytes(piece) for piece in csv_chunks(pd.DataFrame({"x": [1, 2, 3]}), rows=2)]
     [b'x\\n', b'1\\n2\\n', b'3\\n']
     """
-    header = ",".join(_quoted(pa.array([str(c) for c in frame.columns], pa.large_string())).to_pylist())
-    yield (header + "\n").encode("utf-8")
+    if header:
+        names = _quoted(pa.array([str(c) for c in frame.columns], pa.large_string())).to_pylist()
+        yield (",".join(names) + "\n").encode("utf-8")
     dates = {c: _dates_only(frame[c]) for c in frame.columns
              if isinstance(frame[c].dtype, np.dtype) and frame[c].dtype.kind == "M"}
     for start in range(0, len(frame), max(int(rows), 1)):

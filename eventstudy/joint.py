@@ -59,7 +59,7 @@ dummy regression to run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,29 +177,93 @@ def joint_tables(
     >>> tables = joint_tables(inputs, config.events, day0, config.settings)  # doctest: +SKIP
     >>> tables.rows.query("kind == 'window' and window == '[0,5]'")          # doctest: +SKIP
     """
-    known = {e.id for e in events}
-    chosen = list(known if event_ids is None else event_ids)
-    unknown = sorted(set(chosen) - known)
-    if unknown:
-        raise ValueError(f"joint estimation: unknown event id(s) {', '.join(unknown)}")
-    event_index = {e.id: i for i, e in enumerate(events)}
-    plans = _plans(inputs, events, day0, settings, set(chosen))
-    order = _cluster_order(plans, inputs)
-    width = max(2, len(str(len(order))))
-    ids = np.array([f"c{n:0{width}d}" for n in range(1, len(order) + 1)], dtype=object)
-    grids = _Grids(inputs)
+    parts = JointParts(inputs, events, day0, settings, event_ids)
     row_parts, cluster_parts, n_pairs = [], [], 0
-    for key, members in _batches(plans, inputs).items():
-        batch = _Batch(members, inputs, settings, order[key[2]], grids)
-        if key[0] == "scholes_williams":
-            batch.refuse("refused", SCHOLES_WILLIAMS_REFUSAL)
-        else:
-            batch.fit()
-        row_parts.append(batch.rows(event_index, n_pairs))
-        cluster_parts.append(batch.cluster_rows())
-        n_pairs += len(members)
-    return JointTables(_rows_frame(row_parts, cluster_parts, ids, inputs, events, settings),
-                       _clusters_frame(cluster_parts, ids, inputs))
+    for rows, pairs in parts.cluster_arrays():
+        for part in rows:
+            part["pair"] += n_pairs  # numbered across clusters
+        row_parts += rows
+        cluster_parts += pairs
+        n_pairs += sum(len(part["cluster"]) for part in pairs)
+    return JointTables(_rows_frame(row_parts, cluster_parts, parts.ids, inputs, events, settings),
+                       _clusters_frame(cluster_parts, parts.ids, inputs))
+
+
+class JointParts:
+    """The joint estimation one cluster at a time, for a caller that writes each cluster's rows
+    as they are done instead of holding the whole ``joint`` table (:func:`joint_tables` is
+    the table at once; the same rows, in the same order).
+
+    Examples
+    --------
+    >>> parts = JointParts(inputs, config.events, day0, config.settings)  # doctest: +SKIP
+    >>> report.write_table_parts("joint", parts.rows(), "reports/big")   # doctest: +SKIP
+    >>> report.write_table("joint_clusters", parts.clusters(), "reports/big")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        inputs: Sequence[AssetInput],
+        events: Sequence[Event],
+        day0: Mapping[tuple[str, str], pd.Timestamp],
+        settings: StudySettings,
+        event_ids: Sequence[str] | None = None,
+    ) -> None:
+        known = {e.id for e in events}
+        chosen = list(known if event_ids is None else event_ids)
+        unknown = sorted(set(chosen) - known)
+        if unknown:
+            raise ValueError(f"joint estimation: unknown event id(s) {', '.join(unknown)}")
+        self.inputs, self.events, self.settings = inputs, events, settings
+        plans = _plans(inputs, events, day0, settings, set(chosen))
+        self._order = _cluster_order(plans, inputs)
+        width = max(2, len(str(len(self._order))))
+        self.ids = np.array([f"c{n:0{width}d}" for n in range(1, len(self._order) + 1)], dtype=object)
+        self._batches = _batches(plans, inputs)
+        self._cluster_parts: list[dict[str, np.ndarray]] = []
+
+    def cluster_arrays(self) -> Iterator[tuple[list[dict], list[dict]]]:
+        """Per cluster, in the order of the ids: its batches' row arrays and pair arrays
+        (:meth:`_Batch.rows`, :meth:`_Batch.cluster_rows`; pairs numbered from 0 within the
+        cluster)."""
+        event_index = {e.id: i for i, e in enumerate(self.events)}
+        grids = _Grids(self.inputs)
+        by_cluster: dict[int, list[tuple]] = {}
+        for key in self._batches:
+            by_cluster.setdefault(self._order[key[2]], []).append(key)
+        from eventstudy.study import single_blas_thread
+
+        for code in sorted(by_cluster):
+            row_parts, pair_parts, n_pairs = [], [], 0
+            with single_blas_thread():  # the same bytes whatever the machine's BLAS threading
+                for key in by_cluster[code]:
+                    members = self._batches[key]
+                    batch = _Batch(members, self.inputs, self.settings, code, grids)
+                    if key[0] == "scholes_williams":
+                        batch.refuse("refused", SCHOLES_WILLIAMS_REFUSAL)
+                    else:
+                        batch.fit()
+                    row_parts.append(batch.rows(event_index, n_pairs))
+                    pair_parts.append(batch.cluster_rows())
+                    n_pairs += len(members)
+            yield row_parts, pair_parts
+
+    def rows(self) -> Iterator[pd.DataFrame]:
+        """The ``joint`` table (:data:`JOINT_COLUMNS`) in pieces, one per cluster (one empty
+        table when there is none); :meth:`clusters` is known once they are all read."""
+        self._cluster_parts = []
+        empty = True
+        for rows, pairs in self.cluster_arrays():
+            self._cluster_parts += pairs
+            empty = False
+            yield _rows_frame(rows, pairs, self.ids, self.inputs, self.events, self.settings)
+        if empty:
+            yield _empty(JOINT_COLUMNS)
+
+    def clusters(self) -> pd.DataFrame:
+        """The ``joint_clusters`` table (:data:`CLUSTER_COLUMNS`) of the clusters :meth:`rows`
+        gave."""
+        return _clusters_frame(self._cluster_parts, self.ids, self.inputs)
 
 
 # ---------------------------------------------------------------------------- planning

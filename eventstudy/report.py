@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 
@@ -55,6 +57,86 @@ def write_table(name: str, frame: pd.DataFrame, out: str | Path) -> list[Path]:
     parquet_path = folder / f"{name}.parquet"
     _atomic_write_parquet(parquet_path, frame)
     return [csv_path, parquet_path]
+
+
+def write_table_parts(name: str, parts: Iterable[pd.DataFrame], out: str | Path) -> list[Path]:
+    """:func:`write_table` of a table given in consecutive pieces (the same columns and dtypes),
+    each written as it comes and then dropped: the same two files as writing the pieces joined
+    (the CSV pieces are whole lines; Parquet row groups are cut at the same rows), holding one
+    piece and at most one row group of the table at a time. ``parts`` must give at least one
+    frame (an empty one for an empty table).
+
+    Examples
+    --------
+    >>> parts = res.joint_parts()                                   # doctest: +SKIP
+    >>> write_table_parts("joint", parts.rows(), "reports/big")     # doctest: +SKIP
+    """
+    folder = Path(out) / "tables"
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, parquet_path = folder / f"{name}.csv", folder / f"{name}.parquet"
+    with _atomic_file(csv_path) as csv_stream, _atomic_file(parquet_path) as parquet_stream:
+        rows = _ParquetRowGroups(parquet_stream)
+        try:
+            for position, part in enumerate(parts):
+                part = _stable(part)
+                for chunk in csv_chunks(part, header=position == 0):
+                    csv_stream.write(chunk)
+                rows.append(part)
+            rows.finish()
+        finally:
+            rows.close()  # before the stream closes (the temporary file is removed on an error)
+    return [csv_path, parquet_path]
+
+
+PARQUET_ROW_GROUP = 1024 * 1024
+"""Rows per Parquet row group: pyarrow's default (``row_group_size=None``), which
+:func:`write_table` leaves alone."""
+
+
+class _ParquetRowGroups:
+    """A Parquet file written from pieces of a table in row groups of :data:`PARQUET_ROW_GROUP`
+    rows, each from one chunk per column: the bytes ``pq.write_table`` gives for the joined
+    table."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream, self.writer, self.held, self.n_held, self.written = stream, None, [], 0, False
+
+    def append(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.stream, table.schema, compression="snappy",
+                                           use_dictionary=dictionary_columns(table))
+        elif not table.schema.equals(self.writer.schema, check_metadata=True):
+            raise ValueError(f"a piece of the table has columns {table.schema} instead of "
+                             f"{self.writer.schema}")
+        self.held.append(table)
+        self.n_held += table.num_rows
+        while self.n_held >= PARQUET_ROW_GROUP:
+            self._write(PARQUET_ROW_GROUP)
+
+    def _write(self, n_rows: int) -> None:
+        import pyarrow as pa
+
+        held = pa.concat_tables(self.held)
+        self.writer.write_table(held.slice(0, n_rows).combine_chunks())  # one row group
+        rest = held.slice(n_rows)
+        self.held, self.n_held, self.written = ([rest] if rest.num_rows else []), rest.num_rows, True
+
+    def finish(self) -> None:
+        """Write the last rows (an empty table: its one empty row group, as ``write_table``)."""
+        if self.writer is None:
+            raise ValueError("no piece of the table was given (an empty table is one empty piece)")
+        if self.n_held or not self.written:
+            self._write(self.n_held)
+
+    def close(self) -> None:
+        """Close the file's writer (the footer); :meth:`finish` first for a complete file."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 def write_run_log(result: StudyResult, out: str | Path, versions: dict[str, str]) -> Path:
@@ -111,11 +193,19 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 def _atomic_write_chunks(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
     """Write the pieces (bytes or views of a buffer) one after the other to a temporary file,
     then rename it to ``path``."""
+    with _atomic_file(path) as stream:
+        for chunk in chunks:
+            stream.write(chunk)
+
+
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary stream to a temporary file beside ``path``, renamed to ``path`` when the block
+    ends without an error (removed otherwise): a reader never sees half a file."""
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "wb") as stream:
-            for chunk in chunks:
-                stream.write(chunk)
+            yield stream
         os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:

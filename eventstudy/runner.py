@@ -167,10 +167,17 @@ def write_outputs(result, out: str | Path, progress=None, tables_only: bool = Fa
     step("writing tables")  # each table is written as soon as it is made (the same files)
     written = report.write_tables(result, out)
     step("joint estimation")
-    joint = result.joint_tables()
-    page_joint = None if tables_only else joint["joint"]
-    step("writing tables")
-    written += _write_and_release(joint, out)  # a tables-only run holds them no longer
+    page_joint = None
+    if tables_only:  # each cluster's rows written as they are estimated, none held after
+        parts = result.joint_parts()
+        written += report.write_table_parts("joint", parts.rows(), out)
+        step("writing tables")
+        written += report.write_table("joint_clusters", parts.clusters(), out)
+    else:  # the report page reads the whole table
+        joint = result.joint_tables()
+        page_joint = joint["joint"]
+        step("writing tables")
+        written += _write_and_release(joint, out)
     step("CAR paths and averages")
     aggregates = aggregate.tables(result)
     from eventstudy.cross_section import has_attributes

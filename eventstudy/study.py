@@ -142,6 +142,21 @@ class StudyResult:
             tables = joint.joint_tables(self.inputs, self.config.events, day0, self.config.settings, ids)
         return {"joint": tables.rows, "joint_clusters": tables.clusters}
 
+    def joint_parts(self, event_ids: Iterable[str] | None = None):
+        """:meth:`joint_tables` one cluster at a time (:class:`eventstudy.joint.JointParts`):
+        for writing a large study's ``joint`` rows as they are done, without holding them all.
+
+        Examples
+        --------
+        >>> parts = res.joint_parts()                                          # doctest: +SKIP
+        >>> report.write_table_parts("joint", parts.rows(), "reports/big")     # doctest: +SKIP
+        """
+        from eventstudy import joint
+
+        ids = None if event_ids is None else list(event_ids)
+        day0 = {(r.event_id, r.exchange): r.session for r in self.event_sessions.itertuples()}
+        return joint.JointParts(self.inputs, self.config.events, day0, self.config.settings, ids)
+
     def scopes(self) -> list[Scope]:
         """The cross-sections tested in ``tests`` (see :func:`eventstudy.scopes.build_scopes`):
         those the run built, or built again for a result made without them."""

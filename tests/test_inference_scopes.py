@@ -342,3 +342,30 @@ def test_corrado_sums_of_all_scopes_at_once_equal_each_scope_ranked_on_its_own(s
             np.testing.assert_array_equal(got.estimation, expected.estimation)
             np.testing.assert_array_equal(got.event, expected.event)
             assert got.counts is None  # left to the test (the members' counts)
+
+
+def test_a_scope_frees_its_large_inputs_after_the_last_test_that_reads_them(monkeypatch):
+    """Same rows as keeping every input; by the rank tests the correlations and 0/1 weights
+    are gone, and every name the release table lists is an input a scope computes."""
+    from eventstudy.inference import scoped
+    from eventstudy.inference.sections import PairInputs, ScopeData
+
+    for name in scoped._LARGE_INPUTS:
+        assert isinstance(getattr(PairInputs, name, None) or getattr(ScopeData, name, None),
+                          property | type(PairInputs.est_resid)), name
+    panel = _synthetic_panel(6)
+    scopes = _synthetic_scopes(panel)
+    freed = inference.scoped_tests(panel, scopes, WINDOWS, assume_independent=True)
+    held_at_grank = []
+    grank = scoped.BATTERY["grank"]
+
+    def watched_grank(scope, cs):
+        held_at_grank.append({*scope.__dict__, *scope.pairs.__dict__} & scoped._LARGE_INPUTS)
+        return grank(scope, cs)
+
+    monkeypatch.setitem(scoped.BATTERY, "grank", watched_grank)
+    inference.scoped_tests(panel, scopes, WINDOWS, assume_independent=True)
+    assert held_at_grank and all(held <= {"est_sar_sorted"} for held in held_at_grank)
+    monkeypatch.setattr(ScopeData, "release", lambda self, names: None)
+    kept = inference.scoped_tests(panel, scopes, WINDOWS, assume_independent=True)
+    pd.testing.assert_frame_equal(freed, kept, rtol=0, atol=0)

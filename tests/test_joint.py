@@ -393,3 +393,32 @@ def test_two_sided_t_p_value_is_scipys_bit_for_bit():
     bad_df = np.array([0.0, -3.0, np.nan, np.inf])
     np.testing.assert_array_equal(two_sided_t_p_value(np.full(4, 1.5), bad_df),
                                   2.0 * stats.t.sf(np.full(4, 1.5), bad_df))
+
+
+def test_the_joint_rows_one_cluster_at_a_time_are_the_table_at_once():
+    """JointParts gives joint_tables' rows cluster by cluster, in order, and the same clusters
+    table; with models of different forms, a refused model, two reactions and missing days."""
+    from eventstudy.joint import JointParts
+
+    events = _events()
+    spec = ModelSpec("scholes_williams", benchmark="M")
+    refused = AssetInput("SW", "X", SESSIONS, _asset("SW", 15).returns,
+                         build_design(spec, len(SESSIONS), {"M": _market()}))
+    inputs = [_asset("A", 12, reaction="relative"), _asset("A", 12, ModelSpec("constant_mean")),
+              refused, _asset("B", 3, missing=[401, 402, 598])]
+    whole = joint_tables(inputs, events, _day0(events), SETTINGS)
+    parts = JointParts(inputs, events, _day0(events), SETTINGS)
+    pieces = list(parts.rows())
+    assert [list(p["cluster"].unique()) for p in pieces] == [[c] for c in whole.rows["cluster"].unique()]
+    joined = pd.concat(pieces, ignore_index=True)
+    pd.testing.assert_frame_equal(joined, whole.rows, check_exact=True)
+    pd.testing.assert_frame_equal(parts.clusters(), whole.clusters, check_exact=True)
+    chosen = JointParts(inputs, events, _day0(events), SETTINGS, ["e600"])
+    pd.testing.assert_frame_equal(
+        pd.concat(list(chosen.rows()), ignore_index=True),
+        joint_tables(inputs, events, _day0(events), SETTINGS, ["e600"]).rows, check_exact=True)
+    with pytest.raises(ValueError, match="unknown event id"):
+        JointParts(inputs, events, _day0(events), SETTINGS, ["nope"])
+    nothing = JointParts([], events, _day0(events), SETTINGS)
+    assert [list(p.columns) for p in nothing.rows()] == [JOINT_COLUMNS]
+    assert list(nothing.clusters().columns) == CLUSTER_COLUMNS

@@ -547,12 +547,15 @@ class CorrelationStructure:
 
     @classmethod
     def from_filled(
-        cls, filled: np.ndarray, finite: np.ndarray, row_mean: np.ndarray
+        cls, filled: np.ndarray, finite: np.ndarray, row_mean: np.ndarray,
+        mask: np.ndarray | None = None,
     ) -> CorrelationStructure:
         """:meth:`build` from the residuals with 0 where missing, where they are finite, and
-        the rows' means (:func:`row_means`; a pair's, so it can be kept per pair)."""
-        centred = np.where(finite, filled - row_mean[:, None], 0.0)
-        mask = finite.astype(float)
+        the rows' means (:func:`row_means`; a pair's, so it can be kept per pair); ``mask``:
+        ``finite`` as 0/1 floats where the caller has them already (then shared, not copied)."""
+        centred = filled - row_mean[:, None]
+        centred[~finite] = 0.0
+        mask = finite.astype(float) if mask is None else mask
         if len(finite) and (finite == finite[0]).all():  # one missing-data pattern
             patterns, inverse = finite[:1], np.zeros(len(finite), dtype=int)
             sizes = np.array([len(finite)])

@@ -329,13 +329,18 @@ class _Battery:
             scope.rank_sums.update(rank_sums or {})
             if computed & _READS_R_BAR:
                 _prefill_r_bar(scope, [s.std_members for s in (days, windows) if s is not None])
-            parts = []
-            for sections, ids, is_day in ((days, daily_ids, True), (windows, window_ids, False)):
-                if not ids:
-                    continue
-                where = suppress["days" if is_day else "windows"]
-                results = [(t, self._result(t, scope, sections, where)) for t in ids]
-                parts.append(self._columns(results, sections.count, is_day, where))
+            kinds = [(sections, ids, suppress["days" if is_day else "windows"], is_day)
+                     for sections, ids, is_day in ((days, daily_ids, True), (windows, window_ids, False))
+                     if ids]
+            results: dict[bool, list[tuple[str, TestResult]]] = {True: [], False: []}
+            order = [t for t in TEST_IDS if t in daily_ids or t in window_ids]
+            for position, test_id in enumerate(order):  # each test on days and windows, then
+                scope.release(_unread_inputs(order[position:]))  # free what is read no more
+                for sections, ids, where, is_day in kinds:
+                    if test_id in ids:
+                        results[is_day].append((test_id, self._result(test_id, scope, sections, where)))
+            parts = [self._columns(results[is_day], sections.count, is_day, where)
+                     for sections, _, where, is_day in kinds]
         if not parts:  # e.g. only the BHAR test and no window
             return {name: np.empty(0, dtype=dtype) for name, dtype in _BLOCK_DTYPES.items()}
         return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
@@ -488,6 +493,24 @@ class _CorradoSums:
 
 _READS_R_BAR = frozenset({"kp_bmp", "kp_patell", "grank"})
 """Tests that read the cross-sections' ``r_bar``."""
+
+_LARGE_INPUTS_READ: dict[str, frozenset[str]] = {
+    "crude_dependence": frozenset({"est_resid", "est_weight"}),
+    "gen_sign": frozenset({"est_mask", "est_resid", "est_weight"}),
+    "corrado": frozenset({"est_weight", "est_ar_sorted", "_position"}),
+    "corrado_zivney": frozenset({"est_sar_sorted", "est_resid", "_position", "_corrado_zivney"}),
+    "grank": frozenset({"est_sar_sorted"}),
+}
+"""The (scope pairs x grid) inputs of :class:`ScopeData` each test reads (directly or through
+another): a scope drops each after the last test that reads it. Only memory depends on this
+table: an input read after it was dropped is computed again, the same. The residual
+correlations are read by none (``r_bar`` is filled in for every member set beforehand)."""
+_LARGE_INPUTS = frozenset({"correlation"}).union(*_LARGE_INPUTS_READ.values())
+
+
+def _unread_inputs(tests: Sequence[str]) -> frozenset[str]:
+    """The large scope inputs none of ``tests`` reads."""
+    return _LARGE_INPUTS.difference(*(_LARGE_INPUTS_READ.get(t, ()) for t in tests))
 
 
 def _withheld_everywhere(test_id: str, suppress: np.ndarray | None) -> bool:

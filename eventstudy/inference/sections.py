@@ -367,11 +367,19 @@ class ScopeData:
             counts = self.counts_memo[key] = member_sums(members, self.pairs.est_weight)
         return counts
 
+    def release(self, names: frozenset[str]) -> None:
+        """Drop the scope's computed inputs ``names`` (attributes of :class:`PairInputs` or of
+        the scope) to free their memory; one read again is computed again, the same."""
+        for owner in (self.pairs.__dict__, self.__dict__):
+            for name in names & owner.keys():
+                del owner[name]
+
     @cached_property
     def correlation(self) -> CorrelationStructure:
         """The scope's estimation-residual correlations (``r_bar`` of any subset)."""
         pairs = self.pairs
-        return CorrelationStructure.from_filled(pairs.est_resid, pairs.est_mask, pairs.est_mean)
+        return CorrelationStructure.from_filled(pairs.est_resid, pairs.est_mask, pairs.est_mean,
+                                                mask=pairs.est_weight)
 
     @cached_property
     def _corrado_zivney(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

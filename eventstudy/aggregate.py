@@ -27,7 +27,7 @@ table (:func:`featured_test`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -166,29 +166,50 @@ def pair_paths(panel: AbnormalPanel, groups: np.ndarray | None = None, anchor: i
     --------
     >>> pair_paths(res.panel).query("asset == '^N225' and rel_day == 1")  # doctest: +SKIP
     """
+    return next(pair_path_parts(panel, groups, anchor, paths, pairs_per_part=max(panel.n_pairs, 1)))
+
+
+PATH_PAIRS_PER_PART = 65_536
+"""Pairs per piece of :func:`pair_path_parts` (about a million rows of ``car_paths``)."""
+
+
+def pair_path_parts(panel: AbnormalPanel, groups: np.ndarray | None = None, anchor: int = -1,
+                    paths: tuple[np.ndarray, np.ndarray] | None = None,
+                    pairs_per_part: int = PATH_PAIRS_PER_PART) -> Iterator[pd.DataFrame]:
+    """:func:`pair_paths` in pieces of ``pairs_per_part`` pairs (the same rows, in order; one
+    empty frame for a panel without pairs or days), for writing them without holding them all.
+
+    Examples
+    --------
+    >>> pd.concat(list(pair_path_parts(res.panel, pairs_per_part=10)), ignore_index=True)  # doctest: +SKIP
+    """
     days = panel.event_rel_days
     if panel.n_pairs == 0 or len(days) == 0:
-        return pd.DataFrame(columns=PATH_COLUMNS)
+        yield pd.DataFrame(columns=PATH_COLUMNS)
+        return
     period = (int(days[0]), int(days[-1]))
     anchor = path_anchor(period, anchor)
     car, var = paths if paths is not None else pair_path_arrays(panel, anchor)
     steps = len(days) + 1
     groups = groups if groups is not None else np.full(panel.n_pairs, "", dtype=object)
-    frame = pd.DataFrame({
-        "scope": "pair",
-        "scope_id": repeated_labels(panel.event_ids, steps),
-        "group_by": "",
-        "group": repeated_labels(groups, steps),
-        "reaction": repeated_labels(_reactions(panel), steps),
-        "asset": repeated_labels(panel.assets, steps),
-        "anchor": anchor,
-        "rel_day": np.tile(path_days(period), panel.n_pairs),
-        "car": car.ravel(),
-        "var_car": var.ravel(),
-        "df": np.repeat(panel.dof.astype(float), steps),
-        "n": np.isfinite(car).ravel().astype(int),
-    })
-    return frame[PATH_COLUMNS]
+    reactions, dof = _reactions(panel), panel.dof.astype(float)
+    for start in range(0, panel.n_pairs, max(int(pairs_per_part), 1)):
+        rows = slice(start, min(start + pairs_per_part, panel.n_pairs))
+        n_pairs = rows.stop - rows.start
+        yield pd.DataFrame({  # made in the order of PATH_COLUMNS: no reordering copy
+            "scope": "pair",
+            "scope_id": repeated_labels(panel.event_ids[rows], steps),
+            "group_by": "",
+            "group": repeated_labels(groups[rows], steps),
+            "reaction": repeated_labels(reactions[rows], steps),
+            "asset": repeated_labels(panel.assets[rows], steps),
+            "anchor": anchor,
+            "rel_day": np.tile(path_days(period), n_pairs),
+            "car": car[rows].ravel(),
+            "var_car": var[rows].ravel(),
+            "df": np.repeat(dof[rows], steps),
+            "n": np.isfinite(car[rows]).ravel().astype(int),
+        })
 
 
 # ----------------------------------------------------------------------------- scopes
@@ -421,15 +442,29 @@ def car_paths_table(result: StudyResult, anchor: int = -1,
 
 def _car_paths(result: StudyResult, anchor: int, scopes: Sequence[Scope], members=None,
                variances=None) -> pd.DataFrame:
+    parts = list(_car_path_parts(result, anchor, scopes, members, variances, pairs_per_part=None))
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def _car_path_parts(result: StudyResult, anchor: int, scopes: Sequence[Scope], members=None,
+                    variances=None, pairs_per_part: int | None = PATH_PAIRS_PER_PART,
+                    ) -> Iterator[pd.DataFrame]:
+    """``tables/car_paths`` in pieces: the pairs' paths ``pairs_per_part`` pairs at a time (None:
+    all at once), then the scopes' (pieces without rows left out; one empty frame if all are)."""
     panel = result.panel
     days = panel.event_rel_days
     paths = None
     if panel.n_pairs and len(days):
         paths = pair_path_arrays(panel, path_anchor((int(days[0]), int(days[-1])), anchor))
-    pairs = pair_paths(panel, pair_groups(result), anchor, paths)
+    size = max(panel.n_pairs, 1) if pairs_per_part is None else pairs_per_part
+    empty = True
+    for part in pair_path_parts(panel, pair_groups(result), anchor, paths, size):
+        if len(part):
+            empty = False
+            yield part
     scoped = scope_paths(panel, scopes, anchor, paths, members, variances)
-    frames = [f for f in (pairs, scoped) if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PATH_COLUMNS)
+    if len(scoped) or empty:
+        yield scoped if len(scoped) else pd.DataFrame(columns=PATH_COLUMNS)
 
 
 def caar_table(result: StudyResult, scopes: Sequence[Scope] | None = None) -> pd.DataFrame:
@@ -451,12 +486,40 @@ def tables(result: StudyResult) -> dict[str, pd.DataFrame]:
     >>> sorted(tables(res))  # doctest: +SKIP
     ['caar', 'car_paths']
     """
-    scopes = result.scopes()
-    members = membership(scopes, result.panel.n_pairs) if scopes else None
-    variances = _PortfolioVariances(result.panel)  # shared: paths and CAARs often use the same pairs
-    return {"car_paths": _car_paths(result, -1, scopes, members, variances),
-            "caar": scope_caar(result.panel, scopes, result.config.settings.event_windows, result.tests,
-                               members, variances)}
+    tables = Aggregates(result)
+    return {"car_paths": tables.car_paths(), "caar": tables.caar()}
+
+
+class Aggregates:
+    """The two tables of :func:`tables` for one result, sharing the scopes, their pair
+    memberships and portfolio variances (paths and CAARs often use the same pairs);
+    :meth:`car_path_parts` gives ``car_paths`` in pieces, to be written without holding it.
+
+    Examples
+    --------
+    >>> tables = Aggregates(res)                                                     # doctest: +SKIP
+    >>> report.write_table_parts("car_paths", tables.car_path_parts(), "reports/big")  # doctest: +SKIP
+    """
+
+    def __init__(self, result: StudyResult) -> None:
+        self.result = result
+        self.scopes = result.scopes()
+        self.members = membership(self.scopes, result.panel.n_pairs) if self.scopes else None
+        self.variances = _PortfolioVariances(result.panel)
+
+    def car_paths(self) -> pd.DataFrame:
+        """``tables/car_paths`` (anchor -1)."""
+        return _car_paths(self.result, -1, self.scopes, self.members, self.variances)
+
+    def car_path_parts(self, pairs_per_part: int = PATH_PAIRS_PER_PART) -> Iterator[pd.DataFrame]:
+        """:meth:`car_paths` in consecutive pieces (the same rows)."""
+        return _car_path_parts(self.result, -1, self.scopes, self.members, self.variances,
+                               pairs_per_part)
+
+    def caar(self) -> pd.DataFrame:
+        """``tables/caar``."""
+        return scope_caar(self.result.panel, self.scopes, self.result.config.settings.event_windows,
+                          self.result.tests, self.members, self.variances)
 
 
 def pair_interval(car: pd.DataFrame) -> pd.DataFrame:

@@ -179,7 +179,13 @@ def write_outputs(result, out: str | Path, progress=None, tables_only: bool = Fa
         step("writing tables")
         written += _write_and_release(joint, out)
     step("CAR paths and averages")
-    aggregates = aggregate.tables(result)
+    averages = aggregate.Aggregates(result)
+    if tables_only:  # the pairs' paths written a piece at a time, none held after
+        written += report.write_table_parts("car_paths", averages.car_path_parts(), out)
+        aggregates = {"caar": averages.caar()}
+    else:
+        aggregates = {"car_paths": averages.car_paths(), "caar": averages.caar()}
+    del averages
     from eventstudy.cross_section import has_attributes
 
     featured = None  # the report's choices, made once for the regression and the page

@@ -194,7 +194,9 @@ def test_pair_table_rows_equal_sorting_the_scope_again():
     for got, values in ((taken.est_ar_sorted, residuals),
                         (taken.est_sar_sorted, residuals / scale[:, None])):
         want = SortedRows.build(values)
-        np.testing.assert_array_equal(got.rank, want.rank)
+        assert got.rank is None  # only the zero-filled ranks the rank sums read are kept
+        np.testing.assert_array_equal(got.rank_or_zero, want.rank_or_zero)
+        np.testing.assert_array_equal(got.observed, want.observed)
         np.testing.assert_array_equal(got.position, want.position)
         np.testing.assert_array_equal(got.size, want.size)
     sar = taken.est_sar_sorted
@@ -210,6 +212,10 @@ def test_pair_table_rows_equal_sorting_the_scope_again():
     observed = SortedRows.build(residuals).observed  # shared with est_weight, not copied
     np.testing.assert_array_equal(taken.est_ar_sorted.observed, observed)
     assert taken.est_ar_sorted.observed is taken.est_weight
+    part = taken.est_sar_sorted.take(np.array([2, 0]))
+    np.testing.assert_array_equal(part.rank_or_zero, taken.est_sar_sorted.rank_or_zero[[2, 0]])
+    with pytest.raises(ValueError, match="either with NaN"):
+        SortedRows.from_positions(part.position, None)
 
 
 def test_scaled_rows_equal_sorting_the_scaled_values_again():

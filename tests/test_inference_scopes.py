@@ -356,16 +356,23 @@ def test_a_scope_frees_its_large_inputs_after_the_last_test_that_reads_them(monk
     panel = _synthetic_panel(6)
     scopes = _synthetic_scopes(panel)
     freed = inference.scoped_tests(panel, scopes, WINDOWS, assume_independent=True)
-    held_at_grank = []
-    grank = scoped.BATTERY["grank"]
+    held = {"corrado_zivney": [], "grank": []}
 
-    def watched_grank(scope, cs):
-        held_at_grank.append({*scope.__dict__, *scope.pairs.__dict__} & scoped._LARGE_INPUTS)
-        return grank(scope, cs)
+    def watched(test_id):
+        run = scoped.BATTERY[test_id]
 
-    monkeypatch.setitem(scoped.BATTERY, "grank", watched_grank)
+        def test(scope, cs):
+            held[test_id].append({*scope.__dict__, *scope.pairs.__dict__} & scoped._LARGE_INPUTS)
+            return run(scope, cs)
+        return test
+
+    for test_id in held:
+        monkeypatch.setitem(scoped.BATTERY, test_id, watched(test_id))
     inference.scoped_tests(panel, scopes, WINDOWS, assume_independent=True)
-    assert held_at_grank and all(held <= {"est_sar_sorted"} for held in held_at_grank)
+    # the sorted SARs are made before Corrado-Zivney runs, and the residuals they are made of dropped
+    assert held["corrado_zivney"] and all(
+        {"est_sar_sorted"} <= h <= {"est_sar_sorted", "_corrado_zivney"} for h in held["corrado_zivney"])
+    assert held["grank"] and all(h <= {"est_sar_sorted"} for h in held["grank"])
     monkeypatch.setattr(ScopeData, "release", lambda self, names: None)
     kept = inference.scoped_tests(panel, scopes, WINDOWS, assume_independent=True)
     pd.testing.assert_frame_equal(freed, kept, rtol=0, atol=0)

@@ -9,6 +9,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -396,3 +397,24 @@ def test_command_line_run_ends_with_the_report_path_and_time(snapshot_dir, tmp_p
     for table in ("caar", "car_paths"):
         assert (out / "tables" / f"{table}.csv").is_file()
     check_page(out)
+
+
+def test_tables_written_in_pieces_are_the_tables_written_at_once(result, tmp_path):
+    """The CAR paths (pairs a few at a time, then the scopes) and the joint rows (cluster by
+    cluster), as a tables-only run writes them: the same rows and the same file bytes."""
+    from eventstudy import report
+
+    averages = aggregate.Aggregates(result)
+    whole = averages.car_paths()
+    pieces = list(averages.car_path_parts(pairs_per_part=7))
+    assert len(pieces) == -(-result.panel.n_pairs // 7) + 1  # the pairs' pieces, then the scopes'
+    pd.testing.assert_frame_equal(pd.concat(pieces, ignore_index=True), whole, check_exact=True)
+    pd.testing.assert_frame_equal(whole, aggregate.car_paths_table(result), check_exact=True)
+    joint = result.joint_tables()
+    report.write_table("car_paths", whole, tmp_path / "whole")
+    report.write_table("joint", joint["joint"], tmp_path / "whole")
+    report.write_table_parts("car_paths", averages.car_path_parts(pairs_per_part=7), tmp_path / "parts")
+    report.write_table_parts("joint", result.joint_parts().rows(), tmp_path / "parts")
+    for name in ("car_paths.csv", "car_paths.parquet", "joint.csv", "joint.parquet"):
+        assert (tmp_path / "parts" / "tables" / name).read_bytes() == \
+            (tmp_path / "whole" / "tables" / name).read_bytes(), name

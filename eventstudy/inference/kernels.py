@@ -213,8 +213,9 @@ class SortedRows:
         Number of non-NaN values of the row.
     position : ndarray of int, shape (N, T)
         Position of each cell in its sorted row (0-based), -1 where NaN.
-    rank : ndarray, shape (N, T)
-        Average ranks within the row (as :func:`average_ranks`).
+    rank : ndarray, shape (N, T), or None
+        Average ranks within the row (as :func:`average_ranks`); None for rows made
+        :meth:`from_positions` with :attr:`rank_or_zero` only (what the rank sums read).
     order : ndarray of int, shape (N, T), or None
         The sorting permutation of each row (NaN cells last); None when not kept.
     """
@@ -222,7 +223,7 @@ class SortedRows:
     values: np.ndarray | None
     size: np.ndarray
     position: np.ndarray
-    rank: np.ndarray
+    rank: np.ndarray | None
     order: np.ndarray | None
 
     @classmethod
@@ -249,8 +250,8 @@ class SortedRows:
 
     @classmethod
     def from_positions(
-        cls, position: np.ndarray, rank: np.ndarray, values: np.ndarray | None = None,
-        observed: np.ndarray | None = None,
+        cls, position: np.ndarray, rank: np.ndarray | None, values: np.ndarray | None = None,
+        observed: np.ndarray | None = None, rank_or_zero: np.ndarray | None = None,
     ) -> SortedRows:
         """Rows known by their cells' sorted positions and ranks (as :meth:`build` found them).
 
@@ -258,7 +259,11 @@ class SortedRows:
         (the same padded rows :meth:`build` makes) for :meth:`count_below`; without them
         only ``position`` and ``rank`` can be read. ``observed``, optional: :attr:`observed`
         already made by the caller (``(position >= 0)`` as floats), kept instead of a copy.
+        ``rank_or_zero`` instead of ``rank`` (None): the ranks with 0 where missing, the only
+        form the rank sums read (one (N, T) array instead of two).
         """
+        if (rank is None) == (rank_or_zero is None):
+            raise ValueError("give the ranks either with NaN (rank) or with 0 (rank_or_zero)")
         size = (position >= 0).sum(axis=1).astype(np.int64)
         padded = None
         if values is not None:  # NaN cells (position -1) go to the last column, NaN padding
@@ -268,8 +273,9 @@ class SortedRows:
             flat = column + width * np.arange(len(size))[:, None]
             padded.ravel()[flat.ravel()] = values.ravel()
         rows = cls(values=padded, size=size, position=position, rank=rank, order=None)
-        if observed is not None:
-            rows.__dict__["observed"] = observed  # the cached_property's own slot
+        for name, given in (("observed", observed), ("rank_or_zero", rank_or_zero)):
+            if given is not None:
+                rows.__dict__[name] = given  # the cached_property's own slot
         return rows
 
     @cached_property
@@ -313,13 +319,16 @@ class SortedRows:
         """The rows ``rows`` (integer index); ``self`` when ``rows`` are all rows in order."""
         if is_every_row(rows, len(self.size)):
             return self
-        return SortedRows(
+        taken = SortedRows(
             None if self.values is None else self.values[rows],
             self.size[rows],
             self.position[rows],
-            self.rank[rows],
+            None if self.rank is None else self.rank[rows],
             None if self.order is None else self.order[rows],
         )
+        if self.rank is None:
+            taken.__dict__["rank_or_zero"] = self.rank_or_zero[rows]
+        return taken
 
     def count_below(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Numbers of values of each row below and at most ``queries`` (N, K).

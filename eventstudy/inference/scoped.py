@@ -334,8 +334,10 @@ class _Battery:
                      if ids]
             results: dict[bool, list[tuple[str, TestResult]]] = {True: [], False: []}
             order = [t for t in TEST_IDS if t in daily_ids or t in window_ids]
-            for position, test_id in enumerate(order):  # each test on days and windows, then
-                scope.release(_unread_inputs(order[position:]))  # free what is read no more
+            for position, test_id in enumerate(order):  # each test on days and windows
+                if test_id in computed:  # its inputs made first, so that what they are made of
+                    scope.prepare(_LARGE_INPUTS_READ.get(test_id, ()))  # can be dropped
+                scope.release(_unread_inputs(order[position:], scope.prepared()))
                 for sections, ids, where, is_day in kinds:
                     if test_id in ids:
                         results[is_day].append((test_id, self._result(test_id, scope, sections, where)))
@@ -497,20 +499,38 @@ _READS_R_BAR = frozenset({"kp_bmp", "kp_patell", "grank"})
 _LARGE_INPUTS_READ: dict[str, frozenset[str]] = {
     "crude_dependence": frozenset({"est_resid", "est_weight"}),
     "gen_sign": frozenset({"est_mask", "est_resid", "est_weight"}),
-    "corrado": frozenset({"est_weight", "est_ar_sorted", "_position"}),
-    "corrado_zivney": frozenset({"est_sar_sorted", "est_resid", "_position", "_corrado_zivney"}),
+    "corrado": frozenset({"est_weight", "est_ar_sorted"}),
+    "corrado_zivney": frozenset({"est_sar_sorted", "_corrado_zivney"}),
     "grank": frozenset({"est_sar_sorted"}),
 }
-"""The (scope pairs x grid) inputs of :class:`ScopeData` each test reads (directly or through
-another): a scope drops each after the last test that reads it. Only memory depends on this
-table: an input read after it was dropped is computed again, the same. The residual
-correlations are read by none (``r_bar`` is filled in for every member set beforehand)."""
-_LARGE_INPUTS = frozenset({"correlation"}).union(*_LARGE_INPUTS_READ.values())
+"""The (scope pairs x grid) inputs of :class:`ScopeData` each test reads: a scope makes them
+before the test and drops each after the last test that reads it (or reads an input not yet
+made from it, :data:`_MADE_FROM`). Only memory depends on these tables: an input read after it
+was dropped is computed again, the same. The residual correlations are read by none (``r_bar``
+is filled in for every member set beforehand)."""
+_MADE_FROM: dict[str, frozenset[str]] = {
+    "est_mask": frozenset({"_position"}),
+    "est_weight": frozenset({"_position"}),
+    "est_resid": frozenset({"_position"}),
+    "est_ar_sorted": frozenset({"_position", "est_weight"}),
+    "est_sar_sorted": frozenset({"_position", "est_weight", "est_resid"}),
+    "_corrado_zivney": frozenset({"est_sar_sorted"}),
+}
+_LARGE_INPUTS = frozenset({"correlation"}).union(*_LARGE_INPUTS_READ.values(), *_MADE_FROM.values())
 
 
-def _unread_inputs(tests: Sequence[str]) -> frozenset[str]:
-    """The large scope inputs none of ``tests`` reads."""
-    return _LARGE_INPUTS.difference(*(_LARGE_INPUTS_READ.get(t, ()) for t in tests))
+def _unread_inputs(tests: Sequence[str], made: frozenset[str]) -> frozenset[str]:
+    """The large scope inputs none of ``tests`` reads, directly or through an input not yet
+    ``made``."""
+    needed: set[str] = set()
+    pending = [name for t in tests for name in _LARGE_INPUTS_READ.get(t, ())]
+    while pending:
+        name = pending.pop()
+        if name not in needed:
+            needed.add(name)
+            if name not in made:
+                pending += _MADE_FROM.get(name, ())
+    return _LARGE_INPUTS - needed
 
 
 def _withheld_everywhere(test_id: str, suppress: np.ndarray | None) -> bool:

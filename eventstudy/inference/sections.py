@@ -93,8 +93,8 @@ class PairInputs:
     @cached_property
     def est_ar_sorted(self) -> SortedRows:
         """Ranks and sorted positions of the estimation residuals (Corrado)."""
-        return SortedRows.from_positions(self._position, _halved(self._taken("ar_rank2")),
-                                         observed=self.est_weight)  # the same 0/1 floats
+        return SortedRows.from_positions(self._position, None, observed=self.est_weight,  # the same
+                                         rank_or_zero=_halved(self._taken("ar_rank2"), 0.0))
 
     @cached_property
     def est_mean(self) -> np.ndarray:
@@ -107,12 +107,15 @@ class PairInputs:
         # sorted as the residuals (division by s_i > 0 keeps their order), each SAR put at its
         # residual's sorted position; a pair without a positive scale has none (SortedRows.scaled)
         usable = self.scale > 0
-        position = self._position
+        position, observed = self._position, self.est_weight  # the same 0/1 floats
         if not usable.all():
             position = np.where(usable[:, None], position, -1).astype(position.dtype)
+            observed = np.where(usable[:, None], observed, 0.0)
         sar = self.est_resid / self.scale[:, None]  # the residuals the r_bar tests read too
         sar[position < 0] = np.nan
-        return SortedRows.from_positions(position, _halved(self._taken("sar_rank2")), sar)
+        rank = _halved(self._taken("sar_rank2"), 0.0)
+        rank[position < 0] = 0.0
+        return SortedRows.from_positions(position, None, sar, observed=observed, rank_or_zero=rank)
 
     @cached_property
     def _position(self) -> np.ndarray:
@@ -228,11 +231,11 @@ def _doubled(rank: np.ndarray, dtype: type) -> np.ndarray:
     return doubled.astype(dtype)
 
 
-def _halved(doubled: np.ndarray) -> np.ndarray:
-    """The ranks :func:`_doubled` stored (exact)."""
+def _halved(doubled: np.ndarray, missing: float = np.nan) -> np.ndarray:
+    """The ranks :func:`_doubled` stored (exact), ``missing`` where there is none."""
     rank = doubled.astype(float)
     rank *= 0.5
-    rank[doubled < 0] = np.nan
+    rank[doubled < 0] = missing
     return rank
 
 
@@ -366,6 +369,16 @@ class ScopeData:
         if counts is None:
             counts = self.counts_memo[key] = member_sums(members, self.pairs.est_weight)
         return counts
+
+    def prepare(self, names) -> None:
+        """Compute the scope's inputs ``names`` (attributes of :class:`PairInputs` or of the
+        scope) now, if not yet computed."""
+        for name in names:
+            getattr(self.pairs if hasattr(PairInputs, name) else self, name)
+
+    def prepared(self) -> frozenset[str]:
+        """Names of the scope's inputs computed and held."""
+        return frozenset(self.pairs.__dict__) | frozenset(self.__dict__)
 
     def release(self, names: frozenset[str]) -> None:
         """Drop the scope's computed inputs ``names`` (attributes of :class:`PairInputs` or of

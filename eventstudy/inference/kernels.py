@@ -197,6 +197,10 @@ def _tied_average_ranks(ordered: np.ndarray) -> np.ndarray:
     return (start + end) / 2.0 + 1.0
 
 
+_SCATTER_CELLS = 1 << 20
+"""Cells per block of :meth:`SortedRows.from_positions` (its index arrays: 8 MB)."""
+
+
 @dataclass(frozen=True)
 class SortedRows:
     """Each row's non-NaN values in ascending order, for counting by bisection.
@@ -256,7 +260,8 @@ class SortedRows:
         """Rows known by their cells' sorted positions and ranks (as :meth:`build` found them).
 
         ``values`` (N, T), optional, are the cells themselves: they are put in sorted order
-        (the same padded rows :meth:`build` makes) for :meth:`count_below`; without them
+        (the same padded rows :meth:`build` makes; a cell without a position is left out,
+        whatever it holds) for :meth:`count_below`; without them
         only ``position`` and ``rank`` can be read. ``observed``, optional: :attr:`observed`
         already made by the caller (``(position >= 0)`` as floats), kept instead of a copy.
         ``rank_or_zero`` instead of ``rank`` (None): the ranks with 0 where missing, the only
@@ -266,12 +271,15 @@ class SortedRows:
             raise ValueError("give the ranks either with NaN (rank) or with 0 (rank_or_zero)")
         size = (position >= 0).sum(axis=1).astype(np.int64)
         padded = None
-        if values is not None:  # NaN cells (position -1) go to the last column, NaN padding
+        if values is not None:  # cells without a position go to the last column, NaN padding
             width = 1 << int(size.max(initial=0)).bit_length()  # > every size
             padded = np.full((len(size), width), np.nan)
-            column = np.where(position >= 0, position, width - 1)
-            flat = column + width * np.arange(len(size))[:, None]
-            padded.ravel()[flat.ravel()] = values.ravel()
+            block = max(1, _SCATTER_CELLS // max(position.shape[1], 1))
+            for start in range(0, len(size), block):  # a block of rows at a time: small indices
+                rows = slice(start, start + block)
+                column = np.where(position[rows] >= 0, position[rows], width - 1).astype(np.intp)
+                np.put_along_axis(padded[rows], column, values[rows], axis=1)
+            padded[:, width - 1] = np.nan  # whatever those cells held
         rows = cls(values=padded, size=size, position=position, rank=rank, order=None)
         for name, given in (("observed", observed), ("rank_or_zero", rank_or_zero)):
             if given is not None:

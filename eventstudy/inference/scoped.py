@@ -335,9 +335,10 @@ class _Battery:
             results: dict[bool, list[tuple[str, TestResult]]] = {True: [], False: []}
             order = [t for t in TEST_IDS if t in daily_ids or t in window_ids]
             for position, test_id in enumerate(order):  # each test on days and windows
+                scope.release(_unread_inputs(order[position:], scope.prepared()))
                 if test_id in computed:  # its inputs made first, so that what they are made of
                     scope.prepare(_LARGE_INPUTS_READ.get(test_id, ()))  # can be dropped
-                scope.release(_unread_inputs(order[position:], scope.prepared()))
+                    scope.release(_unread_inputs(order[position:], scope.prepared()))
                 for sections, ids, where, is_day in kinds:
                     if test_id in ids:
                         results[is_day].append((test_id, self._result(test_id, scope, sections, where)))
@@ -499,7 +500,7 @@ _READS_R_BAR = frozenset({"kp_bmp", "kp_patell", "grank"})
 _LARGE_INPUTS_READ: dict[str, frozenset[str]] = {
     "crude_dependence": frozenset({"est_resid", "est_weight"}),
     "gen_sign": frozenset({"est_mask", "est_resid", "est_weight"}),
-    "corrado": frozenset({"est_weight", "est_ar_sorted"}),
+    "corrado": frozenset({"est_weight"}),  # and est_ar_sorted where its rank sums are not known
     "corrado_zivney": frozenset({"est_sar_sorted", "_corrado_zivney"}),
     "grank": frozenset({"est_sar_sorted"}),
 }
@@ -516,7 +517,8 @@ _MADE_FROM: dict[str, frozenset[str]] = {
     "est_sar_sorted": frozenset({"_position", "est_weight", "est_resid"}),
     "_corrado_zivney": frozenset({"est_sar_sorted"}),
 }
-_LARGE_INPUTS = frozenset({"correlation"}).union(*_LARGE_INPUTS_READ.values(), *_MADE_FROM.values())
+_LARGE_INPUTS = frozenset({"correlation", *_MADE_FROM}).union(*_LARGE_INPUTS_READ.values(),
+                                                               *_MADE_FROM.values())
 
 
 def _unread_inputs(tests: Sequence[str], made: frozenset[str]) -> frozenset[str]:

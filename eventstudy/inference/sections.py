@@ -111,11 +111,14 @@ class PairInputs:
         if not usable.all():
             position = np.where(usable[:, None], position, -1).astype(position.dtype)
             observed = np.where(usable[:, None], observed, 0.0)
-        sar = self.est_resid / self.scale[:, None]  # the residuals the r_bar tests read too
-        sar[position < 0] = np.nan
         rank = _halved(self._taken("sar_rank2"), 0.0)
         rank[position < 0] = 0.0
-        return SortedRows.from_positions(position, None, sar, observed=observed, rank_or_zero=rank)
+        # the residuals the r_bar tests read too, sorted, then divided in place (the same
+        # quotients as dividing before sorting, without an (N, T) array of them)
+        rows = SortedRows.from_positions(position, None, self.est_resid, observed=observed,
+                                         rank_or_zero=rank)
+        np.divide(rows.values, self.scale[:, None], out=rows.values)
+        return rows
 
     @cached_property
     def _position(self) -> np.ndarray:

@@ -93,6 +93,11 @@ PARQUET_ROW_GROUP = 1024 * 1024
 :func:`write_table` leaves alone."""
 
 
+def _described(schema) -> str:
+    """``name: type, ...`` of an Arrow schema, on one line."""
+    return ", ".join(f"{field.name}: {field.type}" for field in schema)
+
+
 class _ParquetRowGroups:
     """A Parquet file written from pieces of a table in row groups of :data:`PARQUET_ROW_GROUP`
     rows, each from one chunk per column: the bytes ``pq.write_table`` gives for the joined
@@ -110,8 +115,8 @@ class _ParquetRowGroups:
             self.writer = pq.ParquetWriter(self.stream, table.schema, compression="snappy",
                                            use_dictionary=dictionary_columns(table))
         elif not table.schema.equals(self.writer.schema, check_metadata=True):
-            raise ValueError(f"a piece of the table has columns {table.schema} instead of "
-                             f"{self.writer.schema}")
+            raise ValueError(f"a piece of the table has columns {_described(table.schema)} "
+                             f"instead of {_described(self.writer.schema)} (or other dtypes)")
         self.held.append(table)
         self.n_held += table.num_rows
         while self.n_held >= PARQUET_ROW_GROUP:

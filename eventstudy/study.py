@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from eventstudy.events import Asset, ModelSpec, StudyConfig, load_config
 from eventstudy.models import build_design
 from eventstudy.panel import AbnormalPanel
 from eventstudy.scopes import SCOPE_LABELS, Scope, build_scopes
+
+if TYPE_CHECKING:
+    from eventstudy.joint import JointParts
 
 log = logging.getLogger("eventstudy")
 
@@ -137,12 +141,12 @@ class StudyResult:
         from eventstudy import joint
 
         ids = None if event_ids is None else list(event_ids)
-        day0 = {(r.event_id, r.exchange): r.session for r in self.event_sessions.itertuples()}
+        day0 = self._day0_sessions()
         with single_blas_thread():
             tables = joint.joint_tables(self.inputs, self.config.events, day0, self.config.settings, ids)
         return {"joint": tables.rows, "joint_clusters": tables.clusters}
 
-    def joint_parts(self, event_ids: Iterable[str] | None = None):
+    def joint_parts(self, event_ids: Iterable[str] | None = None) -> JointParts:
         """:meth:`joint_tables` one cluster at a time (:class:`eventstudy.joint.JointParts`):
         for writing a large study's ``joint`` rows as they are done, without holding them all.
 
@@ -154,15 +158,19 @@ class StudyResult:
         from eventstudy import joint
 
         ids = None if event_ids is None else list(event_ids)
-        day0 = {(r.event_id, r.exchange): r.session for r in self.event_sessions.itertuples()}
+        day0 = self._day0_sessions()
         return joint.JointParts(self.inputs, self.config.events, day0, self.config.settings, ids)
+
+    def _day0_sessions(self) -> dict[tuple[str, str], pd.Timestamp]:
+        """``(event_id, exchange) -> day-0 session`` of the run."""
+        return {(r.event_id, r.exchange): r.session for r in self.event_sessions.itertuples()}
 
     def scopes(self) -> list[Scope]:
         """The cross-sections tested in ``tests`` (see :func:`eventstudy.scopes.build_scopes`):
         those the run built, or built again for a result made without them."""
         if self.tested_scopes is not None:
             return list(self.tested_scopes)
-        day0 = {(r.event_id, r.exchange): r.session for r in self.event_sessions.itertuples()}
+        day0 = self._day0_sessions()
         return build_scopes(self.config, self.panel, day0)
 
     def summary(self, window: tuple[int, int] | None = None) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from eventstudy.models import (
     scholes_williams_theta,
     two_sided_t_p_value,
 )
-from eventstudy.panel import AbnormalPanel, SessionDates
+from eventstudy.panel import AbnormalPanel, EventPeriodValues, SessionDates
 
 PAIRS_PER_BATCH = 4096
 """About how many (event, asset) pairs :func:`estimate` gathers and fits at once."""
@@ -79,6 +79,7 @@ def estimate(
     settings: StudySettings,
     pairs_per_batch: int | None = None,
     keep_series: bool = True,
+    expected: str = "all",
 ) -> tuple[AbnormalPanel, pd.DataFrame]:
     """Fit every (event, asset) pair and return the abnormal-return panel and the models table.
 
@@ -103,6 +104,11 @@ def estimate(
         leaves them out (the panel holds read-only all-NaN views of them, which take no memory)
         for a caller that reads only the abnormal values and their variances; the other arrays
         are the same.
+    expected : {'all', 'event'}
+        Keep the normal returns over the whole grid (default) or over the event period only
+        (``panel.expected`` is then an :class:`~eventstudy.panel.EventPeriodValues`: NaN before
+        the event period, the same values in it), for a caller that reads them there only (the
+        AR table, BHARs): one float per pair and estimation day less.
 
     Returns
     -------
@@ -117,8 +123,10 @@ def estimate(
     if not batches:
         return _empty_panel(rel_days, event_start), pd.DataFrame(columns=MODEL_COLUMNS)
     layouts = design_layouts(assets, events, day0, settings)
+    if expected not in ("all", "event"):
+        raise ValueError(f"expected must be 'all' or 'event', got {expected!r}")
     panel = _PanelBuilder(sum(len(layout.pair_event) for layout in layouts), rel_days, event_start, layouts,
-                          keep_series)
+                          keep_series, event_expected=expected == "event")
     tables = [_estimate_into(panel, assets, events, day0, settings, chosen, layouts) for chosen in batches]
     models = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
     return panel.finish(), models
@@ -500,17 +508,19 @@ class _PanelBuilder:
     """
 
     def __init__(self, capacity: int, rel_days: np.ndarray, event_start: int,
-                 layouts: Sequence[_Layout], keep_series: bool = True) -> None:
+                 layouts: Sequence[_Layout], keep_series: bool = True,
+                 event_expected: bool = False) -> None:
         n_days, n_event = len(rel_days), len(rel_days) - event_start
         self.rel_days, self.event_start, self.size = rel_days, event_start, 0
-        self.keep_series = keep_series
+        self.keep_series, self.event_expected = keep_series, keep_series and event_expected
         self.sessions = np.concatenate([layout.dates for layout in layouts]) if layouts else \
             np.empty(0, "datetime64[D]")
         self.bases = np.cumsum([0] + [len(layout.dates) for layout in layouts])[:-1]
         self.columns = {
             "event_ids": np.empty(capacity, object), "assets": np.empty(capacity, object),
             "reactions": np.empty(capacity, object), "session_span": np.empty((capacity, 3), np.int64),
-            **{name: _plain_pages((capacity, n_days)) for name in SERIES_COLUMNS if keep_series},
+            **{name: _plain_pages((capacity, n_event if name == "expected" and self.event_expected
+                                   else n_days)) for name in SERIES_COLUMNS if keep_series},
             "ar": _plain_pages((capacity, n_days)),
             "is_estimation": _plain_pages((capacity, n_days), bool),
             "cov_factor": _plain_pages((capacity, n_event, n_event)), "s2": np.empty(capacity),
@@ -549,7 +559,8 @@ class _PanelBuilder:
                 "k": fit.k,
             }
             if self.keep_series:
-                values.update(ret=group.y[pick], expected=expected[pick])
+                values.update(ret=group.y[pick], expected=expected[pick, event_start:]
+                              if self.event_expected else expected[pick])
             for name, value in values.items():
                 self.columns[name][where] = value
         self.size += len(rows)
@@ -560,6 +571,8 @@ class _PanelBuilder:
         if not self.keep_series:
             missing = np.broadcast_to(np.nan, (self.size, len(self.rel_days)))
             rows.update(dict.fromkeys(SERIES_COLUMNS, missing))
+        if self.event_expected:
+            rows["expected"] = EventPeriodValues(rows["expected"], self.event_start, len(self.rel_days))
         span = rows.pop("session_span")
         dates = SessionDates(self.sessions, span[:, 0], span[:, 1], span[:, 2], len(self.rel_days))
         return AbnormalPanel(rel_days=self.rel_days, event_start=self.event_start, dates=dates, **rows)

@@ -93,6 +93,75 @@ class SessionDates:
     __hash__ = None
 
 
+class EventPeriodValues:
+    """An ``(N, T)`` array of which only the event-period columns are kept: the columns before
+    ``event_start`` read as NaN. A panel holds its normal returns so when the caller said it
+    reads them over the event period only (:func:`eventstudy.abnormal.estimate` with
+    ``expected='event'``), saving ``N x (T - E)`` floats.
+
+    Indexing the event-period columns (``[:, event_start:]``, or a part of them) returns the
+    kept values; row selections alone return another :class:`EventPeriodValues`; anything
+    else, ``np.asarray`` and array attributes build the whole array.
+
+    Examples
+    --------
+    >>> values = EventPeriodValues(np.array([[1.0, 2.0], [3.0, 4.0]]), event_start=1, n_days=3)
+    >>> np.asarray(values).tolist()
+    [[nan, 1.0, 2.0], [nan, 3.0, 4.0]]
+    >>> values[:, 1:].tolist(), values[1:].shape
+    ([[1.0, 2.0], [3.0, 4.0]], (1, 3))
+    """
+
+    dtype = np.dtype(float)
+    ndim = 2
+
+    def __init__(self, values: np.ndarray, event_start: int, n_days: int) -> None:
+        self.values = np.asarray(values, dtype=float)
+        self.event_start, self.n_days = int(event_start), int(n_days)
+        if self.values.ndim != 2 or self.values.shape[1] != self.n_days - self.event_start:
+            raise ValueError(f"event-period values of shape {self.values.shape} do not fill "
+                             f"columns {self.event_start}..{self.n_days - 1}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.values), self.n_days)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __repr__(self) -> str:
+        return f"EventPeriodValues(shape={self.shape}, event_start={self.event_start})"
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = np.full(self.shape, np.nan)
+        out[:, self.event_start:] = self.values
+        return out if dtype is None else out.astype(dtype)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        if len(key) > 2 or any(k is Ellipsis or k is None for k in key):
+            return np.asarray(self)[key]
+        rows, columns = key if len(key) == 2 else (key[0], slice(None))
+        if not isinstance(columns, slice):
+            return np.asarray(self)[key]
+        if columns == slice(None) and (isinstance(rows, slice) or np.ndim(rows) > 0):
+            return EventPeriodValues(self.values[rows], self.event_start, self.n_days)
+        start, stop, step = columns.indices(self.n_days)
+        if step == 1 and start >= self.event_start:
+            return self.values[rows, start - self.event_start : max(stop, start) - self.event_start]
+        return np.asarray(self)[key]
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("values", "event_start", "n_days"):
+            raise AttributeError(name)
+        return getattr(np.asarray(self), name)  # .ravel(), .copy(), ...
+
+    def __eq__(self, other):
+        return np.asarray(self) == other
+
+    __hash__ = None
+
+
 @dataclass(frozen=True)
 class AbnormalPanel:
     """Abnormal returns and their prediction-error variances for N pairs.
@@ -108,7 +177,9 @@ class AbnormalPanel:
         The exchange session of each cell (NaT outside the asset's data range); estimated
         panels hold a :class:`SessionDates`, which computes the dates when they are read.
     ret, expected : ndarray, shape (N, T)
-        Realised return and model-implied normal return (NaN where missing).
+        Realised return and model-implied normal return (NaN where missing). ``expected`` may
+        be an :class:`EventPeriodValues` (the event period kept, NaN before it) when the panel
+        was estimated with ``expected='event'``.
     ar : ndarray, shape (N, T)
         In-sample residual on estimation days, out-of-sample abnormal return on event-period
         days, NaN elsewhere (gap days, excluded days, missing prices).

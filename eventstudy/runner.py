@@ -68,8 +68,8 @@ def _run(args) -> int:
     study = Study(config, snapshot=getattr(args, "snapshot", None))
     volatility = False if getattr(args, "no_volatility", False) else None
     volume = False if getattr(args, "no_volume", False) else None
-    result = study.run(volatility=volatility, progress=progress,
-                       volume=volume)
+    result = study.run(volatility=volatility, progress=progress, volume=volume,
+                       expected="event")  # the tables and the page read it there only
     written, page = write_outputs(result, out, progress, getattr(args, "tables_only", False))
     progress.stop()
     _print_summary(result, out, len(written), time.perf_counter() - started)

@@ -332,6 +332,7 @@ class Study:
         volatility: bool | None = None,
         progress: Callable[[str], None] | None = None,
         volume: bool | None = None,
+        expected: str = "all",
     ) -> StudyResult:
         """Run every stage and return a :class:`StudyResult`.
 
@@ -346,11 +347,16 @@ class Study:
             Called with a short stage name as each stage starts; if it also has a method
             ``counter(label, total)`` (see :class:`eventstudy.progress.Reporter`), downloads and
             GARCH fits report their progress through it.
+        expected : {'all', 'event'}
+            Keep the panel's normal returns over the whole grid (default) or over the event
+            period only (see :func:`eventstudy.abnormal.estimate`; every table is the same):
+            ``eventstudy run`` keeps the event period, which is all it reads.
         """
         with single_blas_thread():
-            return self._run(volatility, progress, volume)
+            return self._run(volatility, progress, volume, expected)
 
-    def _run(self, volatility: bool | None, progress, volume: bool | None = None) -> StudyResult:
+    def _run(self, volatility: bool | None, progress, volume: bool | None = None,
+             expected: str = "all") -> StudyResult:
         step = progress or (lambda stage: None)
         counter = getattr(progress, "counter", None)
         settings = self.config.settings
@@ -365,7 +371,8 @@ class Study:
             raise DataError(_no_studied_prices(self.config, skipped))
         step("abnormal returns")
         inputs = self.asset_inputs(prices.closes, assets)
-        panel, models = abnormal.estimate(inputs, self.config.events, day0, settings)
+        panel, models = abnormal.estimate(inputs, self.config.events, day0, settings,
+                                          expected=expected)
         _log_refusals(models)
         if panel.n_pairs == 0:
             raise EstimationError(_nothing_estimated(self.config, models, prices.closes, skipped))

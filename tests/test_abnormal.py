@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eventstudy.abnormal import AssetInput, abnormal_table, car_table, estimate
+from eventstudy.abnormal import AssetInput, abnormal_table, bhar, car_table, estimate
 from eventstudy.events import Event, ModelSpec, StudySettings
 from eventstudy.models import build_design
 
@@ -207,3 +207,32 @@ def test_without_series_the_panel_keeps_every_other_array_to_the_bit():
         values = getattr(lean, name)
         assert values.shape == getattr(full, name).shape and np.isnan(values).all()
         assert not values.flags.writeable
+
+
+def test_normal_returns_kept_over_the_event_period_only_give_the_same_panel_values():
+    """estimate(expected='event') keeps the event period of the normal returns (NaN before it),
+    the same values as the whole grid, and every other array unchanged; a subset keeps the form."""
+    from eventstudy.panel import EventPeriodValues
+
+    rng = np.random.default_rng(4)
+    events = [_event("e1", 300), _event("e2", 330)]
+    assets = [_asset("A", rng), _asset("B", rng, beta=0.5)]
+    whole, models = estimate(assets, events, _day0(events), SETTINGS)
+    lean, lean_models = estimate(assets, events, _day0(events), SETTINGS, expected="event")
+    start = whole.event_start
+    assert isinstance(lean.expected, EventPeriodValues) and lean.expected.shape == whole.expected.shape
+    np.testing.assert_array_equal(lean.expected[:, start:], whole.expected[:, start:])
+    np.testing.assert_array_equal(lean.expected[:, start + 2 : start + 5], whole.expected[:, start + 2 : start + 5])
+    assert np.isnan(np.asarray(lean.expected)[:, :start]).all()
+    for name in ("ret", "ar", "is_estimation", "cov_factor", "s2"):
+        np.testing.assert_array_equal(getattr(lean, name), getattr(whole, name))
+    pd.testing.assert_frame_equal(lean_models, models)
+    for window in ((0, 1), (-1, 3)):
+        np.testing.assert_array_equal(bhar(lean, window), bhar(whole, window))
+    pd.testing.assert_frame_equal(abnormal_table(lean), abnormal_table(whole))
+    part = lean.subset(np.array([1, 0]))
+    assert isinstance(part.expected, EventPeriodValues)
+    np.testing.assert_array_equal(part.expected[:, start:], whole.expected[[1, 0], start:])
+    np.testing.assert_array_equal(lean.expected[1, start:], whole.expected[1, start:])
+    with pytest.raises(ValueError, match="expected must be 'all' or 'event'"):
+        estimate(assets, events, _day0(events), SETTINGS, expected="estimation")

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -368,3 +369,34 @@ def test_window_rank_sums_equal_ranking_every_set_again(grouped):
     np.testing.assert_allclose(got.estimation, estimation, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(got.counts, counts)
     np.testing.assert_allclose(got.event, event, rtol=1e-12, atol=1e-12)
+
+
+def test_the_pair_table_keeps_only_the_sar_ranks_that_differ_from_the_residual_ranks():
+    """SAR ranks equal the residual ranks except where dividing by s_i ties two residuals or a
+    pair has no positive scale; only those pairs are kept, and every pair's SAR ranks read back
+    (built at once, in slices, or joined) are those of ranking its SARs afresh."""
+    from test_inference_scopes import _synthetic_panel
+
+    from eventstudy.inference.sections import PairTable, _doubled
+
+    panel = _synthetic_panel(4)
+    est = panel.is_estimation & np.isfinite(panel.ar)
+    ar = panel.ar.copy()
+    row = int(np.flatnonzero(est.sum(axis=1) > 10)[0])
+    cells = np.flatnonzero(est[row])[:2]
+    ar[row, cells] = [0.010000000000000004, 0.010000000000000005]  # distinct; one SAR after / 10
+    panel = dataclasses.replace(panel, ar=ar, s2=np.where(np.arange(panel.n_pairs) == row, 100.0, panel.s2))
+    scale = np.where(panel.s2 > 0, np.sqrt(panel.s2), np.nan)
+    residuals = np.where(est, panel.ar, np.nan)
+    want = _doubled(SortedRows.build(residuals / scale[:, None]).rank, np.int16)
+    every = np.arange(panel.n_pairs)
+    for table in (PairTable.build(panel),
+                  PairTable.from_slices(panel, [slice(0, 20), slice(20, 41), slice(41, panel.n_pairs)]),
+                  PairTable.concat([PairTable.build(panel, slice(0, 33)),
+                                    PairTable.build(panel, slice(33, panel.n_pairs))])):
+        np.testing.assert_array_equal(table.sar_rank2_of(every), want)
+        np.testing.assert_array_equal(table.sar_rank2_of(every[::-3]), want[::-3])
+        differ = np.flatnonzero((want != table.ar_rank2).any(axis=1))
+        np.testing.assert_array_equal(table.sar_rows, differ)
+        assert row in differ and 15 in differ  # the tie the division made; s2 = 0
+        assert len(differ) < panel.n_pairs // 4

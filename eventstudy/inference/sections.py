@@ -111,7 +111,7 @@ class PairInputs:
         if not usable.all():
             position = np.where(usable[:, None], position, -1).astype(position.dtype)
             observed = np.where(usable[:, None], observed, 0.0)
-        rank = _halved(self._taken("sar_rank2"), 0.0)
+        rank = _halved(self._table.sar_rank2_of(self._rows), 0.0)
         rank[position < 0] = 0.0
         # the residuals the r_bar tests read too, sorted, then divided in place (the same
         # quotients as dividing before sorting, without an (N, T) array of them)
@@ -142,12 +142,14 @@ class PairTable:
 
     A pair's estimation residuals are sorted and ranked, and its event-period ARs placed
     among them, once per panel (these are time-series ranks within the pair: the same in
-    every scope that holds it); a scope takes its pairs' rows (:meth:`take`). About 6 bytes
+    every scope that holds it); a scope takes its pairs' rows (:meth:`take`). About 4 bytes
     per pair and grid column beside the panel's own abnormal returns: ranks are integers or
     halves and are kept doubled as small integers, sorted positions as small integers. A
     scope's residuals, and its sorted SARs (``SAR = AR / s_i`` with ``s_i > 0``, what the rank
     tests bisect), are read off the panel's abnormal returns at those positions when the scope
-    is tested (the same numbers as sorting them again).
+    is tested (the same numbers as sorting them again). The SARs rank as the residuals except
+    where the division makes ties or a pair has no positive scale: only those pairs' SAR ranks
+    are kept (:meth:`sar_rank2_of`).
     """
 
     ar: np.ndarray  # (N, T) the panel's abnormal returns (the panel's array, not a copy)
@@ -158,7 +160,8 @@ class PairTable:
     n_est_obs: np.ndarray  # (N,)
     position: np.ndarray  # (N, T) sorted position of each residual, -1 where there is none
     ar_rank2: np.ndarray  # (N, T) twice its average rank, -1 where missing
-    sar_rank2: np.ndarray  # (N, T)
+    sar_rows: np.ndarray  # (D,) the pairs whose SAR ranks differ from ar_rank2, ascending
+    sar_rank2: np.ndarray  # (D, T) their SAR ranks, doubled (the others' are ar_rank2)
     ar_below: np.ndarray  # (N, E)
     ar_at_most: np.ndarray  # (N, E)
     est_mean: np.ndarray  # (N,) mean estimation residual, 0 without any
@@ -178,6 +181,9 @@ class PairTable:
         below, at_most = ar_sorted.count_below(event_ar)
         rank_type = np.int16 if 2 * ar.shape[1] < np.iinfo(np.int16).max else np.int32
         n_est_obs = est_mask.sum(axis=1)
+        ar_rank2, sar_rank2 = _doubled(ar_sorted.rank, rank_type), _doubled(sar_sorted.rank, rank_type)
+        sar_rows = np.flatnonzero((sar_rank2 != ar_rank2).any(axis=1))  # ties the division made,
+        # pairs without a positive scale: a few; every other pair's SARs rank as its residuals
         return cls(
             ar=ar,
             event_ar=event_ar,
@@ -188,8 +194,9 @@ class PairTable:
             dof=np.asarray(panel.n_est[rows] - panel.k[rows], dtype=float),
             n_est_obs=n_est_obs,
             position=ar_sorted.position,
-            ar_rank2=_doubled(ar_sorted.rank, rank_type),
-            sar_rank2=_doubled(sar_sorted.rank, rank_type),
+            ar_rank2=ar_rank2,
+            sar_rows=sar_rows,
+            sar_rank2=sar_rank2[sar_rows],
             ar_below=below,
             ar_at_most=at_most,
             est_mean=row_means(np.where(est_mask, ar, 0.0), n_est_obs),
@@ -203,15 +210,19 @@ class PairTable:
         if len(slices) < 2:
             return cls.build(panel, slices[0] if slices else None)
         table: dict[str, np.ndarray] = {"ar": np.asarray(panel.ar, dtype=float)}
+        exceptions: list[tuple[np.ndarray, np.ndarray]] = []
         for rows in slices:
             part = cls.build(panel, rows)
+            exceptions.append((part.sar_rows + rows.start, part.sar_rank2))
             for f in fields(cls):
-                if f.name == "ar":
+                if f.name in ("ar", *_SAR_FIELDS):
                     continue
                 values = getattr(part, f.name)
                 if f.name not in table:
                     table[f.name] = np.empty((panel.n_pairs, *values.shape[1:]), values.dtype)
                 table[f.name][rows] = values
+        table["sar_rows"] = np.concatenate([rows for rows, _ in exceptions])
+        table["sar_rank2"] = np.concatenate([ranks for _, ranks in exceptions])
         return cls(**table)
 
     @classmethod
@@ -219,12 +230,28 @@ class PairTable:
         """The tables of consecutive slices of pairs as one."""
         if len(parts) == 1:
             return parts[0]
-        return cls(**{f.name: np.concatenate([getattr(part, f.name) for part in parts])
-                      for f in fields(cls)})
+        starts = np.cumsum([0] + [len(part.scale) for part in parts])[:-1]
+        joined = {f.name: np.concatenate([getattr(part, f.name) for part in parts])
+                  for f in fields(cls) if f.name != "sar_rows"}
+        joined["sar_rows"] = np.concatenate([part.sar_rows + start for part, start in zip(parts, starts)])
+        return cls(**joined)
+
+    def sar_rank2_of(self, rows: np.ndarray) -> np.ndarray:
+        """(R, T) doubled ranks of the SARs of the pairs ``rows`` (integer index)."""
+        ranks = self.ar_rank2[rows]
+        found = np.searchsorted(self.sar_rows, rows)
+        hit = found < len(self.sar_rows)
+        hit[hit] = self.sar_rows[found[hit]] == np.asarray(rows)[hit]
+        ranks[hit] = self.sar_rank2[found[hit]]
+        return ranks
 
     def take(self, rows: np.ndarray) -> PairInputs:
         """The scope inputs of the pairs ``rows`` (integer index, in that order)."""
         return PairInputs(self, rows)
+
+
+_SAR_FIELDS = ("sar_rows", "sar_rank2")
+"""The per-pair table's fields that list the exceptions only (not one row per pair)."""
 
 
 def _doubled(rank: np.ndarray, dtype: type) -> np.ndarray:

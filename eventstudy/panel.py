@@ -13,7 +13,37 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 
-class SessionDates:
+class _ComputedArray:
+    """What the panel's computed ``(N, T)`` columns share: an attribute or operation they do not
+    define builds the whole array (``np.asarray``) and is read there."""
+
+    ndim = 2
+    _OWN: tuple[str, ...] = ()  # the instance's own attributes (never looked up in the array)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in self._OWN:
+            raise AttributeError(name)
+        return getattr(np.asarray(self), name)  # .ravel(), .astype(), .copy(), ...
+
+    def __eq__(self, other):
+        return np.asarray(self) == other
+
+    __hash__ = None
+
+    @staticmethod
+    def _rows_and_columns(key) -> tuple | None:
+        """``(rows, columns)`` of a two-axis index; None for one the whole array must read
+        (``...``, ``None``, more axes)."""
+        key = key if isinstance(key, tuple) else (key,)
+        if len(key) > 2 or any(k is Ellipsis or k is None for k in key):
+            return None
+        return key if len(key) == 2 else (key[0], slice(None))
+
+
+class SessionDates(_ComputedArray):
     """The session dates of a panel's cells, computed when read instead of stored per cell.
 
     Row ``i`` is the run of sessions ``sessions[first[i] + t]`` (``t`` = 0 .. T-1) of the pair's
@@ -33,7 +63,7 @@ class SessionDates:
     """
 
     dtype = np.dtype("datetime64[D]")
-    ndim = 2
+    _OWN = ("sessions", "first", "lo", "hi", "n_days")
 
     def __init__(self, sessions: np.ndarray, first: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                  n_days: int) -> None:
@@ -44,9 +74,6 @@ class SessionDates:
     @property
     def shape(self) -> tuple[int, int]:
         return (len(self.first), self.n_days)
-
-    def __len__(self) -> int:
-        return len(self.first)
 
     def __repr__(self) -> str:
         return f"SessionDates(shape={self.shape})"
@@ -65,10 +92,10 @@ class SessionDates:
         return out if dtype is None else out.astype(dtype)
 
     def __getitem__(self, key):
-        key = key if isinstance(key, tuple) else (key,)
-        if len(key) > 2 or any(k is Ellipsis or k is None for k in key):
+        split = self._rows_and_columns(key)
+        if split is None:
             return np.asarray(self)[key]
-        rows, columns = key if len(key) == 2 else (key[0], slice(None))
+        rows, columns = split
         fancy_rows, fancy_columns = (not isinstance(k, slice) and np.ndim(k) > 0 for k in (rows, columns))
         if fancy_rows and fancy_columns:  # indices paired element by element: as numpy does it
             return np.asarray(self)[key]
@@ -82,18 +109,8 @@ class SessionDates:
             first, lo, hi = first[:, None], lo[:, None], hi[:, None]
         return self._dates(first + offsets, lo, hi)
 
-    def __getattr__(self, name: str):
-        if name.startswith("__") or name in ("sessions", "first", "lo", "hi", "n_days"):
-            raise AttributeError(name)
-        return getattr(np.asarray(self), name)  # .ravel(), .astype(), .copy(), ...
 
-    def __eq__(self, other):
-        return np.asarray(self) == other
-
-    __hash__ = None
-
-
-class EventPeriodValues:
+class EventPeriodValues(_ComputedArray):
     """An ``(N, T)`` array of which only the event-period columns are kept: the columns before
     ``event_start`` read as NaN. A panel holds its normal returns so when the caller said it
     reads them over the event period only (:func:`eventstudy.abnormal.estimate` with
@@ -113,7 +130,7 @@ class EventPeriodValues:
     """
 
     dtype = np.dtype(float)
-    ndim = 2
+    _OWN = ("values", "event_start", "n_days")
 
     def __init__(self, values: np.ndarray, event_start: int, n_days: int) -> None:
         self.values = np.asarray(values, dtype=float)
@@ -126,9 +143,6 @@ class EventPeriodValues:
     def shape(self) -> tuple[int, int]:
         return (len(self.values), self.n_days)
 
-    def __len__(self) -> int:
-        return len(self.values)
-
     def __repr__(self) -> str:
         return f"EventPeriodValues(shape={self.shape}, event_start={self.event_start})"
 
@@ -138,28 +152,16 @@ class EventPeriodValues:
         return out if dtype is None else out.astype(dtype)
 
     def __getitem__(self, key):
-        key = key if isinstance(key, tuple) else (key,)
-        if len(key) > 2 or any(k is Ellipsis or k is None for k in key):
+        split = self._rows_and_columns(key)
+        if split is None or not isinstance(split[1], slice):
             return np.asarray(self)[key]
-        rows, columns = key if len(key) == 2 else (key[0], slice(None))
-        if not isinstance(columns, slice):
-            return np.asarray(self)[key]
+        rows, columns = split
         if columns == slice(None) and (isinstance(rows, slice) or np.ndim(rows) > 0):
             return EventPeriodValues(self.values[rows], self.event_start, self.n_days)
         start, stop, step = columns.indices(self.n_days)
         if step == 1 and start >= self.event_start:
             return self.values[rows, start - self.event_start : max(stop, start) - self.event_start]
         return np.asarray(self)[key]
-
-    def __getattr__(self, name: str):
-        if name.startswith("__") or name in ("values", "event_start", "n_days"):
-            raise AttributeError(name)
-        return getattr(np.asarray(self), name)  # .ravel(), .copy(), ...
-
-    def __eq__(self, other):
-        return np.asarray(self) == other
-
-    __hash__ = None
 
 
 @dataclass(frozen=True)

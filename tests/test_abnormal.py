@@ -224,6 +224,8 @@ def test_normal_returns_kept_over_the_event_period_only_give_the_same_panel_valu
     np.testing.assert_array_equal(lean.expected[:, start:], whole.expected[:, start:])
     np.testing.assert_array_equal(lean.expected[:, start + 2 : start + 5], whole.expected[:, start + 2 : start + 5])
     assert np.isnan(np.asarray(lean.expected)[:, :start]).all()
+    assert len(lean.expected) == lean.n_pairs and lean.expected.ravel().shape == (whole.expected.size,)
+    np.testing.assert_array_equal(lean.expected[:, [start, start - 1]], np.asarray(lean.expected)[:, [start, start - 1]])
     for name in ("ret", "ar", "is_estimation", "cov_factor", "s2"):
         np.testing.assert_array_equal(getattr(lean, name), getattr(whole, name))
     pd.testing.assert_frame_equal(lean_models, models)

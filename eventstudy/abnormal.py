@@ -117,14 +117,14 @@ def estimate(
     models : DataFrame
         One row per attempted pair with parameters, standard errors, status and message.
     """
+    if expected not in ("all", "event"):
+        raise ValueError(f"expected must be 'all' or 'event', got {expected!r}")
     rel_days, event_start = grid(settings)
     pairs_per_batch = PAIRS_PER_BATCH if pairs_per_batch is None else pairs_per_batch
     batches = event_batches(len(events), len(assets), pairs_per_batch)
     if not batches:
         return _empty_panel(rel_days, event_start), pd.DataFrame(columns=MODEL_COLUMNS)
     layouts = design_layouts(assets, events, day0, settings)
-    if expected not in ("all", "event"):
-        raise ValueError(f"expected must be 'all' or 'event', got {expected!r}")
     panel = _PanelBuilder(sum(len(layout.pair_event) for layout in layouts), rel_days, event_start, layouts,
                           keep_series, event_expected=expected == "event")
     tables = [_estimate_into(panel, assets, events, day0, settings, chosen, layouts) for chosen in batches]

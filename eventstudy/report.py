@@ -42,21 +42,15 @@ def write_tables(result: StudyResult, out: str | Path, extra: dict[str, pd.DataF
 def write_table(name: str, frame: pd.DataFrame, out: str | Path) -> list[Path]:
     """Write one table to ``OUT/tables/<name>.csv`` and ``.parquet``; returns the two paths.
 
-    The CSV is written in pieces (:func:`eventstudy.csvtext.csv_chunks`), then the Parquet file
-    from one Arrow copy of the table; a caller that drops ``frame`` afterwards holds no text of it.
+    The CSV is written in pieces (:func:`eventstudy.csvtext.csv_chunks`), the Parquet file a row
+    group at a time (:func:`write_table_parts` of one piece); a caller that drops ``frame``
+    afterwards holds no text of it.
 
     Examples
     --------
     >>> write_table("joint", res.joint(), "reports/tariffs-2025")  # doctest: +SKIP
     """
-    folder = Path(out) / "tables"
-    folder.mkdir(parents=True, exist_ok=True)
-    frame = _stable(frame)
-    csv_path = folder / f"{name}.csv"
-    _atomic_write_chunks(csv_path, csv_chunks(frame))
-    parquet_path = folder / f"{name}.parquet"
-    _atomic_write_parquet(parquet_path, frame)
-    return [csv_path, parquet_path]
+    return write_table_parts(name, [frame], out)
 
 
 def write_table_parts(name: str, parts: Iterable[pd.DataFrame], out: str | Path) -> list[Path]:
@@ -228,20 +222,3 @@ def dictionary_columns(table) -> list[str]:
     import pyarrow as pa
 
     return [field.name for field in table.schema if not pa.types.is_floating(field.type)]
-
-
-def _atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
-        # one chunk per column: the bytes do not depend on how the frame was put together
-        table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
-        pq.write_table(table, tmp, compression="snappy", use_dictionary=dictionary_columns(table))
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

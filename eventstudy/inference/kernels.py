@@ -590,10 +590,7 @@ class CorrelationStructure:
         chosen_patterns = patterns[chosen].astype(float).reshape(len(chosen), mask.shape[1])
         common = chosen_patterns @ chosen_patterns.T
         sums = centred @ chosen_patterns.T
-        np.square(centred, out=centred)  # squared in place, then made again: no (N, T) temporary
-        squares = centred @ chosen_patterns.T
-        np.subtract(filled, row_mean[:, None], out=centred)  # the same centred values
-        centred[~finite] = 0.0
+        squares = (centred**2) @ chosen_patterns.T
         n_common = common[np.maximum(group, 0)] if len(chosen) else np.zeros((len(group), 0))
         deviation = squares - sums**2 / np.maximum(n_common, 1.0)
         valid = (

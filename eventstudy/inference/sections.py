@@ -111,8 +111,7 @@ class PairInputs:
         if not usable.all():
             position = np.where(usable[:, None], position, -1).astype(position.dtype)
             observed = np.where(usable[:, None], observed, 0.0)
-        rank = _halved(self._table.sar_rank2_of(self._rows), 0.0)
-        rank[position < 0] = 0.0
+        rank = _halved(self._table.sar_rank2_of(self._rows), 0.0)  # 0 where position < 0 too
         # the residuals the r_bar tests read too, sorted, then divided in place (the same
         # quotients as dividing before sorting, without an (N, T) array of them)
         rows = SortedRows.from_positions(position, None, self.est_resid, observed=observed,

@@ -29,7 +29,7 @@ from eventstudy.models import (
     scholes_williams_theta,
     two_sided_t_p_value,
 )
-from eventstudy.panel import AbnormalPanel, EventPeriodValues, SessionDates
+from eventstudy.panel import AbnormalPanel, EventPeriodValues, PredictionCovariance, SessionDates
 
 PAIRS_PER_BATCH = 4096
 """About how many (event, asset) pairs :func:`estimate` gathers and fits at once."""
@@ -516,6 +516,7 @@ class _PanelBuilder:
         self.sessions = np.concatenate([layout.dates for layout in layouts]) if layouts else \
             np.empty(0, "datetime64[D]")
         self.bases = np.cumsum([0] + [len(layout.dates) for layout in layouts])[:-1]
+        self.n_params = max((len(layout.x) for layout in layouts), default=0)
         self.columns = {
             "event_ids": np.empty(capacity, object), "assets": np.empty(capacity, object),
             "reactions": np.empty(capacity, object), "session_span": np.empty((capacity, 3), np.int64),
@@ -523,7 +524,9 @@ class _PanelBuilder:
                                    else n_days)) for name in SERIES_COLUMNS if keep_series},
             "ar": _plain_pages((capacity, n_days)),
             "is_estimation": _plain_pages((capacity, n_days), bool),
-            "cov_factor": _plain_pages((capacity, n_event, n_event)), "s2": np.empty(capacity),
+            # the covariance factors as X* and (X'X)^-1, zero-padded to the most parameters
+            "x_pred": _plain_pages((capacity, n_event, self.n_params)),
+            "xtx_inv": _plain_pages((capacity, self.n_params, self.n_params)), "s2": np.empty(capacity),
             "n_est": np.empty(capacity, int), "k": np.empty(capacity, int),
         }
 
@@ -555,9 +558,10 @@ class _PanelBuilder:
                 "reactions": reactions[asset_index],
                 "session_span": group.session_span[pick] + self.bases[g],
                 "ar": ar[pick], "is_estimation": group.estimation[pick],
-                "cov_factor": fit.cov_factor[pick], "s2": fit.s2[pick], "n_est": fit.n_est[pick],
-                "k": fit.k,
+                "s2": fit.s2[pick], "n_est": fit.n_est[pick], "k": fit.k,
             }
+            self.columns["x_pred"][where, :, : fit.k] = fit.x_pred[pick]  # the rest stays 0
+            self.columns["xtx_inv"][where, : fit.k, : fit.k] = fit.xtx_inv[pick]
             if self.keep_series:
                 values.update(ret=group.y[pick], expected=expected[pick, event_start:]
                               if self.event_expected else expected[pick])
@@ -573,6 +577,7 @@ class _PanelBuilder:
             rows.update(dict.fromkeys(SERIES_COLUMNS, missing))
         if self.event_expected:
             rows["expected"] = EventPeriodValues(rows["expected"], self.event_start, len(self.rel_days))
+        rows["cov_factor"] = PredictionCovariance(rows.pop("x_pred"), rows.pop("xtx_inv"))
         span = rows.pop("session_span")
         dates = SessionDates(self.sessions, span[:, 0], span[:, 1], span[:, 2], len(self.rel_days))
         return AbnormalPanel(rel_days=self.rel_days, event_start=self.event_start, dates=dates, **rows)

@@ -136,7 +136,7 @@ def pair_path_arrays(panel: AbnormalPanel, anchor: int) -> tuple[np.ndarray, np.
         rows = slice(start, min(start + CHUNK, panel.n_pairs))
         part = block[: rows.stop - rows.start]
         inner = part[:, 1:, 1:]  # running sums of the covariance factor, in place
-        np.cumsum(panel.cov_factor[rows], axis=1, out=inner)
+        np.cumsum(np.asarray(panel.cov_factor[rows]), axis=1, out=inner)
         np.cumsum(inner, axis=2, out=inner)
         quad[rows] = part[:, hi, hi] - part[:, lo, hi] - part[:, hi, lo] + part[:, lo, lo]
     return car, panel.s2[:, None] * quad

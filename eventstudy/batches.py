@@ -38,14 +38,19 @@ def pair_test_columns(panel: AbnormalPanel, windows: Sequence[tuple[int, int]],
     """:func:`eventstudy.inference.pair_test_columns`, ``size`` pairs at a time (the same
     numbers: each pair's tests read only that pair's abnormal returns)."""
     windows = list(windows)
-    for window in windows:  # each window's CARs once for the panel; the parts take their rows
-        panel.car(window)
-    parts = [inference.pair_test_columns(panel.subset(np.arange(part.start, part.stop)), windows)
-             for part in pair_slices(panel.n_pairs, size)]
-    if len(parts) <= 1:
-        return parts[0] if parts else inference.pair_test_columns(panel, windows)
-    return tuple({name: np.concatenate([part[i][name] for part in parts]) for name in parts[0][i]}
-                 for i in range(2))
+    panel.cars(windows)  # each window's CARs once for the panel; the parts take their rows
+    slices = list(pair_slices(panel.n_pairs, size))
+    if len(slices) <= 1:
+        return inference.pair_test_columns(panel, windows)
+    out: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] = ({}, {})
+    for part in slices:  # each part's columns written into arrays allocated once
+        columns = inference.pair_test_columns(panel.subset(np.arange(part.start, part.stop)), windows)
+        for whole, piece in zip(out, columns):
+            for name, values in piece.items():
+                if name not in whole:
+                    whole[name] = np.empty((panel.n_pairs, *values.shape[1:]), values.dtype)
+                whole[name][part] = values
+    return out
 
 
 def scoped_tests(panel: AbnormalPanel, scopes: Sequence[Scope], windows: Sequence[tuple[int, int]],

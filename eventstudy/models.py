@@ -36,6 +36,7 @@ import numpy as np
 from scipy import special
 
 from eventstudy.events import ModelSpec
+from eventstudy.panel import prediction_covariance
 
 ZERO_VARIANCE = 1e-20
 CONDITION_LIMIT = 1e-10  # smallest / largest singular value of the scaled design
@@ -123,10 +124,16 @@ class BatchFit:
     k: int
     residual: np.ndarray  # (P, T): y - fitted on estimation days, NaN elsewhere
     expected: np.ndarray  # (P, T): normal return (estimation: fitted; event period: prediction)
-    cov_factor: np.ndarray  # (P, E, E)
+    x_pred: np.ndarray  # (P, E, k): event-period regressors (NaN as 0)
     r2: np.ndarray  # (P,)
     status: np.ndarray  # (P,) object: 'ok' | 'singular' | 'degenerate'
     message: np.ndarray  # (P,) object
+
+    @property
+    def cov_factor(self) -> np.ndarray:
+        """Prediction-error covariance factors ``I + X*(X'X)^-1 X*'``, shape (P, E, E),
+        computed when read (:func:`eventstudy.panel.prediction_covariance`)."""
+        return prediction_covariance(self.x_pred, self.xtx_inv)
 
     @property
     def std_errors(self) -> np.ndarray:
@@ -214,8 +221,7 @@ def fit_batch(
     residual[outside] = np.nan
     expected = fitted
     expected[:, event_start:] = predicted
-    cov_factor = _prediction_covariance(x_pred, xtx_inv)
-    return BatchFit(theta, xtx_inv, s2, n_est, k, residual, expected, cov_factor, r2, status, message)
+    return BatchFit(theta, xtx_inv, s2, n_est, k, residual, expected, x_pred, r2, status, message)
 
 
 def _combine(x: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -227,20 +233,6 @@ def _combine(x: np.ndarray, theta: np.ndarray) -> np.ndarray:
     term = np.empty(x.shape[:2])
     for j in range(x.shape[2]):
         out += np.multiply(x[:, :, j], theta[:, j, None], out=term)
-    return out
-
-
-def _prediction_covariance(x_pred: np.ndarray, xtx_inv: np.ndarray) -> np.ndarray:
-    """``I + X* (X'X)^-1 X*'`` for every pair, shape (P, E, E), as explicit sums over k x k."""
-    n_pairs, n_event, k = x_pred.shape
-    out = np.zeros((n_pairs, n_event, n_event))
-    term = np.empty((n_pairs, n_event, n_event))
-    for a in range(k):
-        left = x_pred[:, :, a, None]
-        for b in range(k):
-            out += np.multiply(left * xtx_inv[:, a, b, None, None], x_pred[:, None, :, b], out=term)
-    diagonal = np.arange(n_event)
-    out[:, diagonal, diagonal] += 1.0
     return out
 
 

@@ -164,6 +164,142 @@ class EventPeriodValues(_ComputedArray):
         return np.asarray(self)[key]
 
 
+COVARIANCE_BLOCK = 2048
+"""Pairs whose covariance factors :class:`PredictionCovariance` computes at a time (4 MB of
+working arrays at 16 event days)."""
+
+
+def prediction_covariance(x_pred: np.ndarray, xtx_inv: np.ndarray) -> np.ndarray:
+    """``I + X* (X'X)^-1 X*'`` for every pair, shape (P, E, E), as explicit sums over k x k.
+
+    Each pair's factor is computed from its own rows alone, in a fixed order, so any subset of
+    pairs gets the same bits as the whole.
+
+    Examples
+    --------
+    >>> x = np.array([[[1.0, 0.5], [1.0, -0.5]]])  # one pair, E = 2 days, k = 2
+    >>> prediction_covariance(x, np.array([[[0.5, 0.0], [0.0, 2.0]]])).tolist()
+    [[[2.0, 0.5], [0.5, 2.0]]]
+    """
+    n_pairs, n_event, k = x_pred.shape
+    out = np.zeros((n_pairs, n_event, n_event))
+    term = np.empty((n_pairs, n_event, n_event))
+    for a in range(k):
+        left = x_pred[:, :, a, None]
+        for b in range(k):
+            out += np.multiply(left * xtx_inv[:, a, b, None, None], x_pred[:, None, :, b], out=term)
+    diagonal = np.arange(n_event)
+    out[:, diagonal, diagonal] += 1.0
+    return out
+
+
+def prediction_variance_factor(x_pred: np.ndarray, xtx_inv: np.ndarray) -> np.ndarray:
+    """The diagonal of :func:`prediction_covariance`, shape (P, E), with the same bits.
+
+    Examples
+    --------
+    >>> x = np.array([[[1.0, 0.5], [1.0, -0.5]]])
+    >>> prediction_variance_factor(x, np.array([[[0.5, 0.0], [0.0, 2.0]]])).tolist()
+    [[2.0, 2.0]]
+    """
+    n_pairs, n_event, k = x_pred.shape
+    out = np.zeros((n_pairs, n_event))
+    term = np.empty((n_pairs, n_event))
+    for a in range(k):
+        left = x_pred[:, :, a]
+        for b in range(k):
+            out += np.multiply(left * xtx_inv[:, a, b, None], x_pred[:, :, b], out=term)
+    out += 1.0
+    return out
+
+
+class PredictionCovariance(_ComputedArray):
+    """The ``(N, E, E)`` prediction-error covariance factors of a panel, computed when read from
+    each pair's event-period regressors ``X*`` (N, E, k) and ``(X'X)^-1`` (N, k, k).
+
+    ``(E + k) k`` floats per pair are kept instead of ``E^2`` (36 instead of 256 for the market
+    model over 16 event days). It behaves as the array it stands for: row selections alone
+    return another :class:`PredictionCovariance`; any other index returns the computed
+    values; ``np.asarray`` builds the whole array, a block of pairs at a time; :meth:`diagonal`
+    gives the variance factors without building the matrices. Every read gives the bits
+    :func:`prediction_covariance` gives for the whole panel. Pairs of fewer parameters may be
+    padded with zero columns of ``X*`` and zero rows and columns of ``(X'X)^-1``.
+
+    Examples
+    --------
+    >>> x = np.array([[[1.0, 0.5], [1.0, -0.5]]])
+    >>> factor = PredictionCovariance(x, np.array([[[0.5, 0.0], [0.0, 2.0]]]))
+    >>> factor.shape, factor[0, 0, 1], factor[:1].diagonal().tolist()
+    ((1, 2, 2), np.float64(0.5), [[2.0, 2.0]])
+    """
+
+    ndim = 3
+    dtype = np.dtype(float)
+    _OWN = ("x_pred", "xtx_inv")
+
+    def __init__(self, x_pred: np.ndarray, xtx_inv: np.ndarray) -> None:
+        self.x_pred = np.asarray(x_pred, dtype=float)
+        self.xtx_inv = np.asarray(xtx_inv, dtype=float)
+        n_pairs, _, k = self.x_pred.shape
+        if self.xtx_inv.shape != (n_pairs, k, k):
+            raise ValueError(f"(X'X)^-1 of shape {self.xtx_inv.shape} does not match X* of shape "
+                             f"{self.x_pred.shape}")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        n_pairs, n_event, _ = self.x_pred.shape
+        return (n_pairs, n_event, n_event)
+
+    def __repr__(self) -> str:
+        return f"PredictionCovariance(shape={self.shape})"
+
+    def blocks(self, size: int = COVARIANCE_BLOCK):
+        """``(rows, factors)`` for consecutive slices of at most ``size`` pairs."""
+        for start in range(0, len(self.x_pred), size):
+            rows = slice(start, min(start + size, len(self.x_pred)))
+            yield rows, prediction_covariance(self.x_pred[rows], self.xtx_inv[rows])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = np.empty(self.shape)
+        for rows, factors in self.blocks():
+            out[rows] = factors
+        return out if dtype is None else out.astype(dtype)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis or k is None for k in key) or len(key) > 3:
+            return np.asarray(self)[key]
+        rows, rest = key[0], key[1:]
+        if all(isinstance(k, slice) and k == slice(None) for k in rest) and (isinstance(rows, slice) or np.ndim(rows) > 0):
+            return PredictionCovariance(self.x_pred[rows], self.xtx_inv[rows])
+        if np.ndim(rows) == 0 and not isinstance(rows, slice):  # one pair
+            return prediction_covariance(self.x_pred[rows][None], self.xtx_inv[rows][None])[(0, *rest)]
+        return np.asarray(self[rows])[(slice(None), *rest)]
+
+    def diagonal(self, offset: int = 0, axis1: int = 1, axis2: int = 2) -> np.ndarray:
+        """The variance factors ``C_i,tau``, shape (N, E) (only the default axes)."""
+        if (offset, axis1, axis2) != (0, 1, 2):
+            return np.asarray(self).diagonal(offset, axis1, axis2)
+        return prediction_variance_factor(self.x_pred, self.xtx_inv)
+
+
+def factor_diagonal(cov_factor) -> np.ndarray:
+    """The diagonals ``(N, E)`` of ``(N, E, E)`` covariance factors, stored or computed."""
+    if isinstance(cov_factor, PredictionCovariance):
+        return cov_factor.diagonal()
+    return np.diagonal(cov_factor, axis1=1, axis2=2)
+
+
+def covariance_blocks(cov_factor, size: int = COVARIANCE_BLOCK):
+    """``(rows, factors)`` over consecutive slices of at most ``size`` pairs, stored or computed."""
+    if isinstance(cov_factor, PredictionCovariance):
+        yield from cov_factor.blocks(size)
+        return
+    for start in range(0, len(cov_factor), size):
+        rows = slice(start, min(start + size, len(cov_factor)))
+        yield rows, np.asarray(cov_factor[rows], dtype=float)
+
+
 @dataclass(frozen=True)
 class AbnormalPanel:
     """Abnormal returns and their prediction-error variances for N pairs.
@@ -248,7 +384,7 @@ class AbnormalPanel:
     @property
     def variance_factor(self) -> np.ndarray:
         """``C_i,tau`` on event-period days, shape (N, E): ``Var(AR) = s2 * C``."""
-        return np.diagonal(self.cov_factor, axis1=1, axis2=2)
+        return factor_diagonal(self.cov_factor)
 
     @property
     def var_ar(self) -> np.ndarray:
@@ -281,22 +417,30 @@ class AbnormalPanel:
         CARs are computed once per window and panel (read-only arrays, kept with the panel and
         handed to its subsets: each pair's numbers depend on that pair alone).
         """
-        key = (int(window[0]), int(window[1]))
+        return self.cars([window])[0]
+
+    def cars(self, windows: list[tuple[int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`car` of each window; the windows not yet computed share one pass over the
+        covariance factors."""
+        keys = [(int(w[0]), int(w[1])) for w in windows]
         cars = self.__dict__.get("_cars")
-        if cars is not None and key in cars:
-            return cars[key]
-        gamma = self.window_selector(window)
-        inside = gamma.astype(bool)
-        car = self.event_ar[:, inside].sum(axis=1)  # NaN propagates
-        quad = np.einsum("e,nef,f->n", gamma, self.cov_factor, gamma)
-        out = (car, self.s2 * quad)
-        for values in out:
-            values.flags.writeable = False
         if cars is None:
             cars = {}
             object.__setattr__(self, "_cars", cars)
-        cars[key] = out
-        return out
+        todo = list(dict.fromkeys(key for key in keys if key not in cars))
+        if todo:
+            gammas = [self.window_selector(key) for key in todo]
+            quads = np.empty((len(todo), self.n_pairs))
+            for rows, factors in covariance_blocks(self.cov_factor):
+                for quad, gamma in zip(quads, gammas):
+                    quad[rows] = np.einsum("e,nef,f->n", gamma, factors, gamma)
+            for key, gamma, quad in zip(todo, gammas, quads):
+                car = self.event_ar[:, gamma.astype(bool)].sum(axis=1)  # NaN propagates
+                out = (car, self.s2 * quad)
+                for values in out:
+                    values.flags.writeable = False
+                cars[key] = out
+        return [cars[key] for key in keys]
 
     def bhar(self, window: tuple[int, int]) -> np.ndarray:
         """Buy-and-hold abnormal return ``prod(1+R) - prod(1+E[R])`` over ``window``."""

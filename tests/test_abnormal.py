@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from eventstudy.abnormal import AssetInput, abnormal_table, bhar, car_table, estimate
-from eventstudy.events import Event, ModelSpec, StudySettings
+from eventstudy.events import Event, FactorSpec, ModelSpec, StudySettings
 from eventstudy.models import build_design
 
 SESSIONS = pd.bdate_range("2020-01-01", periods=600)
@@ -207,6 +207,61 @@ def test_without_series_the_panel_keeps_every_other_array_to_the_bit():
         values = getattr(lean, name)
         assert values.shape == getattr(full, name).shape and np.isnan(values).all()
         assert not values.flags.writeable
+
+
+def test_the_panel_computes_its_covariance_factors_with_the_bits_of_each_batch_fit():
+    """The panel keeps X* and (X'X)^-1 per pair, zero-padded where models have fewer parameters
+    (market k=2, constant mean k=1, market-adjusted k=0, a 3-factor model k=4), and every read
+    (whole, rows, one pair, cells, diagonal, CARs) gives the bits of the batch fit's explicit
+    ``I + X*(X'X)^-1 X*'``."""
+    from eventstudy.models import fit_batch
+    from eventstudy.panel import PredictionCovariance, prediction_covariance
+
+    rng = np.random.default_rng(8)
+    events = [_event("e1", 300), _event("e2", 420)]
+    factor_spec = ModelSpec("factor", factors=(FactorSpec("M", 0), FactorSpec("F1", 0), FactorSpec("F2", 0)))
+    specs = [SETTINGS.model, ModelSpec("constant_mean"), ModelSpec("market_adjusted", benchmark="M"), factor_spec]
+    assets = []
+    for i, spec in enumerate(specs * 2):
+        market, f1, f2 = rng.normal(0, 0.01, (3, len(SESSIONS)))
+        ret = 0.0002 + market + 0.3 * f1 + rng.normal(0, 0.01, len(SESSIONS))
+        design = build_design(spec, len(SESSIONS), {"M": market, "F1": f1, "F2": f2})
+        assets.append(AssetInput(f"A{i}", "X", SESSIONS, ret, design))
+    panel, models = estimate(assets, events, _day0(events), SETTINGS, pairs_per_batch=3)
+    assert (models["status"] == "ok").all() and panel.n_pairs == 16
+    factors = panel.cov_factor
+    assert isinstance(factors, PredictionCovariance) and factors.x_pred.shape[2] == 4
+    assert sorted(set(panel.k.tolist())) == [0, 1, 2, 4]
+    start, n_event = panel.event_start, len(panel.event_rel_days)
+    explicit = np.empty((panel.n_pairs, n_event, n_event))
+    for i in range(panel.n_pairs):  # the fit of each pair alone, from its own design
+        asset = assets[int(panel.assets[i][1:])]
+        cells = list(SESSIONS).index(np.asarray(panel.dates)[i, start]) - start + np.arange(len(panel.rel_days))
+        design = asset.design
+        fit = fit_batch(asset.returns[cells][None], design.x[cells][None], design.x_pred[cells][None],
+                        design.offset[cells][None], panel.is_estimation[i][None], start)
+        explicit[i] = fit.cov_factor[0]
+    np.testing.assert_array_equal(np.asarray(factors), explicit, strict=True)
+    assert np.asarray(factors).tobytes() == explicit.tobytes()
+    np.testing.assert_array_equal(factors[[3, 1]], explicit[[3, 1]])
+    assert isinstance(factors[2:5], PredictionCovariance) and factors[2:5].shape == (3, n_event, n_event)
+    np.testing.assert_array_equal(factors[panel.k == 4], explicit[panel.k == 4])
+    np.testing.assert_array_equal(factors[5], explicit[5])
+    assert factors[5, 2, 3] == explicit[5, 2, 3] and factors[-1, 0, 0] == explicit[-1, 0, 0]
+    np.testing.assert_array_equal(factors[:, 1], explicit[:, 1])
+    np.testing.assert_array_equal(factors[..., 0], explicit[..., 0])
+    assert factors.diagonal().tobytes() == np.diagonal(explicit, axis1=1, axis2=2).copy().tobytes()
+    assert panel.variance_factor.tobytes() == np.diagonal(explicit, axis1=1, axis2=2).copy().tobytes()
+    for window in SETTINGS.event_windows:
+        gamma = panel.window_selector(window)
+        _car, variance = panel.car(window)
+        assert variance.tobytes() == (panel.s2 * np.einsum("e,nef,f->n", gamma, explicit, gamma)).tobytes()
+    padded = PredictionCovariance(np.concatenate([factors.x_pred, np.zeros((16, n_event, 2))], axis=2),
+                                  np.pad(factors.xtx_inv, ((0, 0), (0, 2), (0, 2))))
+    assert np.asarray(padded).tobytes() == explicit.tobytes()
+    assert prediction_covariance(factors.x_pred[:0], factors.xtx_inv[:0]).shape == (0, n_event, n_event)
+    with pytest.raises(ValueError, match="does not match"):
+        PredictionCovariance(factors.x_pred, factors.xtx_inv[:, :2, :2])
 
 
 def test_normal_returns_kept_over_the_event_period_only_give_the_same_panel_values():

@@ -162,3 +162,36 @@ def test_a_table_in_pieces_that_fails_leaves_no_file(tmp_path):
     with pytest.raises(ValueError, match="no piece of the table"):
         report.write_table_parts("u", [], tmp_path)
     assert list((tmp_path / "tables").iterdir()) == []
+
+
+def test_cars_read_the_covariance_factors_in_blocks_with_the_bits_of_one_pass():
+    """More pairs than one block of covariance factors (stored or computed): each window's CAR
+    variance is the bits of one einsum over the whole array, and all windows share one pass."""
+    from eventstudy.panel import (
+        COVARIANCE_BLOCK,
+        AbnormalPanel,
+        PredictionCovariance,
+        prediction_covariance,
+    )
+
+    rng = np.random.default_rng(5)
+    n, t, start = 2 * COVARIANCE_BLOCK + 37, 30, 20
+    x_pred = np.stack([np.ones((n, t - start)), rng.normal(0, 0.01, (n, t - start))], axis=2)
+    xtx_inv = np.einsum("nij,nkj->nik", *(2 * [rng.normal(0, 1.0, (n, 2, 2))]))
+    explicit = prediction_covariance(x_pred, xtx_inv)
+    ar = rng.normal(0, 0.01, (n, t))
+    ar[rng.random((n, t)) < 0.02] = np.nan
+    windows = [(0, 0), (1, 4), (0, 9)]
+    computed = PredictionCovariance(x_pred, xtx_inv)
+    for factors in (explicit, computed):
+        panel = AbnormalPanel(
+            event_ids=np.repeat(["e"], n).astype(object), assets=np.arange(n).astype(str).astype(object),
+            rel_days=np.arange(-start, t - start), dates=np.full((n, t), np.datetime64("NaT"), "datetime64[D]"),
+            ret=ar, expected=np.zeros_like(ar), ar=ar, is_estimation=np.zeros((n, t), bool), event_start=start,
+            cov_factor=factors, s2=rng.uniform(1e-5, 1e-4, n), n_est=np.full(n, 100), k=np.full(n, 2))
+        got = panel.cars(windows)
+        for window, (car, variance) in zip(windows, got):
+            gamma = panel.window_selector(window)
+            assert variance.tobytes() == (panel.s2 * np.einsum("e,nef,f->n", gamma, explicit, gamma)).tobytes()
+            np.testing.assert_array_equal(car, panel.event_ar[:, gamma.astype(bool)].sum(axis=1))
+            assert panel.car(window)[1] is variance and not variance.flags.writeable

@@ -28,7 +28,7 @@ from eventstudy.inference.kernels import (
     member_sums,
     row_means,
 )
-from eventstudy.panel import AbnormalPanel
+from eventstudy.panel import AbnormalPanel, factor_diagonal
 
 
 class PairInputs:
@@ -186,9 +186,7 @@ class PairTable:
         return cls(
             ar=ar,
             event_ar=event_ar,
-            variance_factor=np.ascontiguousarray(
-                np.diagonal(panel.cov_factor[rows], axis1=1, axis2=2)
-            ),
+            variance_factor=np.ascontiguousarray(factor_diagonal(panel.cov_factor[rows])),
             scale=scale,
             dof=np.asarray(panel.n_est[rows] - panel.k[rows], dtype=float),
             n_est_obs=n_est_obs,

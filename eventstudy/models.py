@@ -295,7 +295,7 @@ def statsmodels_fit(y: np.ndarray, x: np.ndarray):
     Examples
     --------
     >>> res = statsmodels_fit(returns, np.column_stack([np.ones(n), market]))  # doctest: +SKIP
-    >>> res.params, res.bse
+    >>> res.params, res.bse  # doctest: +SKIP
     """
     import statsmodels.api as sm
 

@@ -177,9 +177,9 @@ def prediction_covariance(x_pred: np.ndarray, xtx_inv: np.ndarray) -> np.ndarray
 
     Examples
     --------
-    >>> x = np.array([[[1.0, 0.5], [1.0, -0.5]]])  # one pair, E = 2 days, k = 2
+    >>> x = np.array([[[1.0, 0.5], [1.0, 0.25]]])  # one pair, E = 2 days, k = 2
     >>> prediction_covariance(x, np.array([[[0.5, 0.0], [0.0, 2.0]]])).tolist()
-    [[[2.0, 0.5], [0.5, 2.0]]]
+    [[[2.0, 0.75], [0.75, 1.625]]]
     """
     n_pairs, n_event, k = x_pred.shape
     out = np.zeros((n_pairs, n_event, n_event))
@@ -198,9 +198,9 @@ def prediction_variance_factor(x_pred: np.ndarray, xtx_inv: np.ndarray) -> np.nd
 
     Examples
     --------
-    >>> x = np.array([[[1.0, 0.5], [1.0, -0.5]]])
+    >>> x = np.array([[[1.0, 0.5], [1.0, 0.25]]])
     >>> prediction_variance_factor(x, np.array([[[0.5, 0.0], [0.0, 2.0]]])).tolist()
-    [[2.0, 2.0]]
+    [[2.0, 1.625]]
     """
     n_pairs, n_event, k = x_pred.shape
     out = np.zeros((n_pairs, n_event))
@@ -227,10 +227,10 @@ class PredictionCovariance(_ComputedArray):
 
     Examples
     --------
-    >>> x = np.array([[[1.0, 0.5], [1.0, -0.5]]])
+    >>> x = np.array([[[1.0, 0.5], [1.0, 0.25]]])
     >>> factor = PredictionCovariance(x, np.array([[[0.5, 0.0], [0.0, 2.0]]]))
     >>> factor.shape, factor[0, 0, 1], factor[:1].diagonal().tolist()
-    ((1, 2, 2), np.float64(0.5), [[2.0, 2.0]])
+    ((1, 2, 2), np.float64(0.75), [[2.0, 1.625]])
     """
 
     ndim = 3

@@ -22,8 +22,8 @@ class Reporter:
     Examples
     --------
     >>> reporter = Reporter(enabled=True)        # doctest: +SKIP
-    >>> advance = reporter.counter("GARCH fits", 694)
-    >>> advance(10)
+    >>> advance = reporter.counter("GARCH fits", 694)  # doctest: +SKIP
+    >>> advance(10)  # doctest: +SKIP
     """
 
     def __init__(self, enabled: bool | None = None, stream: TextIO | None = None) -> None:

@@ -680,8 +680,7 @@ def car_table(panel: AbnormalPanel, windows: Sequence[tuple[int, int]], returns:
     """
     frames = []
     dof = panel.dof.astype(float)
-    for window in windows:
-        car, var_car = panel.car(window)
+    for window, (car, var_car) in zip(windows, panel.cars(windows)):
         scar = car / np.sqrt(var_car)
         frames.append(
             pd.DataFrame(

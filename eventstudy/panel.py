@@ -8,6 +8,7 @@ event-time day for every pair.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -290,6 +291,18 @@ def factor_diagonal(cov_factor) -> np.ndarray:
     return np.diagonal(cov_factor, axis1=1, axis2=2)
 
 
+def is_finite_factor(cov_factor) -> bool:
+    """Whether every entry of the covariance factors is finite (for computed factors, a bound
+    on the entries from ``X*`` and ``(X'X)^-1`` that rules out overflow)."""
+    if isinstance(cov_factor, PredictionCovariance):
+        k = cov_factor.x_pred.shape[2]
+        if not len(cov_factor) or not k:
+            return True
+        x_max, inv_max = (float(np.max(np.abs(a))) for a in (cov_factor.x_pred, cov_factor.xtx_inv))
+        return np.isfinite(x_max) and np.isfinite(inv_max) and x_max * x_max * inv_max * k * k < 1e300
+    return bool(np.isfinite(np.asarray(cov_factor)).all())
+
+
 def covariance_blocks(cov_factor, size: int = COVARIANCE_BLOCK):
     """``(rows, factors)`` over consecutive slices of at most ``size`` pairs, stored or computed."""
     if isinstance(cov_factor, PredictionCovariance):
@@ -419,7 +432,7 @@ class AbnormalPanel:
         """
         return self.cars([window])[0]
 
-    def cars(self, windows: list[tuple[int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def cars(self, windows: Sequence[tuple[int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
         """:meth:`car` of each window; the windows not yet computed share one pass over the
         covariance factors."""
         keys = [(int(w[0]), int(w[1])) for w in windows]

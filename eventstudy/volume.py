@@ -314,8 +314,7 @@ def _estimated_rows(panel: AbnormalPanel, windows: Sequence[tuple[int, int]]) ->
     """The rows of the estimated pairs, window after window, built as one frame (each window's
     numbers computed on its own arrays, as one frame per window would)."""
     cav, mean, ratio, scav = [], [], [], []
-    for window in windows:
-        window_cav, var_cav = panel.car(window)
+    for window, (window_cav, var_cav) in zip(windows, panel.cars(windows)):
         window_mean = window_cav / (window[1] - window[0] + 1)
         cav.append(window_cav)
         mean.append(window_mean)

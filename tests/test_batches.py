@@ -195,3 +195,35 @@ def test_cars_read_the_covariance_factors_in_blocks_with_the_bits_of_one_pass():
             assert variance.tobytes() == (panel.s2 * np.einsum("e,nef,f->n", gamma, explicit, gamma)).tobytes()
             np.testing.assert_array_equal(car, panel.event_ar[:, gamma.astype(bool)].sum(axis=1))
             assert panel.car(window)[1] is variance and not variance.flags.writeable
+
+
+def test_single_day_cross_sections_read_the_factor_diagonals_with_the_bits_of_the_matrix_product():
+    """For one-day selectors gamma' F gamma is read from F's diagonal: the bits of the matrix
+    product, stored or computed factors; a factor with an infinite entry takes the product."""
+    from eventstudy.inference.sections import _quadratic_forms
+    from eventstudy.panel import PredictionCovariance, prediction_covariance
+
+    rng = np.random.default_rng(9)
+    n, e = 300, 12
+    x_pred = np.stack([np.ones((n, e)), rng.normal(0, 0.02, (n, e)), rng.normal(0, 0.01, (n, e))], axis=2)
+    xtx_inv = np.einsum("nij,nkj->nik", *(2 * [rng.normal(0, 3.0, (n, 3, 3))]))
+    explicit = prediction_covariance(x_pred, xtx_inv)
+    days = np.eye(e, dtype=bool)[[0, 4, 11, 4]]
+    window = np.zeros((1, e), bool)
+    window[0, 2:6] = True
+
+    def product(factors, selector):
+        gamma = selector.astype(float)
+        return ((factors @ gamma.T) * gamma.T[None, :, :]).sum(axis=1).T
+
+    for factors in (explicit, PredictionCovariance(x_pred, xtx_inv)):
+        for selector in (days, window):
+            got = _quadratic_forms(factors, selector, selector.astype(float))
+            assert got.tobytes() == product(explicit, selector).tobytes()
+    broken = explicit.copy()
+    broken[7, 3, 0] = np.inf  # every day of pair 7 reads it (times 0) through the product: NaN
+    got = _quadratic_forms(broken, days, days.astype(float))
+    np.testing.assert_array_equal(got, product(broken, days))
+    assert np.isnan(got[:, 7]).all() and np.isfinite(np.delete(got, 7, axis=1)).all()
+    huge = PredictionCovariance(np.where(np.arange(3) == 1, 1e200, x_pred), xtx_inv)
+    np.testing.assert_array_equal(_quadratic_forms(huge, days, days.astype(float)), product(np.asarray(huge), days))

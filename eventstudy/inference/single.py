@@ -186,8 +186,7 @@ def _cells(
     event_ar = np.asarray(panel.event_ar, dtype=float)
     variance = panel.s2[:, None] * panel.variance_factor
     cells = [(event_ar[:, d], variance[:, d], True) for d in range(event_ar.shape[1])]
-    for window in windows:
-        car, var_car = panel.car(window)
+    for window, (car, var_car) in zip(windows, panel.cars(windows)):
         cells.append((car, var_car, int(panel.window_selector(window).sum()) == 1))
     return cells
 

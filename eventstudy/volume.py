@@ -140,7 +140,7 @@ def volume_inputs(
         reason = table.no_volume(asset.ticker)
         if reason:
             skipped[asset.ticker] = reason
-            log.info("abnormal volume: skipping %s: %s", asset.ticker, reason)
+            log.debug("abnormal volume: skipping %s: %s", asset.ticker, reason)
             continue
         levels = table.levels(asset.ticker, asset.exchange)
         if market is None:
@@ -155,7 +155,29 @@ def volume_inputs(
             reaction = "relative"
         inputs.append(AssetInput(asset.ticker, asset.exchange, levels.index, levels.to_numpy(float),
                                  design, reaction=reaction))
+    for reason, tickers in _by_reason(skipped).items():  # one line per reason, however many series
+        shown = ", ".join(tickers[:SKIPPED_SHOWN]) + (f" and {len(tickers) - SKIPPED_SHOWN} more"
+                                                       if len(tickers) > SKIPPED_SHOWN else "")
+        log.info("abnormal volume: skipping %d series (%s): %s", len(tickers), reason, shown)
     return inputs, skipped
+
+
+SKIPPED_SHOWN = 5
+"""Tickers named in the log line of the series skipped for one reason (the rest are counted)."""
+
+
+def _by_reason(skipped: Mapping[str, str]) -> dict[str, list[str]]:
+    """The tickers of ``skipped`` grouped by reason, in first-seen order.
+
+    Examples
+    --------
+    >>> _by_reason({"A": "no volume", "B": "zero volume", "C": "no volume"})
+    {'no volume': ['A', 'C'], 'zero volume': ['B']}
+    """
+    grouped: dict[str, list[str]] = {}
+    for ticker, reason in skipped.items():
+        grouped.setdefault(reason, []).append(ticker)
+    return grouped
 
 
 def _no_volume(volumes: pd.DataFrame, ticker: str) -> str:

@@ -103,3 +103,27 @@ def test_a_run_keeps_freed_memory_for_its_later_stages():
         pytest.skip("a C library without mallopt (e.g. musl)")
     assert runner.MALLOC_RETAINED[-3] == 32 << 20  # glibc's largest mmap threshold
     assert runner._reuse_freed_memory() is True
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="/proc/self/status")
+def test_a_command_line_run_never_starts_pyarrows_own_pool():
+    """In a fresh process the system allocator is pyarrow's default before pyarrow starts, so
+    mimalloc never reserves its 1 GiB of address space (it would count against ``ulimit -v``)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import io, os, re\n"
+        "def vm(): return int(re.search(r'VmSize:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+        "from eventstudy import runner\n"
+        "runner._system_arrow_memory()\n"
+        "import pandas as pd, pyarrow as pa, pyarrow.parquet as pq\n"
+        "before = vm()\n"
+        "pq.write_table(pa.table({'a': list(range(100_000)), 's': ['x'] * 100_000}), io.BytesIO())\n"
+        "pd.Series(['a', 'b']).astype('string[pyarrow]')\n"
+        "print(pa.default_memory_pool().backend_name, (vm() - before) // 1024)\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    backend, grown_mib = out.stdout.split()
+    assert backend == "system" and int(grown_mib) < 256, out.stdout

@@ -260,3 +260,19 @@ def test_chip_volume_surged_after_liberation_day(snapshot_dir, repo_root):
     assert ok.loc["8035.T", "mean_abnormal_log_volume"] == pytest.approx(by_hand, rel=1e-9)
     assert by_hand > 0.3
     assert (ok["mean_abnormal_log_volume"] > 0).mean() >= 0.8
+
+
+def test_series_without_volume_are_logged_in_one_line_per_reason(caplog):
+    """Many series without volume (a price-only snapshot) make one INFO line per reason that
+    counts them and names a few, not one line per series."""
+    tickers = [f"S{i}" for i in range(12)]
+    vols = _volumes(["S0"])
+    vols["S1"] = 0.0
+    config = _config(tickers)
+    with caplog.at_level("INFO", logger="eventstudy"):
+        _inputs, skipped = volume.volume_inputs(vols, config)
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+    assert len(skipped) == 12 and lines == [
+        "abnormal volume: skipping 11 series (no volume data): IDX, S2, S3, S4, S5 and 6 more",
+        "abnormal volume: skipping 1 series (no volume data (all zero)): S1",
+    ]

@@ -93,12 +93,12 @@ def _cpu_seconds() -> float:
 
 
 def _peak_memory_gb() -> float:
-    """The process's peak resident memory so far, in GB (``ru_maxrss``: KB on Linux, bytes on
-    macOS)."""
+    """The process's peak resident memory so far, in GB of 10^9 bytes (``ru_maxrss``: KiB on
+    Linux, bytes on macOS)."""
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1e9 if sys.platform == "darwin" else peak / 1e6
+    return peak / 1e9 if sys.platform == "darwin" else peak * 1024 / 1e9
 
 
 class StageTimes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import yaml
@@ -127,3 +129,14 @@ def test_a_command_line_run_never_starts_pyarrows_own_pool():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     backend, grown_mib = out.stdout.split()
     assert backend == "system" and int(grown_mib) < 256, out.stdout
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="/proc/self/status")
+def test_the_stage_peak_is_the_kernels_high_water_mark_in_gb():
+    """``--verbose`` prints the peak in GB of 10^9 bytes: ``ru_maxrss`` is KiB on Linux."""
+    from eventstudy import runner
+
+    text = Path("/proc/self/status").read_text()
+    status = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    hwm_gb = int(status["VmHWM"].split()[0]) * 1024 / 1e9
+    assert runner._peak_memory_gb() == pytest.approx(hwm_gb, rel=0.02)

@@ -17,10 +17,10 @@ __all__ = ["package_versions", "run_command", "write_outputs"]
 
 def run_command(args) -> int:
     """Run the study named by ``args.file`` and write ``args.out`` (default ``reports/<study>``)."""
+    _system_arrow_memory()  # before anything imports pandas, which starts pyarrow
+    _reuse_freed_memory()
     from eventstudy.study import single_blas_thread
 
-    _system_arrow_memory()
-    _reuse_freed_memory()
     with single_blas_thread():  # byte-identical outputs whatever the machine's BLAS threading
         return _run(args)
 

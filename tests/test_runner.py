@@ -44,18 +44,25 @@ def test_cli_tables_equal_api_results_and_are_byte_stable(small_study, snapshot_
 
 
 def test_tables_only_run_imports_no_figure_or_model_library(small_study, snapshot_dir, tmp_path, repo_root):
-    """A tables-only run never needs scipy.stats, matplotlib, seaborn, statsmodels or arch."""
+    """A tables-only run never needs scipy.stats, matplotlib, seaborn, statsmodels or arch; and
+    pyarrow's own pool (mimalloc) never starts, so no 1 GiB address-space reservation is mapped
+    (on Linux, where /proc lists the mappings)."""
     import subprocess
     import sys
 
     heavy = ("scipy.stats", "matplotlib", "seaborn", "statsmodels", "arch")
-    code = ("import sys; from eventstudy.cli import main; "
+    code = ("import os, sys; from eventstudy.cli import main; "
             f"code = main(['run', {str(small_study)!r}, '--snapshot', {str(snapshot_dir)!r}, "
             f"'--out', {str(tmp_path / 'o')!r}, '--tables-only', '--no-volatility']); "
-            f"print(code, [m for m in {heavy!r} if m in sys.modules])")
+            f"print(code, [m for m in {heavy!r} if m in sys.modules]); "
+            "import pyarrow as pa; maps = '/proc/self/maps'; "
+            "sizes = [int(b, 16) - int(a, 16) for a, b in (line.split()[0].split('-') for line in "
+            "open(maps))] if os.path.exists(maps) else [0]; "
+            "print(pa.default_memory_pool().backend_name, max(sizes) >= 2**30)")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, cwd=repo_root)
-    assert done.stdout.splitlines()[-1] == "0 []"
+                          check=True, cwd=repo_root, env=env)
+    assert done.stdout.splitlines()[-2:] == ["0 []", "system False"]
 
 
 def test_missing_snapshot_is_one_line_exit_2(small_study, tmp_path, capsys):

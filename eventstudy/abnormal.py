@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import mmap
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +80,7 @@ def estimate(
     pairs_per_batch: int | None = None,
     keep_series: bool = True,
     expected: str = "all",
+    ret: str = "all",
 ) -> tuple[AbnormalPanel, pd.DataFrame]:
     """Fit every (event, asset) pair and return the abnormal-return panel and the models table.
 
@@ -109,6 +110,10 @@ def estimate(
         (``panel.expected`` is then an :class:`~eventstudy.panel.EventPeriodValues`: NaN before
         the event period, the same values in it), for a caller that reads them there only (the
         AR table, BHARs): one float per pair and estimation day less.
+    ret : {'all', 'event'}
+        The same for the realised returns (``panel.ret``), for a caller that reads neither the
+        volatility nor the pre-event betas of the cross-section (which read the estimation
+        window).
 
     Returns
     -------
@@ -117,8 +122,9 @@ def estimate(
     models : DataFrame
         One row per attempted pair with parameters, standard errors, status and message.
     """
-    if expected not in ("all", "event"):
-        raise ValueError(f"expected must be 'all' or 'event', got {expected!r}")
+    for name, value in (("expected", expected), ("ret", ret)):
+        if value not in ("all", "event"):
+            raise ValueError(f"{name} must be 'all' or 'event', got {value!r}")
     rel_days, event_start = grid(settings)
     pairs_per_batch = PAIRS_PER_BATCH if pairs_per_batch is None else pairs_per_batch
     batches = event_batches(len(events), len(assets), pairs_per_batch)
@@ -126,7 +132,8 @@ def estimate(
         return _empty_panel(rel_days, event_start), pd.DataFrame(columns=MODEL_COLUMNS)
     layouts = design_layouts(assets, events, day0, settings)
     panel = _PanelBuilder(sum(len(layout.pair_event) for layout in layouts), rel_days, event_start, layouts,
-                          keep_series, event_expected=expected == "event")
+                          keep_series, event_only={name for name, value in (("expected", expected), ("ret", ret))
+                                                   if value == "event"})
     tables = [_estimate_into(panel, assets, events, day0, settings, chosen, layouts) for chosen in batches]
     models = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
     return panel.finish(), models
@@ -504,15 +511,18 @@ class _PanelBuilder:
     ``capacity`` bounds the number of pairs (every attempted pair); each batch appends its
     estimated pairs in panel order, and :meth:`finish` returns views of the rows written (the
     pages of unused rows are never touched, so they cost no memory). Without ``keep_series``
-    the series and normal values (:data:`SERIES_COLUMNS`) are neither allocated nor written.
+    the series and normal values (:data:`SERIES_COLUMNS`) are neither allocated nor written;
+    those named in ``event_only`` are kept over the event period only
+    (:class:`~eventstudy.panel.EventPeriodValues`).
     """
 
     def __init__(self, capacity: int, rel_days: np.ndarray, event_start: int,
                  layouts: Sequence[_Layout], keep_series: bool = True,
-                 event_expected: bool = False) -> None:
+                 event_only: Collection[str] = ()) -> None:
         n_days, n_event = len(rel_days), len(rel_days) - event_start
         self.rel_days, self.event_start, self.size = rel_days, event_start, 0
-        self.keep_series, self.event_expected = keep_series, keep_series and event_expected
+        self.keep_series = keep_series
+        self.event_only = frozenset(event_only) & set(SERIES_COLUMNS) if keep_series else frozenset()
         self.sessions = np.concatenate([layout.dates for layout in layouts]) if layouts else \
             np.empty(0, "datetime64[D]")
         self.bases = np.cumsum([0] + [len(layout.dates) for layout in layouts])[:-1]
@@ -520,8 +530,8 @@ class _PanelBuilder:
         self.columns = {
             "event_ids": np.empty(capacity, object), "assets": np.empty(capacity, object),
             "reactions": np.empty(capacity, object), "session_span": np.empty((capacity, 3), np.int64),
-            **{name: _plain_pages((capacity, n_event if name == "expected" and self.event_expected
-                                   else n_days)) for name in SERIES_COLUMNS if keep_series},
+            **{name: _plain_pages((capacity, n_event if name in self.event_only else n_days))
+               for name in SERIES_COLUMNS if keep_series},
             "ar": _plain_pages((capacity, n_days)),
             "is_estimation": _plain_pages((capacity, n_days), bool),
             # the covariance factors as X* and (X'X)^-1, zero-padded to the most parameters
@@ -563,8 +573,8 @@ class _PanelBuilder:
             self.columns["x_pred"][where, :, : fit.k] = fit.x_pred[pick]  # the rest stays 0
             self.columns["xtx_inv"][where, : fit.k, : fit.k] = fit.xtx_inv[pick]
             if self.keep_series:
-                values.update(ret=group.y[pick], expected=expected[pick, event_start:]
-                              if self.event_expected else expected[pick])
+                for name, series in (("ret", group.y), ("expected", expected)):
+                    values[name] = series[pick, event_start:] if name in self.event_only else series[pick]
             for name, value in values.items():
                 self.columns[name][where] = value
         self.size += len(rows)
@@ -575,8 +585,8 @@ class _PanelBuilder:
         if not self.keep_series:
             missing = np.broadcast_to(np.nan, (self.size, len(self.rel_days)))
             rows.update(dict.fromkeys(SERIES_COLUMNS, missing))
-        if self.event_expected:
-            rows["expected"] = EventPeriodValues(rows["expected"], self.event_start, len(self.rel_days))
+        for name in self.event_only:
+            rows[name] = EventPeriodValues(rows[name], self.event_start, len(self.rel_days))
         rows["cov_factor"] = PredictionCovariance(rows.pop("x_pred"), rows.pop("xtx_inv"))
         span = rows.pop("session_span")
         dates = SessionDates(self.sessions, span[:, 0], span[:, 1], span[:, 2], len(self.rel_days))

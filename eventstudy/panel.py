@@ -339,9 +339,11 @@ class AbnormalPanel:
     event_start : int
         Column index of the first event-period day; the event period is
         ``rel_days[event_start:]``.
-    cov_factor : ndarray, shape (N, E, E)
+    cov_factor : ndarray or PredictionCovariance, shape (N, E, E)
         ``I + X*(X'X)^-1 X*'`` over the E event-period days (docs/methods.md#prediction-error), so that
-        ``Cov(AR_i) = s2_i * cov_factor_i``.
+        ``Cov(AR_i) = s2_i * cov_factor_i``. Estimated panels hold a
+        :class:`PredictionCovariance`, which computes the factors from ``X*`` and ``(X'X)^-1``
+        when they are read (the same bits).
     s2 : ndarray, shape (N,)
         Residual variance ``SSR / (L1 - k)``.
     n_est : ndarray of int, shape (N,)

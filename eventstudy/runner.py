@@ -63,6 +63,16 @@ def _reuse_freed_memory() -> bool:
     return all(mallopt(option, value) == 1 for option, value in MALLOC_RETAINED.items())
 
 
+def _returns_kept(config, volatility: bool | None, tables_only: bool) -> str:
+    """``'event'`` when the run reads the realised returns over the event period only: tables
+    only (the page's cross-section reads the betas), no volatility stage and no cross-section
+    (both read the estimation window); ``'all'`` otherwise."""
+    from eventstudy.cross_section import has_attributes
+
+    run_volatility = config.settings.volatility if volatility is None else volatility
+    return "event" if tables_only and not run_volatility and not has_attributes(config) else "all"
+
+
 def _run(args) -> int:
     from eventstudy.events import load_config
     from eventstudy.study import Study
@@ -75,9 +85,11 @@ def _run(args) -> int:
     study = Study(config, snapshot=getattr(args, "snapshot", None))
     volatility = False if getattr(args, "no_volatility", False) else None
     volume = False if getattr(args, "no_volume", False) else None
+    tables_only = getattr(args, "tables_only", False)
     result = study.run(volatility=volatility, progress=progress, volume=volume,
-                       expected="event")  # the tables and the page read it there only
-    written, page = write_outputs(result, out, progress, getattr(args, "tables_only", False))
+                       expected="event",  # the tables and the page read it there only
+                       ret=_returns_kept(config, volatility, tables_only))
+    written, page = write_outputs(result, out, progress, tables_only)
     progress.stop()
     _print_summary(result, out, len(written), time.perf_counter() - started)
     if verbose:

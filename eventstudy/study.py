@@ -333,6 +333,7 @@ class Study:
         progress: Callable[[str], None] | None = None,
         volume: bool | None = None,
         expected: str = "all",
+        ret: str = "all",
     ) -> StudyResult:
         """Run every stage and return a :class:`StudyResult`.
 
@@ -351,15 +352,24 @@ class Study:
             Keep the panel's normal returns over the whole grid (default) or over the event
             period only (see :func:`eventstudy.abnormal.estimate`; every table is the same):
             ``eventstudy run`` keeps the event period, which is all it reads.
+        ret : {'all', 'event'}
+            The same for the realised returns (``panel.ret``). ``'event'`` is refused when the
+            volatility stage runs (it reads the estimation window); the cross-section's pre-event
+            betas (:meth:`StudyResult.cross_section`) need ``'all'`` too. ``eventstudy run`` keeps
+            the event period when it computes neither.
         """
         with single_blas_thread():
-            return self._run(volatility, progress, volume, expected)
+            return self._run(volatility, progress, volume, expected, ret)
 
     def _run(self, volatility: bool | None, progress, volume: bool | None = None,
-             expected: str = "all") -> StudyResult:
+             expected: str = "all", ret: str = "all") -> StudyResult:
         step = progress or (lambda stage: None)
         counter = getattr(progress, "counter", None)
         settings = self.config.settings
+        run_volatility = settings.volatility if volatility is None else volatility
+        if ret == "event" and run_volatility:
+            raise ValueError("ret='event' leaves out the estimation-window returns the volatility "
+                             "stage reads: pass volatility=False or ret='all'")
         step("event sessions")
         sessions = calendars.map_events(self.config)  # refuses an unmappable event before any download
         day0 = {(r.event_id, r.exchange): r.session for r in sessions.itertuples()}
@@ -372,7 +382,7 @@ class Study:
         step("abnormal returns")
         inputs = self.asset_inputs(prices.closes, assets)
         panel, models = abnormal.estimate(inputs, self.config.events, day0, settings,
-                                          expected=expected)
+                                          expected=expected, ret=ret)
         _log_refusals(models)
         if panel.n_pairs == 0:
             raise EstimationError(_nothing_estimated(self.config, models, prices.closes, skipped))
@@ -380,7 +390,7 @@ class Study:
         scopes = self.scopes(panel, day0)
         tests = all_tests(panel, scopes, settings.event_windows, settings.returns)
         vol = daily = None
-        if settings.volatility if volatility is None else volatility:
+        if run_volatility:
             step("volatility")
             fits = counter("GARCH fits", panel.n_pairs) if counter else None
             vol, daily = self._volatility(panel, scopes, prices.closes, day0, fits)

@@ -293,3 +293,30 @@ def test_normal_returns_kept_over_the_event_period_only_give_the_same_panel_valu
     np.testing.assert_array_equal(lean.expected[1, start:], whole.expected[1, start:])
     with pytest.raises(ValueError, match="expected must be 'all' or 'event'"):
         estimate(assets, events, _day0(events), SETTINGS, expected="estimation")
+
+
+def test_returns_kept_over_the_event_period_only_give_the_same_tables():
+    """estimate(ret='event', expected='event'): both series read NaN before the event period
+    and the same values in it; the AR table, BHARs (log returns too) and CAR table are the same."""
+    from eventstudy.panel import EventPeriodValues
+
+    rng = np.random.default_rng(6)
+    events = [_event("e1", 300), _event("e2", 305)]
+    assets = [_asset("A", rng), _asset("B", rng, beta=1.4)]
+    whole, models = estimate(assets, events, _day0(events), SETTINGS)
+    lean, lean_models = estimate(assets, events, _day0(events), SETTINGS, expected="event", ret="event")
+    start = whole.event_start
+    assert isinstance(lean.ret, EventPeriodValues) and lean.ret.shape == whole.ret.shape
+    np.testing.assert_array_equal(lean.ret[:, start:], whole.ret[:, start:])
+    assert np.isnan(np.asarray(lean.ret)[:, :start]).all()
+    np.testing.assert_array_equal(lean.ar, whole.ar)
+    pd.testing.assert_frame_equal(lean_models, models)
+    pd.testing.assert_frame_equal(abnormal_table(lean), abnormal_table(whole))
+    for returns in ("simple", "log"):
+        pd.testing.assert_frame_equal(car_table(lean, SETTINGS.event_windows, returns),
+                                      car_table(whole, SETTINGS.event_windows, returns))
+    only_ret, _ = estimate(assets, events, _day0(events), SETTINGS, ret="event")
+    assert isinstance(only_ret.ret, EventPeriodValues) and not isinstance(only_ret.expected, EventPeriodValues)
+    np.testing.assert_array_equal(only_ret.expected, whole.expected)
+    with pytest.raises(ValueError, match="ret must be 'all' or 'event'"):
+        estimate(assets, events, _day0(events), SETTINGS, ret="estimation")

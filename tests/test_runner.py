@@ -147,3 +147,27 @@ def test_the_stage_peak_is_the_kernels_high_water_mark_in_gb():
     status = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
     hwm_gb = int(status["VmHWM"].split()[0]) * 1024 / 1e9
     assert runner._peak_memory_gb() == pytest.approx(hwm_gb, rel=0.02)
+
+
+def test_a_run_keeps_the_returns_over_the_event_period_only_when_nothing_reads_the_rest(small_study, snapshot_dir):
+    """Tables only, no volatility, no attributes: the event period; any of the three: the whole
+    grid. Study.run refuses ret='event' with the volatility stage."""
+    from dataclasses import replace
+
+    from eventstudy import runner
+    from eventstudy.events import load_config
+
+    config = load_config(small_study)
+    plain = replace(config, settings=replace(config.settings, volatility=False))
+    assert runner._returns_kept(plain, None, tables_only=True) == "event"
+    assert runner._returns_kept(plain, None, tables_only=False) == "all"
+    assert runner._returns_kept(plain, True, tables_only=True) == "all"
+    with_volatility = replace(config, settings=replace(config.settings, volatility=True))
+    assert runner._returns_kept(with_volatility, None, tables_only=True) == "all"
+    assert runner._returns_kept(with_volatility, False, tables_only=True) == "event"
+    studied = plain.studied_assets[0]
+    sectors = replace(plain, assets=tuple(replace(a, attributes={"sector": "x"}) if a is studied else a
+                                          for a in plain.assets))
+    assert runner._returns_kept(sectors, None, tables_only=True) == "all"
+    with pytest.raises(ValueError, match="ret='event' leaves out the estimation-window returns"):
+        es.Study(small_study, snapshot=snapshot_dir).run(volatility=True, ret="event")

@@ -280,11 +280,14 @@ def _layout(name, members, assets, events, day0, settings) -> _Layout:
         out[..., cells] = values
         return out
 
-    x_pred = np.concatenate([a.design.x_pred for a in assets])
+    x = padded(x_flat.T, 1.0)
+    if all(a.design.x_pred is a.design.x for a in assets):  # most models predict from x itself:
+        x_pred = x  # one read-only layout for both (a 3,000-stock layout is about 50 MB a column)
+    else:
+        x_pred = padded(np.concatenate([a.design.x_pred for a in assets]).T, 1.0)
     return _Layout(
         name=name, members=list(members), assets=list(assets), lengths=lengths, starts=starts,
-        pad=pad, pad_starts=pad_starts, y=padded(y_flat, np.nan),
-        x=padded(x_flat.T, 1.0), x_pred=padded(x_pred.T, 1.0),
+        pad=pad, pad_starts=pad_starts, y=padded(y_flat, np.nan), x=x, x_pred=x_pred,
         offset=padded(off_flat, 0.0), valid=padded(valid_flat, False),
         dates=np.concatenate([a.sessions.values.astype("datetime64[D]") for a in assets]),
         cover=padded(cover_flat, 0), pair_asset=np.array(pair_asset, dtype=int)[order],

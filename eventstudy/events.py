@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -200,10 +201,19 @@ class StudyConfig:
         return tuple(a for a in self.assets if not a.is_benchmark)
 
     def asset(self, ticker: str) -> Asset:
+        """The asset of ``ticker`` (the first one, should the file name it twice); a dict
+        look-up, so a study of thousands of assets is not searched once per asset."""
+        try:
+            return self._assets_by_ticker[ticker]
+        except KeyError:
+            raise KeyError(ticker) from None
+
+    @cached_property
+    def _assets_by_ticker(self) -> dict[str, Asset]:
+        by_ticker: dict[str, Asset] = {}
         for a in self.assets:
-            if a.ticker == ticker:
-                return a
-        raise KeyError(ticker)
+            by_ticker.setdefault(a.ticker, a)
+        return by_ticker
 
     def model_for(self, asset: Asset) -> ModelSpec:
         return asset.model or self.settings.model

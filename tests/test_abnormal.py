@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -320,3 +322,24 @@ def test_returns_kept_over_the_event_period_only_give_the_same_tables():
     np.testing.assert_array_equal(only_ret.expected, whole.expected)
     with pytest.raises(ValueError, match="ret must be 'all' or 'event'"):
         estimate(assets, events, _day0(events), SETTINGS, ret="estimation")
+
+
+def test_models_predicting_from_their_own_regressors_share_one_layout():
+    """A market model predicts from x itself: its layout's x_pred is x (one array, read only),
+    while a Dimson model's prediction rows differ and get their own; the Dimson pair's normal
+    return still uses the summed betas on the same-day market (its own prediction rows)."""
+    from eventstudy.abnormal import design_layouts
+
+    rng = np.random.default_rng(13)
+    events = [_event("e", 400)]
+    dimson = ModelSpec("dimson", benchmark="M", lags=1, leads=1)
+    assets = [_asset("A", rng), _asset("B", rng), _asset("D", rng, spec=dimson)]
+    layouts = {layout.name: layout for layout in design_layouts(assets, events, _day0(events), SETTINGS)}
+    assert layouts["market"].x_pred is layouts["market"].x
+    assert layouts["dimson"].x_pred is not layouts["dimson"].x
+    assert not np.array_equal(layouts["dimson"].x_pred, layouts["dimson"].x, equal_nan=True)
+    panel, models = estimate(assets, events, _day0(events), SETTINGS)
+    d = list(panel.assets).index("D")
+    theta = list(json.loads(models.set_index("asset").loc["D", "params"]).values())
+    normal = theta[0] + sum(theta[1:]) * assets[2].design.x_pred[400, 1]  # alpha + (sum of betas) R_m,0
+    assert panel.ar[d, panel.column(0)] == pytest.approx(assets[2].returns[400] - normal, rel=1e-10)

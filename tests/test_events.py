@@ -1118,3 +1118,16 @@ def test_a_broken_asset_hides_no_group_from_the_report_check():
     document["report"] = {"market_group": "index"}
     lines = config_errors(dump(document))
     assert len(lines) == 1 and "asset '^N225': field 'kind'" in lines[0]
+
+
+def test_an_asset_is_found_by_ticker_in_a_large_study():
+    """``StudyConfig.asset`` is a dict look-up (the first asset of a ticker named twice, as the
+    scan it replaces returned); an unknown ticker is a KeyError naming it."""
+    from eventstudy.events import Asset, StudyConfig, StudySettings
+
+    assets = tuple(Asset(f"S{i}.T", f"stock {i}", "XTKS", "stocks") for i in range(3000))
+    twin = Asset("S7.T", "a second S7.T", "XTKS", "other")
+    config = StudyConfig(StudySettings(name="big"), (*assets, twin), ())
+    assert config.asset("S2999.T") is assets[2999] and config.asset("S7.T") is assets[7]
+    with pytest.raises(KeyError, match="NOPE"):
+        config.asset("NOPE")

@@ -171,3 +171,10 @@ def test_a_run_keeps_the_returns_over_the_event_period_only_when_nothing_reads_t
     assert runner._returns_kept(sectors, None, tables_only=True) == "all"
     with pytest.raises(ValueError, match="ret='event' leaves out the estimation-window returns"):
         es.Study(small_study, snapshot=snapshot_dir).run(volatility=True, ret="event")
+
+
+@pytest.mark.parametrize(("option", "value"), [("expected", "estimation"), ("ret", "Event"), ("ret", None)])
+def test_a_wrong_series_option_is_refused_before_any_price_is_read(small_study, tmp_path, option, value):
+    """The snapshot folder does not exist: a late check would fail on it first."""
+    with pytest.raises(ValueError, match=f"^{option} must be 'all' or 'event', got {value!r}$"):
+        es.Study(small_study, snapshot=tmp_path / "nowhere").run(volatility=False, **{option: value})

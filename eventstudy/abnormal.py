@@ -122,9 +122,7 @@ def estimate(
     models : DataFrame
         One row per attempted pair with parameters, standard errors, status and message.
     """
-    for name, value in (("expected", expected), ("ret", ret)):
-        if value not in ("all", "event"):
-            raise ValueError(f"{name} must be 'all' or 'event', got {value!r}")
+    check_kept_periods(expected=expected, ret=ret)
     rel_days, event_start = grid(settings)
     pairs_per_batch = PAIRS_PER_BATCH if pairs_per_batch is None else pairs_per_batch
     batches = event_batches(len(events), len(assets), pairs_per_batch)
@@ -137,6 +135,22 @@ def estimate(
     tables = [_estimate_into(panel, assets, events, day0, settings, chosen, layouts) for chosen in batches]
     models = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
     return panel.finish(), models
+
+
+def check_kept_periods(**kept: str) -> None:
+    """Refuse a series option of :func:`estimate` (``expected=``, ``ret=``) that is neither
+    ``'all'`` nor ``'event'``, with one line naming it.
+
+    Examples
+    --------
+    >>> check_kept_periods(expected="event", ret="all")
+    >>> check_kept_periods(ret="estimation")
+    Traceback (most recent call last):
+    ValueError: ret must be 'all' or 'event', got 'estimation'
+    """
+    for name, value in kept.items():
+        if value not in ("all", "event"):
+            raise ValueError(f"{name} must be 'all' or 'event', got {value!r}")
 
 
 def event_batches(n_events: int, n_assets: int, pairs_per_batch: int = PAIRS_PER_BATCH) -> list[range]:

@@ -254,16 +254,10 @@ class PredictionCovariance(_ComputedArray):
     def __repr__(self) -> str:
         return f"PredictionCovariance(shape={self.shape})"
 
-    def blocks(self, size: int = COVARIANCE_BLOCK):
-        """``(rows, factors)`` for consecutive slices of at most ``size`` pairs."""
-        for start in range(0, len(self.x_pred), size):
-            rows = slice(start, min(start + size, len(self.x_pred)))
-            yield rows, prediction_covariance(self.x_pred[rows], self.xtx_inv[rows])
-
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         out = np.empty(self.shape)
-        for rows, factors in self.blocks():
-            out[rows] = factors
+        for rows in _row_blocks(len(self)):
+            out[rows] = prediction_covariance(self.x_pred[rows], self.xtx_inv[rows])
         return out if dtype is None else out.astype(dtype)
 
     def __getitem__(self, key):
@@ -303,13 +297,16 @@ def is_finite_factor(cov_factor) -> bool:
     return bool(np.isfinite(np.asarray(cov_factor)).all())
 
 
+def _row_blocks(n_rows: int, size: int = COVARIANCE_BLOCK):
+    """Consecutive slices of at most ``size`` of ``n_rows`` rows."""
+    for start in range(0, n_rows, size):
+        yield slice(start, min(start + size, n_rows))
+
+
 def covariance_blocks(cov_factor, size: int = COVARIANCE_BLOCK):
-    """``(rows, factors)`` over consecutive slices of at most ``size`` pairs, stored or computed."""
-    if isinstance(cov_factor, PredictionCovariance):
-        yield from cov_factor.blocks(size)
-        return
-    for start in range(0, len(cov_factor), size):
-        rows = slice(start, min(start + size, len(cov_factor)))
+    """``(rows, factors)`` over consecutive slices of at most ``size`` pairs, stored or computed
+    (a computed block is formed when it is reached)."""
+    for rows in _row_blocks(len(cov_factor), size):
         yield rows, np.asarray(cov_factor[rows], dtype=float)
 
 

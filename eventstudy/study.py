@@ -366,9 +366,7 @@ class Study:
         step = progress or (lambda stage: None)
         counter = getattr(progress, "counter", None)
         settings = self.config.settings
-        for name, value in (("expected", expected), ("ret", ret)):  # before any download
-            if value not in ("all", "event"):
-                raise ValueError(f"{name} must be 'all' or 'event', got {value!r}")
+        abnormal.check_kept_periods(expected=expected, ret=ret)  # before any download
         run_volatility = settings.volatility if volatility is None else volatility
         if ret == "event" and run_volatility:
             raise ValueError("ret='event' leaves out the estimation-window returns the volatility "

@@ -59,6 +59,19 @@ def test_repeated_values_are_formatted_once_each_with_the_same_text():
     assert format_floats(np.array([-0.0, 0.0, -0.0])).to_pylist() == ["-0", "0", "-0"]
 
 
+def test_long_columns_skip_the_hash_only_when_a_sample_has_no_repeat():
+    from eventstudy.csvtext import SAMPLE_SIZE, _may_repeat
+
+    rng = np.random.default_rng(11)
+    distinct = rng.normal(size=50 * SAMPLE_SIZE)
+    few = rng.choice(rng.normal(size=300), 50 * SAMPLE_SIZE)  # degrees of freedom, quantiles
+    assert not _may_repeat(distinct.view(np.int64))
+    assert _may_repeat(few.view(np.int64))
+    assert _may_repeat(distinct[: 2 * SAMPLE_SIZE].view(np.int64))  # short: always hashed
+    for values in (distinct, few):
+        assert format_floats(values).to_pylist() == _c_format(values.tolist())
+
+
 @hsettings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=50))
 def test_any_floats_match_c_printf(values):

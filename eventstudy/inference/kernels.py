@@ -145,8 +145,29 @@ def ranks_and_order(
         average[tied] = _tied_average_ranks(ordered[tied])
     average[np.isnan(ordered)] = np.nan
     ranks = np.empty(flat.shape)
-    np.put_along_axis(ranks, order, average, axis=1)
+    put_rows(ranks, order, average)
     return ranks.reshape(shape), order.reshape(shape), ordered.reshape(shape)
+
+
+def put_rows(target: np.ndarray, columns: np.ndarray, values: np.ndarray) -> None:
+    """``target[i, columns[i, j]] = values[i, j]`` for a 2-d ``target``: what
+    ``np.put_along_axis(target, columns, values, axis=1)`` does, through one flat index (about
+    four times faster). A column named twice in a row gets one of its values, as there.
+
+    Examples
+    --------
+    >>> target = np.zeros((2, 3))
+    >>> put_rows(target, np.array([[2, 0], [1, 1]]), np.array([[5.0, 6.0], [7.0, 8.0]]))
+    >>> target
+    array([[6., 0., 5.],
+           [0., 8., 0.]])
+    """
+    if not target.flags.c_contiguous:
+        np.put_along_axis(target, np.asarray(columns, dtype=np.intp), values, axis=1)
+        return
+    flat = np.array(columns, dtype=np.intp)
+    flat += (np.arange(target.shape[0], dtype=np.intp) * target.shape[1])[:, None]
+    target.reshape(-1)[flat.ravel()] = np.broadcast_to(values, flat.shape).ravel()
 
 
 def sort_order(values: np.ndarray) -> np.ndarray:
@@ -248,7 +269,7 @@ class SortedRows:
         dtype = np.int16 if n_cols < np.iinfo(np.int16).max else np.int32
         position = np.empty(values.shape, dtype=dtype)
         cells = np.broadcast_to(np.arange(n_cols, dtype=dtype), values.shape)
-        np.put_along_axis(position, order, cells, axis=1)
+        put_rows(position, order, cells)
         position[missing] = -1
         return cls(values=padded, size=size, position=position, rank=rank, order=order)
 
@@ -278,7 +299,7 @@ class SortedRows:
             for start in range(0, len(size), block):  # a block of rows at a time: small indices
                 rows = slice(start, start + block)
                 column = np.where(position[rows] >= 0, position[rows], width - 1).astype(np.intp)
-                np.put_along_axis(padded[rows], column, values[rows], axis=1)
+                put_rows(padded[rows], column, values[rows])
             padded[:, width - 1] = np.nan  # whatever those cells held
         rows = cls(values=padded, size=size, position=position, rank=rank, order=None)
         for name, given in (("observed", observed), ("rank_or_zero", rank_or_zero)):
@@ -439,7 +460,7 @@ def _doubled_shift_counts(
     """
     never = np.iinfo(cells.dtype).max
     high = np.where(members, at_most, never).astype(cells.dtype)
-    counts = np.greater_equal(cells, high[..., None]).sum(axis=1, dtype=np.int64)
+    counts = count_true(np.greater_equal(cells, high[..., None]), axis=1)
     counts *= 2
     tied = members & (at_most > below)
     if tied.any():
@@ -448,6 +469,26 @@ def _doubled_shift_counts(
         between = (cells[i] >= low) & (cells[i] < high[k, i][:, None])
         np.add.at(counts, k, between.astype(np.int64))
     return counts
+
+
+def count_true(flags: np.ndarray, axis: int) -> np.ndarray:
+    """``flags.sum(axis=axis)`` of a bool array as int64, summed as uint16 over blocks of at most
+    65,535 entries (exact: no block can overflow) -- about twice as fast as summing bools into
+    int64 directly, which casts every entry.
+
+    Examples
+    --------
+    >>> count_true(np.array([[True, False], [True, True]]), axis=0)
+    array([2, 1])
+    """
+    flags = np.moveaxis(flags.view(np.uint8), axis, 0)
+    counts = np.zeros(flags.shape[1:], dtype=np.int64)
+    for start in range(0, flags.shape[0], _UINT16_TERMS):
+        counts += flags[start : start + _UINT16_TERMS].sum(axis=0, dtype=np.uint16)
+    return counts
+
+
+_UINT16_TERMS = np.iinfo(np.uint16).max
 
 
 SHIFT_CELLS = 4_000_000

@@ -416,8 +416,7 @@ def _event_terms(
 def _doubled_shift(position: np.ndarray, below: np.ndarray, at_most: np.ndarray, dtype: type) -> np.ndarray:
     """Twice the rank shift of each cell when one value is added to its pair (2 above it, 1
     tied with it, 0 below it or missing; as :func:`~eventstudy.inference.kernels.added_value_shifts`)."""
-    above = position >= at_most[:, None]
-    shift = above.astype(dtype)
-    shift += above
-    shift += (position >= below[:, None]) & ~above
+    # [p >= at_most] + [p >= below]: 2 above, 1 tied (below <= p < at_most), 0 below
+    shift = np.greater_equal(position, at_most[:, None]).astype(dtype)
+    shift += position >= below[:, None]
     return shift

@@ -400,3 +400,33 @@ def test_the_pair_table_keeps_only_the_sar_ranks_that_differ_from_the_residual_r
         np.testing.assert_array_equal(table.sar_rows, differ)
         assert row in differ and 15 in differ  # the tie the division made; s2 = 0
         assert len(differ) < panel.n_pairs // 4
+
+
+def test_count_true_is_exact_past_the_uint16_block():
+    from eventstudy.inference.kernels import count_true
+
+    flags = np.ones((70_000, 3), dtype=bool)  # one uint16 block would wrap at 65,536
+    flags[::7, 1] = False
+    assert count_true(flags, axis=0).tolist() == [70_000, 60_000, 70_000]
+    rng = np.random.default_rng(3)
+    cube = rng.random((4, 300, 9)) < 0.4
+    for axis in range(3):
+        got = count_true(cube, axis=axis)
+        assert got.dtype == np.int64
+        assert np.array_equal(got, cube.sum(axis=axis, dtype=np.int64))
+
+
+def test_put_rows_matches_put_along_axis_on_views_and_copies():
+    from eventstudy.inference.kernels import put_rows
+
+    rng = np.random.default_rng(4)
+    columns = np.argsort(rng.random((50, 8)), axis=1)
+    values = rng.normal(size=(50, 8))
+    expected = np.zeros((50, 8))
+    np.put_along_axis(expected, columns, values, axis=1)
+    whole = np.zeros((60, 8))
+    put_rows(whole[5:55], columns, values)  # a view of consecutive rows
+    assert np.array_equal(whole[5:55], expected) and not whole[:5].any() and not whole[55:].any()
+    strided = np.zeros((8, 50)).T  # not C-contiguous: numpy's own path
+    put_rows(strided, columns, values)
+    assert np.array_equal(strided, expected)

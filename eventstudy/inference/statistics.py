@@ -262,7 +262,7 @@ def corrado_zivney(scope: ScopeData, cs: Sections) -> TestResult:
     (equal to the day form when every column has the same pairs). Reference N(0,1).
     """
     pairs = scope.pairs
-    complete = ~(cs.selector[:, None, :] & ~np.isfinite(scope.cz_event)[None, :, :]).any(axis=2)
+    complete = _complete_on_days(cs.selector, np.isfinite(scope.cz_event))
     m = cs.members & complete
     n = m.sum(axis=1)
     result = TestResult.start(n, "normal")
@@ -378,6 +378,15 @@ def wilcoxon(scope: ScopeData, cs: Sections) -> TestResult:
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+def _complete_on_days(selector: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """(K, R): pair r has a finite value on every day of section k (``selector`` (K, E),
+    ``finite`` (R, E)); the missing days are counted with a 0/1 product (exact)."""
+    missing = ~finite
+    if not missing.any():
+        return np.ones((len(selector), len(finite)), dtype=bool)
+    return (selector.astype(float) @ missing.T.astype(float)) == 0
 
 
 def nonzero_members(cs: Sections) -> np.ndarray:

@@ -7,7 +7,9 @@ tests -> volatility -> abnormal volume. No file is written here (see :mod:`event
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -274,15 +276,38 @@ def total_reaction_input(asset: AssetInput) -> AssetInput:
     return AssetInput(asset.ticker, asset.exchange, asset.sessions, asset.returns, design, reaction="total")
 
 
-def single_blas_thread():
+_BLAS_LOCK = threading.Lock()
+_BLAS_LIMIT: dict = {"depth": 0, "limiter": None}  # contexts open, and the limiter they share
+
+
+@contextmanager
+def single_blas_thread() -> Iterator[None]:
     """Context limiting BLAS to one thread.
 
     The matrices here are small (threads only add overhead), and a fixed reduction order
-    makes results byte-identical whatever ``OPENBLAS_NUM_THREADS`` the machine has.
-    """
-    from threadpoolctl import threadpool_limits
+    makes results byte-identical whatever ``OPENBLAS_NUM_THREADS`` the machine has. Contexts
+    nest: the first one opened sets the limit and the last one closed restores the machine's
+    (``threadpoolctl`` scans the loaded libraries each time it sets one, ~2 ms).
 
-    return threadpool_limits(limits=1, user_api="blas")
+    Examples
+    --------
+    >>> with single_blas_thread(), single_blas_thread():
+    ...     pass
+    """
+    with _BLAS_LOCK:
+        if _BLAS_LIMIT["depth"] == 0:
+            from threadpoolctl import threadpool_limits
+
+            _BLAS_LIMIT["limiter"] = threadpool_limits(limits=1, user_api="blas")
+        _BLAS_LIMIT["depth"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_LIMIT["depth"] -= 1
+            if _BLAS_LIMIT["depth"] == 0:
+                _BLAS_LIMIT.pop("limiter").restore_original_limits()
+                _BLAS_LIMIT["limiter"] = None
 
 
 def stars(p: float) -> str:

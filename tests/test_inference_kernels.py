@@ -416,8 +416,11 @@ def test_count_true_is_exact_past_the_uint16_block():
         assert np.array_equal(got, cube.sum(axis=axis, dtype=np.int64))
 
 
-def test_put_rows_matches_put_along_axis_on_views_and_copies():
+def test_put_rows_matches_put_along_axis_on_views_and_copies(monkeypatch):
+    from eventstudy.inference import kernels
     from eventstudy.inference.kernels import put_rows
+
+    monkeypatch.setattr(kernels, "_SCATTER_CELLS", 24)  # blocks of 3 rows of 8 columns
 
     rng = np.random.default_rng(4)
     columns = np.argsort(rng.random((50, 8)), axis=1)

@@ -11,6 +11,9 @@ Prints Markdown tables (``docs/performance.md`` explains them):
    with ``total_reactions`` on (the default: a constant-mean twin per stock, twice the pairs) and
    off, and off with ``--no-volume`` (the baseline's stages: the abnormal-volume stage came
    later); and the default ``make report`` run of ``events.yaml`` (volatility, figures, report page).
+1b. With ``--rounds K``: K - 1 more **interleaved rounds** of the baseline and the same pairs
+   with and without the volume stage; the ratios and targets then use each run's round of median
+   CPU (the machine's speed drifts over minutes: one round can move the ratio by 15%).
 2. **The API engine** in this process, stage by stage: ``Study(config, prices=...).run(volatility=False)``.
 3. **A plain statsmodels loop** doing the core work pair by pair (``core_work.py statsmodels``;
    every pair, or with ``--loop-sample K`` a fixed sample extrapolated linearly, as the output says).
@@ -26,7 +29,8 @@ ratios measured in the same run, not wall seconds from another day.
 
 Usage: OPENBLAS_NUM_THREADS=1 python benchmarks/bench.py [--snapshot DIR] [--scaling quick|full|none]
        [--cells 300x46,1000x200] [--only-scaling] [--memory-cap GIB] [--timeout S]
-       [--cell-timeout S] [--loop-sample K] [--baseline REV] [--skip-report] [--json PATH] [--keep]
+       [--cell-timeout S] [--loop-sample K] [--baseline REV] [--rounds K] [--skip-report]
+       [--json PATH] [--keep]
 """
 
 from __future__ import annotations
@@ -189,15 +193,59 @@ def baseline_section(root: Path, snapshot: Path, args) -> Measurement | None:
         say(f"- revision {args.baseline} not available ({error}); no baseline in this run.\n")
         return None
     compile_sources(tree / "eventstudy")
-    study = write_inline_study(root / "inline", snapshot)
     out = root / "out-baseline"
-    command = [sys.executable, "-m", "eventstudy", "run", str(study), "--snapshot", str(snapshot),
-               "--out", str(out), "--tables-only", "--no-volatility", "--verbose"]
-    m = run_measured(command, cwd=tree, env={"PYTHONPATH": str(tree)}, memory_cap=args.memory_cap,
-                     timeout=args.timeout)
+    m = run_baseline(root, snapshot, args, out)
     _say_run(f"revision {args.baseline}, tables only (318 x 46, no total-reaction twins)", m, out)
     say()
     return m if m.ok else None
+
+
+def run_baseline(root: Path, snapshot: Path, args, out: Path) -> Measurement:
+    """One run of the baseline revision extracted into ``root / 'baseline'``."""
+    tree = root / "baseline"
+    study = write_inline_study(root / "inline", snapshot)
+    command = [sys.executable, "-m", "eventstudy", "run", str(study), "--snapshot", str(snapshot),
+               "--out", str(out), "--tables-only", "--no-volatility", "--verbose"]
+    return run_measured(command, cwd=tree, env={"PYTHONPATH": str(tree)}, memory_cap=args.memory_cap,
+                        timeout=args.timeout)
+
+
+ROUND_ROLES = ("baseline", "same", "no_volume")
+"""The runs the interleaved rounds repeat: the baseline, the same pairs, and without volume."""
+
+
+def rounds_section(root: Path, snapshot: Path, args, first: dict[str, Measurement]) -> dict:
+    """``args.rounds - 1`` more rounds of the baseline and the same pairs with and without the
+    volume stage, one after the other in each round (the machine's speed drifts over minutes,
+    so interleaving compares runs made under the same load); returns, per role, the run of
+    median CPU over all rounds (the first round being sections 0 and 1)."""
+    say(f"## 1b. Interleaved rounds ({args.rounds}), same pairs, tables only (child processes)\n")
+    rounds = [first]
+    same_pairs = write_universe_study(root / "universe", snapshot, total_reactions=False)
+    for _ in range(args.rounds - 1):
+        done = {"baseline": run_baseline(root, snapshot, args, root / "out-baseline-round")}
+        for role, volume in (("same", True), ("no_volume", False)):
+            done[role] = run_cli(same_pairs, snapshot, root / f"out-{role}-round", volume=volume,
+                                 memory_cap=args.memory_cap, timeout=args.timeout)
+        rounds.append(done)
+    rows = []
+    for number, done in enumerate(rounds, 1):
+        cpu = {role: done[role].cpu if role in done and done[role].ok else float("nan")
+               for role in ROUND_ROLES}
+        rows.append([number, *(f"{cpu[role]:.2f}" for role in ROUND_ROLES),
+                     ratio(cpu["baseline"], cpu["same"]), ratio(cpu["baseline"], cpu["no_volume"])])
+    say(table(["round", "baseline CPU s", "same pairs CPU s", "--no-volume CPU s",
+               "baseline / same", "baseline / --no-volume"], rows))
+    medians = {}
+    for role in ROUND_ROLES:
+        runs = sorted((done[role] for done in rounds if role in done and done[role].ok),
+                      key=lambda m: m.cpu)
+        if runs:
+            medians[role] = runs[(len(runs) - 1) // 2]
+    if medians:
+        say("\nThe ratios of section 5 and the targets of section 7 use, per run, the round of "
+            "median CPU: " + ", ".join(f"{role} {m.cpu:.2f} s" for role, m in medians.items()) + ".\n")
+    return medians
 
 
 def cli_section(root: Path, snapshot: Path, args) -> dict[str, Measurement]:
@@ -230,7 +278,8 @@ def cli_section(root: Path, snapshot: Path, args) -> dict[str, Measurement]:
     return runs
 
 
-NO_VOLUME = "tables only, total_reactions: false, --no-volume"
+SAME_PAIRS = "tables only, total_reactions: false"
+NO_VOLUME = f"{SAME_PAIRS}, --no-volume"
 """The same pairs without the abnormal-volume stage, which the issue's baseline did not have."""
 
 
@@ -382,7 +431,7 @@ def _compared(cli: dict[str, Measurement], engine: dict[str, dict], core: dict[s
     """The successful runs the ratios and targets compare, by role (missing roles absent)."""
     done = {label: m for label, m in cli.items() if m.ok}
     found = {"baseline": baseline, "default": done.get("tables only, total_reactions: true"),
-             "same": done.get("tables only, total_reactions: false"),
+             "same": done.get(SAME_PAIRS),
              "no_volume": done.get(NO_VOLUME),
              "report": done.get("make report (events.yaml, full)"),
              "loop": core.get("statsmodels"), "floor": core.get("numpy"),
@@ -433,8 +482,11 @@ def ratios_section(runs: dict) -> list[list]:
     return rows
 
 
-def targets_section(runs: dict, scaling: list[dict]) -> list[list]:
+def targets_section(runs: dict, scaling: list[dict], rounds: int = 1) -> list[list]:
     say("## 7. Performance targets\n")
+    if rounds > 1:
+        say(f"The baseline and the same pairs: the round of median CPU of {rounds} interleaved "
+            "rounds (section 1b).\n")
     rows = _targets(runs.get("baseline"), runs.get("same"), runs.get("default"), runs.get("report"),
                     runs.get("loop"), runs.get("floor"), runs.get("engine"), scaling,
                     runs.get("no_volume"))
@@ -639,6 +691,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="time only K pairs of the statsmodels loop and extrapolate (default: all)")
     parser.add_argument("--baseline", default=BASELINE_REVISION,
                         help="git revision of section 0 (default: %(default)s; '' skips it)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="interleaved rounds of the baseline and the same pairs; the targets "
+                             "use each run's median-CPU round (default %(default)s)")
     parser.add_argument("--skip-report", action="store_true", help="skip the full make-report run")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
@@ -656,19 +711,24 @@ def main(argv: list[str] | None = None) -> None:
         args.only_scaling = True
     try:
         figures: dict = {}
-        cli, engine, core, baseline = {}, {}, {}, None
+        cli, engine, core, baseline, medians = {}, {}, {}, None, {}
         if not args.only_scaling:
             if args.baseline:
                 baseline = figures["baseline"] = baseline_section(root, snapshot, args)
             cli = figures["cli"] = cli_section(root, snapshot, args)
+            if args.rounds > 1 and baseline:
+                first = {"baseline": baseline, "same": cli.get(SAME_PAIRS), "no_volume": cli.get(NO_VOLUME)}
+                medians = rounds_section(root, snapshot, args, {k: v for k, v in first.items() if v})
+                figures["round_medians"] = medians
             engine = figures["engine"] = engine_section(root, snapshot)
             core = figures["core_work"] = baselines_section(root, snapshot, args, cli)
         runs = _compared(cli, engine, core, baseline)
+        runs.update(medians)
         if not args.only_scaling:
             figures["ratios"] = ratios_section(runs)
         scaling = figures["scaling"] = scaling_section(root, cells, args) if cells else []
         if not args.only_scaling:
-            figures["targets"] = targets_section(runs, scaling)
+            figures["targets"] = targets_section(runs, scaling, args.rounds if medians else 1)
         say(f"Load average at the end: {os.getloadavg()[0]:.1f}.")
         if args.json:
             args.json.write_text(json.dumps(figures, default=_plain, indent=1), encoding="utf-8")

@@ -214,6 +214,18 @@ ROUND_ROLES = ("baseline", "same", "no_volume")
 """The runs the interleaved rounds repeat: the baseline, the same pairs, and without volume."""
 
 
+def median_rounds(rounds: list[dict[str, Measurement]]) -> dict[str, Measurement]:
+    """Per role of :data:`ROUND_ROLES`, the successful run of median CPU over the rounds (the
+    lower middle one for an even count); a role no round ran successfully is left out."""
+    medians = {}
+    for role in ROUND_ROLES:
+        runs = sorted((done[role] for done in rounds if role in done and done[role].ok),
+                      key=lambda m: m.cpu)
+        if runs:
+            medians[role] = runs[(len(runs) - 1) // 2]
+    return medians
+
+
 def rounds_section(root: Path, snapshot: Path, args, first: dict[str, Measurement]) -> dict:
     """``args.rounds - 1`` more rounds of the baseline and the same pairs with and without the
     volume stage, one after the other in each round (the machine's speed drifts over minutes,
@@ -236,12 +248,7 @@ def rounds_section(root: Path, snapshot: Path, args, first: dict[str, Measuremen
                      ratio(cpu["baseline"], cpu["same"]), ratio(cpu["baseline"], cpu["no_volume"])])
     say(table(["round", "baseline CPU s", "same pairs CPU s", "--no-volume CPU s",
                "baseline / same", "baseline / --no-volume"], rows))
-    medians = {}
-    for role in ROUND_ROLES:
-        runs = sorted((done[role] for done in rounds if role in done and done[role].ok),
-                      key=lambda m: m.cpu)
-        if runs:
-            medians[role] = runs[(len(runs) - 1) // 2]
+    medians = median_rounds(rounds)
     if medians:
         say("\nThe ratios of section 5 and the targets of section 7 use, per run, the round of "
             "median CPU: " + ", ".join(f"{role} {m.cpu:.2f} s" for role, m in medians.items()) + ".\n")

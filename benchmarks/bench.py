@@ -258,19 +258,16 @@ def rounds_section(root: Path, snapshot: Path, args, first: dict[str, Measuremen
 def cli_section(root: Path, snapshot: Path, args) -> dict[str, Measurement]:
     say("## 1. The CLI as users run it (child processes)\n")
     runs: dict[str, Measurement] = {}
-    for total in (True, False):
-        config_path = write_universe_study(root / "universe", snapshot, total_reactions=total)
-        label = f"tables only, total_reactions: {'true' if total else 'false'}"
-        m = run_cli(config_path, snapshot, root / f"out-{total}", memory_cap=args.memory_cap,
+    studies = {total: write_universe_study(root / "universe", snapshot, total_reactions=total)
+               for total in (True, False)}
+    # the same pairs also without the abnormal-volume stage, which the baseline did not have
+    for label, total, volume, out in ((DEFAULT_STUDY, True, True, "out-True"),
+                                      (SAME_PAIRS, False, True, "out-False"),
+                                      (NO_VOLUME, False, False, "out-no-volume")):
+        m = run_cli(studies[total], snapshot, root / out, volume=volume, memory_cap=args.memory_cap,
                     timeout=args.timeout)
         runs[label] = m
-        _say_run(label, m, root / f"out-{total}")
-    # The baseline had no abnormal-volume stage (it came later): the same pairs without it
-    same_pairs = write_universe_study(root / "universe", snapshot, total_reactions=False)
-    m = run_cli(same_pairs, snapshot, root / "out-no-volume", volume=False,
-                memory_cap=args.memory_cap, timeout=args.timeout)
-    runs[NO_VOLUME] = m
-    _say_run(NO_VOLUME, m, root / "out-no-volume")
+        _say_run(label, m, root / out)
     if not args.skip_report:
         label = "make report (events.yaml, full)"
         m = run_cli(REPO / "events.yaml", snapshot, root / "report", tables_only=False,
@@ -285,6 +282,7 @@ def cli_section(root: Path, snapshot: Path, args) -> dict[str, Measurement]:
     return runs
 
 
+DEFAULT_STUDY = "tables only, total_reactions: true"
 SAME_PAIRS = "tables only, total_reactions: false"
 NO_VOLUME = f"{SAME_PAIRS}, --no-volume"
 """The same pairs without the abnormal-volume stage, which the issue's baseline did not have."""
@@ -437,7 +435,7 @@ def _compared(cli: dict[str, Measurement], engine: dict[str, dict], core: dict[s
               baseline: Measurement | None = None) -> dict:
     """The successful runs the ratios and targets compare, by role (missing roles absent)."""
     done = {label: m for label, m in cli.items() if m.ok}
-    found = {"baseline": baseline, "default": done.get("tables only, total_reactions: true"),
+    found = {"baseline": baseline, "default": done.get(DEFAULT_STUDY),
              "same": done.get(SAME_PAIRS),
              "no_volume": done.get(NO_VOLUME),
              "report": done.get("make report (events.yaml, full)"),

